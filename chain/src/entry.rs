@@ -1,0 +1,880 @@
+//! Audit-chain entries: the [`Entry`] record, its typed [`Body`] per [`EntryKind`], and the
+//! canonical, deterministic binary encoding that is signed and hashed.
+//!
+//! Layout (all integers big-endian, strings and byte strings `u32`-length-prefixed):
+//! `version u8 (=1) || kind u8 || author str || time_ms u64 || body fields in declared order`.
+//! [`Entry::from_bytes`] accepts exactly the bytes [`Entry::to_bytes`] produces: short input,
+//! trailing bytes, unknown tags, bad UTF-8 and bad agency ids are all rejected.
+
+use crate::codec::{Reader, Writer};
+use crate::error::{Error, Result};
+
+/// The encoding version byte that starts every entry.
+pub const ENTRY_VERSION: u8 = 1;
+
+/// A 32-byte SHA-256 digest.
+pub type Digest = [u8; 32];
+
+/// The kind of an entry. The tag values are part of the canonical encoding: never reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A query was allowed, possibly rewritten.
+    AccessAllowed,
+    /// A query was refused by policy.
+    AccessRefused,
+    /// The result stream of an allowed query ended: rows, bytes and digest.
+    AccessCompleted,
+    /// A dataset was published in the catalog.
+    CatalogPublish,
+    /// A new version of a catalog record.
+    CatalogChange,
+    /// A dataset was withdrawn (a tombstone).
+    CatalogWithdraw,
+    /// Someone asked for access to a conditional dataset.
+    AccessRequest,
+    /// The owner approved an access request (a time-bounded grant).
+    AccessApprove,
+    /// The owner denied an access request.
+    AccessDeny,
+    /// A data subject granted consent.
+    ConsentGrant,
+    /// A data subject revoked consent.
+    ConsentRevoke,
+    /// An agency changed its policy.
+    PolicyChange,
+    /// An agency joined, left or changed its key, role or address.
+    Membership,
+}
+
+impl EntryKind {
+    /// Every kind, in tag order.
+    pub const ALL: [EntryKind; 13] = [
+        Self::AccessAllowed,
+        Self::AccessRefused,
+        Self::AccessCompleted,
+        Self::CatalogPublish,
+        Self::CatalogChange,
+        Self::CatalogWithdraw,
+        Self::AccessRequest,
+        Self::AccessApprove,
+        Self::AccessDeny,
+        Self::ConsentGrant,
+        Self::ConsentRevoke,
+        Self::PolicyChange,
+        Self::Membership,
+    ];
+
+    /// The tag byte in the canonical encoding.
+    pub fn tag(self) -> u8 {
+        match self {
+            Self::AccessAllowed => 1,
+            Self::AccessRefused => 2,
+            Self::AccessCompleted => 3,
+            Self::CatalogPublish => 4,
+            Self::CatalogChange => 5,
+            Self::CatalogWithdraw => 6,
+            Self::AccessRequest => 7,
+            Self::AccessApprove => 8,
+            Self::AccessDeny => 9,
+            Self::ConsentGrant => 10,
+            Self::ConsentRevoke => 11,
+            Self::PolicyChange => 12,
+            Self::Membership => 13,
+        }
+    }
+
+    /// The kind for a tag byte, if there is one.
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+
+    /// A stable snake_case name, for CLI output and filters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AccessAllowed => "access_allowed",
+            Self::AccessRefused => "access_refused",
+            Self::AccessCompleted => "access_completed",
+            Self::CatalogPublish => "catalog_publish",
+            Self::CatalogChange => "catalog_change",
+            Self::CatalogWithdraw => "catalog_withdraw",
+            Self::AccessRequest => "access_request",
+            Self::AccessApprove => "access_approve",
+            Self::AccessDeny => "access_deny",
+            Self::ConsentGrant => "consent_grant",
+            Self::ConsentRevoke => "consent_revoke",
+            Self::PolicyChange => "policy_change",
+            Self::Membership => "membership",
+        }
+    }
+}
+
+/// The level one column got in an access decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnLevel {
+    /// `<agency>.<dataset>`.
+    pub dataset: String,
+    /// The column name.
+    pub column: String,
+    /// The disclosure level, e.g. `plain`, `masked:last:4`, `aggregate`, `deny`.
+    pub level: String,
+}
+
+/// The body of [`EntryKind::AccessAllowed`] and [`EntryKind::AccessRefused`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDecision {
+    /// The query id the requester chose.
+    pub query_id: String,
+    /// `<agency>/<user>`.
+    pub principal: String,
+    /// The one purpose the request carried.
+    pub purpose: String,
+    /// Datasets the query touched.
+    pub datasets: Vec<String>,
+    /// Each column and the level it got.
+    pub columns: Vec<ColumnLevel>,
+    /// The explanation: the deciding rule, or the refusal reason.
+    pub reason: String,
+    /// Log indexes of the consent entries this decision relied on.
+    pub consents: Vec<u64>,
+}
+
+/// The body of [`EntryKind::AccessCompleted`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessCompletion {
+    /// The query id of the allowed access.
+    pub query_id: String,
+    /// Rows delivered.
+    pub rows: u64,
+    /// Bytes delivered.
+    pub bytes: u64,
+    /// SHA-256 of what was delivered.
+    pub digest: Digest,
+}
+
+/// The body of [`EntryKind::CatalogPublish`] and [`EntryKind::CatalogChange`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogRecord {
+    /// `<agency>.<dataset>`.
+    pub dataset: String,
+    /// The record's version; each change is a new version.
+    pub version: u64,
+    /// The catalog document in the gateway's canonical form (opaque to this crate).
+    pub document: Vec<u8>,
+}
+
+/// The body of [`EntryKind::CatalogWithdraw`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogWithdrawal {
+    /// `<agency>.<dataset>`.
+    pub dataset: String,
+    /// The version this tombstone follows.
+    pub version: u64,
+    /// Why it was withdrawn.
+    pub reason: String,
+}
+
+/// The body of [`EntryKind::AccessRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRequest {
+    /// An id chosen by the requester, cited by the approval or denial.
+    pub request_id: String,
+    /// `<agency>/<user>` who asks.
+    pub principal: String,
+    /// `<agency>.<dataset>` asked for.
+    pub dataset: String,
+    /// Columns asked for (empty: the whole dataset).
+    pub columns: Vec<String>,
+    /// The purpose of the access.
+    pub purpose: String,
+    /// Free-text justification.
+    pub justification: String,
+}
+
+/// The body of [`EntryKind::AccessApprove`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessApproval {
+    /// The request approved.
+    pub request_id: String,
+    /// `<agency>/<user>` who approved.
+    pub approver: String,
+    /// Start of the grant, unix ms.
+    pub valid_from_ms: u64,
+    /// End of the grant, unix ms.
+    pub valid_until_ms: u64,
+}
+
+/// The body of [`EntryKind::AccessDeny`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDenial {
+    /// The request denied.
+    pub request_id: String,
+    /// `<agency>/<user>` who denied.
+    pub approver: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The body of [`EntryKind::ConsentGrant`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentGrant {
+    /// An id for the grant, cited by revocations.
+    pub consent_id: String,
+    /// The data subject.
+    pub subject: String,
+    /// The agency allowed to request.
+    pub requester: String,
+    /// `<agency>.<dataset>`.
+    pub dataset: String,
+    /// Columns covered (empty: the whole dataset).
+    pub columns: Vec<String>,
+    /// The purpose consented to.
+    pub purpose: String,
+    /// Start of validity, unix ms.
+    pub valid_from_ms: u64,
+    /// End of validity, unix ms.
+    pub valid_until_ms: u64,
+}
+
+/// The body of [`EntryKind::ConsentRevoke`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRevocation {
+    /// The grant revoked.
+    pub consent_id: String,
+    /// The data subject.
+    pub subject: String,
+}
+
+/// The body of [`EntryKind::PolicyChange`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// SHA-256 of the new policy files.
+    pub digest: Digest,
+    /// The policy's version.
+    pub version: u64,
+    /// A short description of the change.
+    pub note: String,
+}
+
+/// What a membership entry does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipAction {
+    /// The agency joins.
+    Join,
+    /// The agency's key, role or address changes.
+    Update,
+    /// The agency leaves.
+    Leave,
+}
+
+/// An agency's role in replication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRole {
+    /// Votes in Raft.
+    Voter,
+    /// Replicates without voting.
+    Learner,
+}
+
+/// The body of [`EntryKind::Membership`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    /// The agency concerned.
+    pub agency: String,
+    /// Join, update or leave.
+    pub action: MembershipAction,
+    /// Voter or learner.
+    pub role: MemberRole,
+    /// The agency's ed25519 public key.
+    pub public_key: [u8; 32],
+    /// The gateway's address.
+    pub address: String,
+}
+
+/// The typed body of an entry; its variant decides the entry's [`EntryKind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Body {
+    /// See [`EntryKind::AccessAllowed`].
+    AccessAllowed(AccessDecision),
+    /// See [`EntryKind::AccessRefused`].
+    AccessRefused(AccessDecision),
+    /// See [`EntryKind::AccessCompleted`].
+    AccessCompleted(AccessCompletion),
+    /// See [`EntryKind::CatalogPublish`].
+    CatalogPublish(CatalogRecord),
+    /// See [`EntryKind::CatalogChange`].
+    CatalogChange(CatalogRecord),
+    /// See [`EntryKind::CatalogWithdraw`].
+    CatalogWithdraw(CatalogWithdrawal),
+    /// See [`EntryKind::AccessRequest`].
+    AccessRequest(AccessRequest),
+    /// See [`EntryKind::AccessApprove`].
+    AccessApprove(AccessApproval),
+    /// See [`EntryKind::AccessDeny`].
+    AccessDeny(AccessDenial),
+    /// See [`EntryKind::ConsentGrant`].
+    ConsentGrant(ConsentGrant),
+    /// See [`EntryKind::ConsentRevoke`].
+    ConsentRevoke(ConsentRevocation),
+    /// See [`EntryKind::PolicyChange`].
+    PolicyChange(PolicyChange),
+    /// See [`EntryKind::Membership`].
+    Membership(MembershipChange),
+}
+
+impl Body {
+    /// The kind this body belongs to.
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            Self::AccessAllowed(_) => EntryKind::AccessAllowed,
+            Self::AccessRefused(_) => EntryKind::AccessRefused,
+            Self::AccessCompleted(_) => EntryKind::AccessCompleted,
+            Self::CatalogPublish(_) => EntryKind::CatalogPublish,
+            Self::CatalogChange(_) => EntryKind::CatalogChange,
+            Self::CatalogWithdraw(_) => EntryKind::CatalogWithdraw,
+            Self::AccessRequest(_) => EntryKind::AccessRequest,
+            Self::AccessApprove(_) => EntryKind::AccessApprove,
+            Self::AccessDeny(_) => EntryKind::AccessDeny,
+            Self::ConsentGrant(_) => EntryKind::ConsentGrant,
+            Self::ConsentRevoke(_) => EntryKind::ConsentRevoke,
+            Self::PolicyChange(_) => EntryKind::PolicyChange,
+            Self::Membership(_) => EntryKind::Membership,
+        }
+    }
+
+    fn encode(&self, w: &mut Writer) -> Result<()> {
+        match self {
+            Self::AccessAllowed(d) | Self::AccessRefused(d) => {
+                w.str(&d.query_id)?;
+                w.str(&d.principal)?;
+                w.str(&d.purpose)?;
+                w.strs(&d.datasets)?;
+                w.len(d.columns.len())?;
+                for c in &d.columns {
+                    w.str(&c.dataset)?;
+                    w.str(&c.column)?;
+                    w.str(&c.level)?;
+                }
+                w.str(&d.reason)?;
+                w.u64s(&d.consents)?;
+            }
+            Self::AccessCompleted(c) => {
+                w.str(&c.query_id)?;
+                w.u64(c.rows);
+                w.u64(c.bytes);
+                w.fixed(&c.digest);
+            }
+            Self::CatalogPublish(r) | Self::CatalogChange(r) => {
+                w.str(&r.dataset)?;
+                w.u64(r.version);
+                w.bytes(&r.document)?;
+            }
+            Self::CatalogWithdraw(t) => {
+                w.str(&t.dataset)?;
+                w.u64(t.version);
+                w.str(&t.reason)?;
+            }
+            Self::AccessRequest(r) => {
+                w.str(&r.request_id)?;
+                w.str(&r.principal)?;
+                w.str(&r.dataset)?;
+                w.strs(&r.columns)?;
+                w.str(&r.purpose)?;
+                w.str(&r.justification)?;
+            }
+            Self::AccessApprove(a) => {
+                w.str(&a.request_id)?;
+                w.str(&a.approver)?;
+                w.u64(a.valid_from_ms);
+                w.u64(a.valid_until_ms);
+            }
+            Self::AccessDeny(d) => {
+                w.str(&d.request_id)?;
+                w.str(&d.approver)?;
+                w.str(&d.reason)?;
+            }
+            Self::ConsentGrant(g) => {
+                w.str(&g.consent_id)?;
+                w.str(&g.subject)?;
+                w.str(&g.requester)?;
+                w.str(&g.dataset)?;
+                w.strs(&g.columns)?;
+                w.str(&g.purpose)?;
+                w.u64(g.valid_from_ms);
+                w.u64(g.valid_until_ms);
+            }
+            Self::ConsentRevoke(r) => {
+                w.str(&r.consent_id)?;
+                w.str(&r.subject)?;
+            }
+            Self::PolicyChange(p) => {
+                w.fixed(&p.digest);
+                w.u64(p.version);
+                w.str(&p.note)?;
+            }
+            Self::Membership(m) => {
+                w.str(&m.agency)?;
+                w.u8(match m.action {
+                    MembershipAction::Join => 1,
+                    MembershipAction::Update => 2,
+                    MembershipAction::Leave => 3,
+                });
+                w.u8(match m.role {
+                    MemberRole::Voter => 1,
+                    MemberRole::Learner => 2,
+                });
+                w.fixed(&m.public_key);
+                w.str(&m.address)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn decode(kind: EntryKind, r: &mut Reader<'_>) -> Result<Self> {
+        Ok(match kind {
+            EntryKind::AccessAllowed | EntryKind::AccessRefused => {
+                let query_id = r.string()?;
+                let principal = r.string()?;
+                let purpose = r.string()?;
+                let datasets = r.strings()?;
+                let n = r.len()?;
+                let mut columns = Vec::new();
+                for _ in 0..n {
+                    columns.push(ColumnLevel {
+                        dataset: r.string()?,
+                        column: r.string()?,
+                        level: r.string()?,
+                    });
+                }
+                let d = AccessDecision {
+                    query_id,
+                    principal,
+                    purpose,
+                    datasets,
+                    columns,
+                    reason: r.string()?,
+                    consents: r.u64s()?,
+                };
+                if kind == EntryKind::AccessAllowed {
+                    Self::AccessAllowed(d)
+                } else {
+                    Self::AccessRefused(d)
+                }
+            }
+            EntryKind::AccessCompleted => Self::AccessCompleted(AccessCompletion {
+                query_id: r.string()?,
+                rows: r.u64()?,
+                bytes: r.u64()?,
+                digest: r.array()?,
+            }),
+            EntryKind::CatalogPublish | EntryKind::CatalogChange => {
+                let rec = CatalogRecord {
+                    dataset: r.string()?,
+                    version: r.u64()?,
+                    document: r.bytes()?.to_vec(),
+                };
+                if kind == EntryKind::CatalogPublish {
+                    Self::CatalogPublish(rec)
+                } else {
+                    Self::CatalogChange(rec)
+                }
+            }
+            EntryKind::CatalogWithdraw => Self::CatalogWithdraw(CatalogWithdrawal {
+                dataset: r.string()?,
+                version: r.u64()?,
+                reason: r.string()?,
+            }),
+            EntryKind::AccessRequest => Self::AccessRequest(AccessRequest {
+                request_id: r.string()?,
+                principal: r.string()?,
+                dataset: r.string()?,
+                columns: r.strings()?,
+                purpose: r.string()?,
+                justification: r.string()?,
+            }),
+            EntryKind::AccessApprove => Self::AccessApprove(AccessApproval {
+                request_id: r.string()?,
+                approver: r.string()?,
+                valid_from_ms: r.u64()?,
+                valid_until_ms: r.u64()?,
+            }),
+            EntryKind::AccessDeny => Self::AccessDeny(AccessDenial {
+                request_id: r.string()?,
+                approver: r.string()?,
+                reason: r.string()?,
+            }),
+            EntryKind::ConsentGrant => Self::ConsentGrant(ConsentGrant {
+                consent_id: r.string()?,
+                subject: r.string()?,
+                requester: r.string()?,
+                dataset: r.string()?,
+                columns: r.strings()?,
+                purpose: r.string()?,
+                valid_from_ms: r.u64()?,
+                valid_until_ms: r.u64()?,
+            }),
+            EntryKind::ConsentRevoke => Self::ConsentRevoke(ConsentRevocation {
+                consent_id: r.string()?,
+                subject: r.string()?,
+            }),
+            EntryKind::PolicyChange => Self::PolicyChange(PolicyChange {
+                digest: r.array()?,
+                version: r.u64()?,
+                note: r.string()?,
+            }),
+            EntryKind::Membership => {
+                let agency = r.string()?;
+                let action = match r.u8()? {
+                    1 => MembershipAction::Join,
+                    2 => MembershipAction::Update,
+                    3 => MembershipAction::Leave,
+                    t => return Err(r.malformed(format!("unknown membership action {t}"))),
+                };
+                let role = match r.u8()? {
+                    1 => MemberRole::Voter,
+                    2 => MemberRole::Learner,
+                    t => return Err(r.malformed(format!("unknown member role {t}"))),
+                };
+                Self::Membership(MembershipChange {
+                    agency,
+                    action,
+                    role,
+                    public_key: r.array()?,
+                    address: r.string()?,
+                })
+            }
+        })
+    }
+}
+
+/// One record on the audit chain, before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The agency that wrote (and signs) the entry; a SQL identifier such as `bj_hf`.
+    pub author: String,
+    /// When the author wrote it, unix milliseconds.
+    pub time_ms: u64,
+    /// What happened.
+    pub body: Body,
+}
+
+/// Whether `id` is a valid agency id: a lower-case SQL identifier (`[a-z_][a-z0-9_]*`),
+/// at most 63 bytes.
+pub fn is_agency_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    first_ok
+        && id.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Entry {
+    /// The entry's kind, decided by its body.
+    pub fn kind(&self) -> EntryKind {
+        self.body.kind()
+    }
+
+    /// The canonical encoding. Fails only for a bad author id (the caller's fault) or a field
+    /// longer than `u32::MAX` bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        if !is_agency_id(&self.author) {
+            return Err(Error::InvalidArgument(format!(
+                "author `{}` is not an agency id ([a-z_][a-z0-9_]*, at most 63 bytes)",
+                self.author
+            )));
+        }
+        let mut w = Writer::new();
+        w.u8(ENTRY_VERSION);
+        w.u8(self.kind().tag());
+        w.str(&self.author)?;
+        w.u64(self.time_ms);
+        self.body.encode(&mut w)?;
+        Ok(w.into_bytes())
+    }
+
+    /// Parses exactly one canonical entry; anything else is [`Error::Malformed`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, "entry");
+        let version = r.u8()?;
+        if version != ENTRY_VERSION {
+            return Err(r.malformed(format!("unknown entry version {version}")));
+        }
+        let tag = r.u8()?;
+        let kind = EntryKind::from_tag(tag)
+            .ok_or_else(|| r.malformed(format!("unknown kind tag {tag}")))?;
+        let author = r.string()?;
+        if !is_agency_id(&author) {
+            return Err(r.malformed(format!("author `{author}` is not an agency id")));
+        }
+        let time_ms = r.u64()?;
+        let body = Body::decode(kind, &mut r)?;
+        r.finish()?;
+        Ok(Self {
+            author,
+            time_ms,
+            body,
+        })
+    }
+
+    /// The principal the entry is about, if any (for the by-principal index).
+    pub fn principal(&self) -> Option<&str> {
+        match &self.body {
+            Body::AccessAllowed(d) | Body::AccessRefused(d) => Some(&d.principal),
+            Body::AccessRequest(r) => Some(&r.principal),
+            _ => None,
+        }
+    }
+
+    /// The datasets the entry is about (for the by-dataset index).
+    pub fn datasets(&self) -> Vec<&str> {
+        match &self.body {
+            Body::AccessAllowed(d) | Body::AccessRefused(d) => {
+                d.datasets.iter().map(String::as_str).collect()
+            }
+            Body::CatalogPublish(r) | Body::CatalogChange(r) => vec![&r.dataset],
+            Body::CatalogWithdraw(t) => vec![&t.dataset],
+            Body::AccessRequest(r) => vec![&r.dataset],
+            Body::ConsentGrant(g) => vec![&g.dataset],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::error::MalformedKind;
+
+    /// One entry of every kind, for round-trip and store tests.
+    pub(crate) fn one_of_each(author: &str) -> Vec<Entry> {
+        let decision = AccessDecision {
+            query_id: "q-1".into(),
+            principal: "sh_hf/bob".into(),
+            purpose: "provident_fund_transfer".into(),
+            datasets: vec!["bj_hf.contributions".into()],
+            columns: vec![ColumnLevel {
+                dataset: "bj_hf.contributions".into(),
+                column: "id_number".into(),
+                level: "masked:last:4".into(),
+            }],
+            reason: "rule p3".into(),
+            consents: vec![4, 9],
+        };
+        let bodies = vec![
+            Body::AccessAllowed(decision.clone()),
+            Body::AccessRefused(AccessDecision {
+                reason: "column salary needs aggregate".into(),
+                ..decision
+            }),
+            Body::AccessCompleted(AccessCompletion {
+                query_id: "q-1".into(),
+                rows: 12,
+                bytes: 3456,
+                digest: [7; 32],
+            }),
+            Body::CatalogPublish(CatalogRecord {
+                dataset: "bj_hf.contributions".into(),
+                version: 1,
+                document: b"{\"title\":\"x\"}".to_vec(),
+            }),
+            Body::CatalogChange(CatalogRecord {
+                dataset: "bj_hf.contributions".into(),
+                version: 2,
+                document: vec![],
+            }),
+            Body::CatalogWithdraw(CatalogWithdrawal {
+                dataset: "bj_hf.contributions".into(),
+                version: 2,
+                reason: "retired".into(),
+            }),
+            Body::AccessRequest(AccessRequest {
+                request_id: "r-1".into(),
+                principal: "sh_hf/bob".into(),
+                dataset: "bj_hf.contributions".into(),
+                columns: vec!["amount".into()],
+                purpose: "audit".into(),
+                justification: "annual audit".into(),
+            }),
+            Body::AccessApprove(AccessApproval {
+                request_id: "r-1".into(),
+                approver: "bj_hf/alice".into(),
+                valid_from_ms: 1,
+                valid_until_ms: 2,
+            }),
+            Body::AccessDeny(AccessDenial {
+                request_id: "r-2".into(),
+                approver: "bj_hf/alice".into(),
+                reason: "no".into(),
+            }),
+            Body::ConsentGrant(ConsentGrant {
+                consent_id: "c-1".into(),
+                subject: "citizen-42".into(),
+                requester: "sh_hf".into(),
+                dataset: "bj_hf.contributions".into(),
+                columns: vec![],
+                purpose: "provident_fund_transfer".into(),
+                valid_from_ms: 10,
+                valid_until_ms: 20,
+            }),
+            Body::ConsentRevoke(ConsentRevocation {
+                consent_id: "c-1".into(),
+                subject: "citizen-42".into(),
+            }),
+            Body::PolicyChange(PolicyChange {
+                digest: [9; 32],
+                version: 3,
+                note: "tighten salary".into(),
+            }),
+            Body::Membership(MembershipChange {
+                agency: "gz_hf".into(),
+                action: MembershipAction::Join,
+                role: MemberRole::Learner,
+                public_key: [1; 32],
+                address: "127.0.0.1:7001".into(),
+            }),
+        ];
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| Entry {
+                author: author.into(),
+                time_ms: 1_700_000_000_000 + i as u64,
+                body,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_covers_all_tags() {
+        let entries = one_of_each("bj_hf");
+        let kinds: Vec<EntryKind> = entries.iter().map(Entry::kind).collect();
+        assert_eq!(kinds, EntryKind::ALL.to_vec());
+        for e in entries {
+            let bytes = e.to_bytes().unwrap();
+            assert_eq!(Entry::from_bytes(&bytes).unwrap(), e);
+            // Deterministic: encoding twice gives the same bytes.
+            assert_eq!(e.to_bytes().unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn tags_are_unique_and_names_stable() {
+        for k in EntryKind::ALL {
+            assert_eq!(EntryKind::from_tag(k.tag()), Some(k));
+        }
+        assert_eq!(EntryKind::from_tag(0), None);
+        assert_eq!(EntryKind::from_tag(14), None);
+        assert_eq!(EntryKind::AccessRefused.name(), "access_refused");
+    }
+
+    #[test]
+    fn encoding_is_pinned() {
+        let e = Entry {
+            author: "ab".into(),
+            time_ms: 258,
+            body: Body::ConsentRevoke(ConsentRevocation {
+                consent_id: "c".into(),
+                subject: "s".into(),
+            }),
+        };
+        assert_eq!(
+            e.to_bytes().unwrap(),
+            vec![
+                1, 11, 0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 1, b'c', 0, 0, 0,
+                1, b's'
+            ]
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_rejected_as_short() {
+        for e in one_of_each("bj_hf") {
+            let bytes = e.to_bytes().unwrap();
+            for cut in 0..bytes.len() {
+                let err = Entry::from_bytes(&bytes[..cut]).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::Malformed {
+                            what: "entry",
+                            kind: MalformedKind::Short { .. }
+                        }
+                    ),
+                    "cut at {cut}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut bytes = one_of_each("bj_hf")[0].to_bytes().unwrap();
+        bytes.push(0);
+        assert!(matches!(
+            Entry::from_bytes(&bytes).unwrap_err(),
+            Error::Malformed {
+                kind: MalformedKind::Trailing { extra: 1 },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_version_kind_author_and_enum_values_are_rejected() {
+        let good = one_of_each("bj_hf");
+        let bytes = good[0].to_bytes().unwrap();
+
+        let mut bad_version = bytes.clone();
+        bad_version[0] = 2;
+        let mut bad_kind = bytes.clone();
+        bad_kind[1] = 99;
+        let mut bad_author = bytes.clone();
+        bad_author[6] = b'B'; // "bj_hf" -> "Bj_hf"
+        let member = good[12].to_bytes().unwrap();
+        let mut bad_action = member.clone();
+        let action_at = 2 + 4 + 5 + 8 + 4 + "gz_hf".len();
+        bad_action[action_at] = 9;
+
+        for bad in [bad_version, bad_kind, bad_author, bad_action] {
+            assert!(matches!(
+                Entry::from_bytes(&bad).unwrap_err(),
+                Error::Malformed {
+                    kind: MalformedKind::Invalid(_),
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn invalid_author_is_a_caller_fault_on_encode() {
+        let mut e = one_of_each("bj_hf").remove(0);
+        e.author = "Not An Id".into();
+        let err = e.to_bytes().unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)));
+        assert_eq!(err.fault(), crate::Fault::Caller);
+    }
+
+    #[test]
+    fn agency_ids() {
+        assert!(is_agency_id("bj_hf"));
+        assert!(is_agency_id("_x1"));
+        assert!(!is_agency_id(""));
+        assert!(!is_agency_id("1abc"));
+        assert!(!is_agency_id("a-b"));
+        assert!(!is_agency_id(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn index_keys_come_from_the_body() {
+        let all = one_of_each("bj_hf");
+        assert_eq!(all[0].principal(), Some("sh_hf/bob"));
+        assert_eq!(all[0].datasets(), vec!["bj_hf.contributions"]);
+        assert_eq!(all[11].principal(), None);
+        assert!(all[11].datasets().is_empty());
+    }
+}

@@ -1,0 +1,794 @@
+//! RocksDB storage for the chain: signed entries, Merkle leaf hashes, and auditor indexes.
+//!
+//! Owns [`ChainStore`]: column families are checked at open, [`ChainStore::append_batch`]
+//! commits many entries with one synced write (group commit), and [`ChainStore::verify`]
+//! recomputes every signature and the tree and names the first bad entry.
+//!
+//! Column families (all keys of log positions are big-endian `u64`, so RocksDB order is log
+//! order):
+//! - `entries`: index -> [`SignedEntry`] wire bytes (the Merkle leaf data);
+//! - `leaves`: index -> the 32-byte RFC 6962 leaf hash of that value;
+//! - `meta`: `size` -> the number of committed entries (`u64`);
+//! - `by_agency`, `by_principal`, `by_dataset`: `u16 len || value || index` -> empty.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+
+use crate::checkpoint::CheckpointVerified;
+use crate::error::{Error, Result};
+use crate::merkle::{self, Hash, InclusionProof};
+use crate::sign::{SignedEntry, TrustBundle, VerifiedEntry};
+
+/// Entry bytes by log index.
+pub const CF_ENTRIES: &str = "entries";
+/// Merkle leaf hashes by log index.
+pub const CF_LEAVES: &str = "leaves";
+/// Store metadata (the committed size).
+pub const CF_META: &str = "meta";
+/// Index: author agency -> log indexes.
+pub const CF_BY_AGENCY: &str = "by_agency";
+/// Index: principal -> log indexes.
+pub const CF_BY_PRINCIPAL: &str = "by_principal";
+/// Index: dataset -> log indexes.
+pub const CF_BY_DATASET: &str = "by_dataset";
+
+/// Every column family the store needs, in creation order.
+pub const COLUMN_FAMILIES: [&str; 6] = [
+    CF_ENTRIES,
+    CF_LEAVES,
+    CF_META,
+    CF_BY_AGENCY,
+    CF_BY_PRINCIPAL,
+    CF_BY_DATASET,
+];
+
+const META_SIZE: &[u8] = b"size";
+
+/// Proof that [`ChainStore::verify`] checked every stored entry, signature and leaf hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreVerified {
+    size: u64,
+    root: Hash,
+}
+
+impl StoreVerified {
+    /// The number of entries checked.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The recomputed root over all of them.
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+}
+
+/// The chain's entries, tree leaves and indexes in one RocksDB.
+pub struct ChainStore {
+    db: DB,
+    /// The committed size. Held while appending so appends are serialised.
+    size: Mutex<u64>,
+}
+
+impl std::fmt::Debug for ChainStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainStore")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+fn index_key(value: &str, index: u64) -> Result<Vec<u8>> {
+    let mut k = index_prefix(value)?;
+    k.extend_from_slice(&index.to_be_bytes());
+    Ok(k)
+}
+
+fn index_prefix(value: &str) -> Result<Vec<u8>> {
+    let len = u16::try_from(value.len())
+        .map_err(|_| Error::InvalidArgument(format!("index value of {} bytes", value.len())))?;
+    let mut k = Vec::with_capacity(2 + value.len() + 8);
+    k.extend_from_slice(&len.to_be_bytes());
+    k.extend_from_slice(value.as_bytes());
+    Ok(k)
+}
+
+fn synced() -> WriteOptions {
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    wo
+}
+
+fn decode_index(key: &[u8]) -> Result<u64> {
+    let arr = <[u8; 8]>::try_from(key)
+        .map_err(|_| Error::Inconsistent(format!("key of {} bytes, not 8", key.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// Opens the RocksDB at `path` with `required` column families, creating the database (and
+/// them) if nothing is there yet. An existing database that lacks one of them is refused
+/// with [`Error::MissingColumnFamily`]; extra column families are opened and left alone.
+pub(crate) fn open_db(path: &Path, required: &[&'static str]) -> Result<DB> {
+    let mut opts = Options::default();
+    let db = if path.join("CURRENT").exists() {
+        let existing = DB::list_cf(&opts, path)?;
+        if let Some(missing) = required
+            .iter()
+            .find(|cf| !existing.iter().any(|e| e == *cf))
+        {
+            return Err(Error::MissingColumnFamily(missing));
+        }
+        DB::open_cf(&opts, path, existing)?
+    } else {
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        DB::open_cf(&opts, path, required.iter().copied())?
+    };
+    for cf in required {
+        if db.cf_handle(cf).is_none() {
+            return Err(Error::MissingColumnFamily(cf));
+        }
+    }
+    Ok(db)
+}
+
+impl ChainStore {
+    /// Opens the store at `path`, creating it with every column family if no database is
+    /// there. An existing database that lacks one of [`COLUMN_FAMILIES`] is refused with
+    /// [`Error::MissingColumnFamily`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let fresh = !path.join("CURRENT").exists();
+        let db = open_db(path, &COLUMN_FAMILIES)?;
+        let store = Self {
+            db,
+            size: Mutex::new(0),
+        };
+        let size = match store.db.get_cf(store.cf(CF_META)?, META_SIZE)? {
+            Some(v) => u64::from_be_bytes(
+                <[u8; 8]>::try_from(v.as_slice())
+                    .map_err(|_| Error::Inconsistent("meta size is not 8 bytes".into()))?,
+            ),
+            None if fresh => {
+                // Durability: synced, so a crash right after creation still leaves a store
+                // that says "size 0" rather than one with no size at all.
+                store.db.put_cf_opt(
+                    store.cf(CF_META)?,
+                    META_SIZE,
+                    0u64.to_be_bytes(),
+                    &synced(),
+                )?;
+                0
+            }
+            None => return Err(Error::Inconsistent("meta size is missing".into())),
+        };
+        *store.lock()? = size;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or(Error::MissingColumnFamily(name))
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, u64>> {
+        self.size
+            .lock()
+            .map_err(|_| Error::Internal("chain store lock poisoned by a panic"))
+    }
+
+    /// The number of committed entries.
+    pub fn len(&self) -> Result<u64> {
+        Ok(*self.lock()?)
+    }
+
+    /// Whether the store has no entries.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Appends one verified entry; returns its index. See [`Self::append_batch`].
+    pub fn append(&self, entry: VerifiedEntry) -> Result<u64> {
+        Ok(self.append_batch(vec![entry])?.start)
+    }
+
+    /// Appends entries whose signatures were verified, in order, in one `WriteBatch` with one
+    /// fsync (group commit). Returns their index range. On error nothing was written.
+    pub fn append_batch(&self, entries: Vec<VerifiedEntry>) -> Result<Range<u64>> {
+        self.commit(entries, &[])
+    }
+
+    /// Appends `entries` and writes the extra `meta` keys (e.g. the Raft state machine's
+    /// last applied id) in the same synced batch.
+    pub(crate) fn commit(
+        &self,
+        entries: Vec<VerifiedEntry>,
+        meta: &[(&[u8], Vec<u8>)],
+    ) -> Result<Range<u64>> {
+        let mut size = self.lock()?;
+        let start = *size;
+        if entries.is_empty() && meta.is_empty() {
+            return Ok(start..start);
+        }
+        let mut batch = WriteBatch::default();
+        let end = self.put_entries(&mut batch, start, &entries)?;
+        self.put_extra_meta(&mut batch, meta)?;
+        // Durability: the whole batch (entries, leaves, indexes, the new size and any extra
+        // meta) goes to the WAL in one atomic write and one fsync. When this returns every
+        // entry survives a crash; if it fails or the machine dies first, none are visible.
+        self.db.write_opt(batch, &synced())?;
+        *size = end;
+        Ok(start..end)
+    }
+
+    /// Replaces the whole chain with `entries` (installing a Raft snapshot), in one synced
+    /// batch together with the extra `meta` keys.
+    pub(crate) fn replace_all(
+        &self,
+        entries: Vec<VerifiedEntry>,
+        meta: &[(&[u8], Vec<u8>)],
+    ) -> Result<Range<u64>> {
+        let mut size = self.lock()?;
+        let mut batch = WriteBatch::default();
+        for name in [
+            CF_ENTRIES,
+            CF_LEAVES,
+            CF_BY_AGENCY,
+            CF_BY_PRINCIPAL,
+            CF_BY_DATASET,
+        ] {
+            let cf = self.cf(name)?;
+            for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+                let (k, _) = item?;
+                batch.delete_cf(cf, k);
+            }
+        }
+        let end = self.put_entries(&mut batch, 0, &entries)?;
+        self.put_extra_meta(&mut batch, meta)?;
+        // Durability: the old chain disappears and the new one appears in one synced write;
+        // a crash leaves either the old chain or the new one, never a mix.
+        self.db.write_opt(batch, &synced())?;
+        *size = end;
+        Ok(0..end)
+    }
+
+    /// Reads an extra meta key written by [`Self::commit`] or [`Self::put_meta`].
+    pub(crate) fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(CF_META)?, key)?)
+    }
+
+    /// Writes extra meta keys on their own.
+    pub(crate) fn put_meta(&self, meta: &[(&[u8], Vec<u8>)]) -> Result<()> {
+        let _size = self.lock()?;
+        let mut batch = WriteBatch::default();
+        self.put_extra_meta(&mut batch, meta)?;
+        // Durability: synced, like every other write of the store.
+        self.db.write_opt(batch, &synced())?;
+        Ok(())
+    }
+
+    fn put_extra_meta(&self, batch: &mut WriteBatch, meta: &[(&[u8], Vec<u8>)]) -> Result<()> {
+        let cf = self.cf(CF_META)?;
+        for (k, v) in meta {
+            if *k == META_SIZE {
+                return Err(Error::Internal("extra meta would overwrite the chain size"));
+            }
+            batch.put_cf(cf, k, v);
+        }
+        Ok(())
+    }
+
+    /// Adds `entries` at `start..` (entries, leaves, indexes, new size) to `batch`.
+    fn put_entries(
+        &self,
+        batch: &mut WriteBatch,
+        start: u64,
+        entries: &[VerifiedEntry],
+    ) -> Result<u64> {
+        let end = start
+            .checked_add(entries.len() as u64)
+            .ok_or(Error::Internal("log index overflow"))?;
+        let (cf_entries, cf_leaves, cf_meta) =
+            (self.cf(CF_ENTRIES)?, self.cf(CF_LEAVES)?, self.cf(CF_META)?);
+        let (cf_agency, cf_principal, cf_dataset) = (
+            self.cf(CF_BY_AGENCY)?,
+            self.cf(CF_BY_PRINCIPAL)?,
+            self.cf(CF_BY_DATASET)?,
+        );
+        for (index, verified) in (start..end).zip(entries) {
+            let signed = verified.signed();
+            let bytes = signed.to_bytes()?;
+            let key = index.to_be_bytes();
+            batch.put_cf(cf_leaves, key, merkle::leaf_hash(&bytes));
+            batch.put_cf(cf_entries, key, bytes);
+            let entry = signed.entry();
+            batch.put_cf(cf_agency, index_key(&entry.author, index)?, b"");
+            if let Some(p) = entry.principal() {
+                batch.put_cf(cf_principal, index_key(p, index)?, b"");
+            }
+            for d in entry.datasets() {
+                batch.put_cf(cf_dataset, index_key(d, index)?, b"");
+            }
+        }
+        batch.put_cf(cf_meta, META_SIZE, end.to_be_bytes());
+        Ok(end)
+    }
+
+    /// The raw wire bytes of entry `index`.
+    pub fn get_bytes(&self, index: u64) -> Result<Vec<u8>> {
+        let size = self.len()?;
+        if index >= size {
+            return Err(Error::OutOfRange { index, size });
+        }
+        self.db
+            .get_cf(self.cf(CF_ENTRIES)?, index.to_be_bytes())?
+            .ok_or_else(|| Error::Inconsistent("committed entry is missing".into()).at_entry(index))
+    }
+
+    /// Entry `index`, parsed (not re-verified).
+    pub fn get(&self, index: u64) -> Result<SignedEntry> {
+        SignedEntry::from_bytes(&self.get_bytes(index)?).map_err(|e| e.at_entry(index))
+    }
+
+    /// The stored leaf hashes of the first `size` entries.
+    pub fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>> {
+        let len = self.len()?;
+        if size > len {
+            return Err(Error::OutOfRange {
+                index: size,
+                size: len,
+            });
+        }
+        let mut out = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(self.cf(CF_LEAVES)?, IteratorMode::Start);
+        for item in iter {
+            let expected = out.len() as u64;
+            if expected == size {
+                break;
+            }
+            let (k, v) = item?;
+            let index = decode_index(&k)?;
+            if index != expected {
+                return Err(Error::Inconsistent("leaf hash is missing".into()).at_entry(expected));
+            }
+            let h = Hash::try_from(&*v).map_err(|_| {
+                Error::Inconsistent("stored leaf hash is not 32 bytes".into()).at_entry(index)
+            })?;
+            out.push(h);
+        }
+        if (out.len() as u64) < size {
+            return Err(
+                Error::Inconsistent("leaf hash is missing".into()).at_entry(out.len() as u64)
+            );
+        }
+        Ok(out)
+    }
+
+    /// The tree root over the first `size` entries.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        Ok(merkle::root(&self.leaf_hashes(size)?))
+    }
+
+    /// The current size and root.
+    pub fn root(&self) -> Result<(u64, Hash)> {
+        let size = self.len()?;
+        Ok((size, self.root_at(size)?))
+    }
+
+    /// The inclusion proof of entry `index` in the tree of the first `size` entries.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof> {
+        let leaves = self.leaf_hashes(size)?;
+        Ok(InclusionProof {
+            index,
+            size,
+            path: merkle::inclusion_proof(&leaves, index)?,
+        })
+    }
+
+    /// The consistency proof from the tree of `old_size` entries to that of `new_size`.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
+        let leaves = self.leaf_hashes(new_size)?;
+        merkle::consistency_proof(&leaves, old_size)
+    }
+
+    fn lookup(&self, cf: &'static str, value: &str) -> Result<Vec<u64>> {
+        let prefix = index_prefix(value)?;
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(cf)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            out.push(decode_index(rest)?);
+        }
+        Ok(out)
+    }
+
+    /// Indexes of entries written by `agency`, in log order.
+    pub fn by_agency(&self, agency: &str) -> Result<Vec<u64>> {
+        self.lookup(CF_BY_AGENCY, agency)
+    }
+
+    /// Indexes of entries about `principal`, in log order.
+    pub fn by_principal(&self, principal: &str) -> Result<Vec<u64>> {
+        self.lookup(CF_BY_PRINCIPAL, principal)
+    }
+
+    /// Indexes of entries about `dataset`, in log order.
+    pub fn by_dataset(&self, dataset: &str) -> Result<Vec<u64>> {
+        self.lookup(CF_BY_DATASET, dataset)
+    }
+
+    /// Recomputes everything from the stored bytes: each entry must parse, its signature must
+    /// verify under its author's key in `trust`, its stored leaf hash must match, and there
+    /// must be no gaps or extra entries. The first failure is returned as
+    /// [`Error::BadEntry`] naming that index.
+    pub fn verify(&self, trust: &TrustBundle) -> Result<StoreVerified> {
+        let size = self.len()?;
+        let leaves_cf = self.cf(CF_LEAVES)?;
+        let mut leaves = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(self.cf(CF_ENTRIES)?, IteratorMode::Start);
+        for item in iter {
+            let expected = leaves.len() as u64;
+            let (k, v) = item?;
+            let index = decode_index(&k).map_err(|e| e.at_entry(expected))?;
+            if index != expected {
+                let why = if expected >= size {
+                    "entry past the committed size"
+                } else {
+                    "entry is missing"
+                };
+                return Err(Error::Inconsistent(why.into()).at_entry(expected));
+            }
+            if index >= size {
+                return Err(
+                    Error::Inconsistent("entry past the committed size".into()).at_entry(index)
+                );
+            }
+            let signed = SignedEntry::from_bytes(&v).map_err(|e| e.at_entry(index))?;
+            trust.check(&signed).map_err(|e| e.at_entry(index))?;
+            let leaf = merkle::leaf_hash(&v);
+            let stored = self.db.get_cf(leaves_cf, k)?;
+            if stored.as_deref() != Some(leaf.as_slice()) {
+                return Err(Error::Inconsistent(
+                    "stored leaf hash does not match the entry".into(),
+                )
+                .at_entry(index));
+            }
+            leaves.push(leaf);
+        }
+        if (leaves.len() as u64) < size {
+            return Err(
+                Error::Inconsistent("entry is missing".into()).at_entry(leaves.len() as u64)
+            );
+        }
+        Ok(StoreVerified {
+            size,
+            root: merkle::root(&leaves),
+        })
+    }
+
+    /// [`Self::verify`], then checks that the tree over the checkpoint's first `size`
+    /// entries has the checkpoint's (cosigned) root: a store that was rewritten consistently
+    /// by someone holding the keys still fails here.
+    pub fn verify_against(
+        &self,
+        trust: &TrustBundle,
+        checkpoint: &CheckpointVerified,
+    ) -> Result<StoreVerified> {
+        let verified = self.verify(trust)?;
+        let cp = checkpoint.checkpoint();
+        if cp.size > verified.size {
+            return Err(Error::Inconsistent(format!(
+                "checkpoint covers {} entries but the store has {}",
+                cp.size, verified.size
+            )));
+        }
+        if self.root_at(cp.size)? != cp.root {
+            return Err(Error::Inconsistent(format!(
+                "root of the first {} entries differs from the cosigned checkpoint",
+                cp.size
+            )));
+        }
+        Ok(verified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::checkpoint::{Checkpoint, NoteSigner, SignedCheckpoint};
+    use crate::entry::tests::one_of_each;
+    use crate::sign::AgencySigner;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        bj: AgencySigner,
+        sh: AgencySigner,
+        trust: TrustBundle,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain");
+        let bj = AgencySigner::from_seed("bj_hf", [1; 32]).unwrap();
+        let sh = AgencySigner::from_seed("sh_hf", [2; 32]).unwrap();
+        let mut trust = TrustBundle::new();
+        trust.insert("bj_hf", bj.verifying_key()).unwrap();
+        trust.insert("sh_hf", sh.verifying_key()).unwrap();
+        Fixture {
+            _dir: dir,
+            path,
+            bj,
+            sh,
+            trust,
+        }
+    }
+
+    /// 26 verified entries: every kind from bj_hf, then every kind from sh_hf.
+    fn entries(f: &Fixture) -> Vec<VerifiedEntry> {
+        let mut out = Vec::new();
+        for (signer, author) in [(&f.bj, "bj_hf"), (&f.sh, "sh_hf")] {
+            for e in one_of_each(author) {
+                out.push(f.trust.verify(signer.sign(e).unwrap()).unwrap());
+            }
+        }
+        out
+    }
+
+    fn raw_db(path: &Path) -> DB {
+        let opts = Options::default();
+        let cfs = DB::list_cf(&opts, path).unwrap();
+        DB::open_cf(&opts, path, cfs).unwrap()
+    }
+
+    #[test]
+    fn append_batch_persists_and_reopens() {
+        let f = fixture();
+        let all = entries(&f);
+        {
+            let store = ChainStore::open(&f.path).unwrap();
+            assert!(store.is_empty().unwrap());
+            assert_eq!(store.append_batch(all[..20].to_vec()).unwrap(), 0..20);
+            assert_eq!(store.append(all[20].clone()).unwrap(), 20);
+            assert_eq!(store.append_batch(all[21..].to_vec()).unwrap(), 21..26);
+            assert_eq!(store.append_batch(vec![]).unwrap(), 26..26);
+        }
+        let store = ChainStore::open(&f.path).unwrap();
+        assert_eq!(store.len().unwrap(), 26);
+        for (i, v) in all.iter().enumerate() {
+            assert_eq!(&store.get(i as u64).unwrap(), v.signed());
+        }
+        assert!(matches!(
+            store.get(26).unwrap_err(),
+            Error::OutOfRange {
+                index: 26,
+                size: 26
+            }
+        ));
+        let verified = store.verify(&f.trust).unwrap();
+        assert_eq!(verified.size(), 26);
+        assert_eq!(store.root().unwrap(), (26, verified.root()));
+    }
+
+    #[test]
+    fn root_and_proofs_match_the_merkle_module() {
+        let f = fixture();
+        let all = entries(&f);
+        let store = ChainStore::open(&f.path).unwrap();
+        store.append_batch(all.clone()).unwrap();
+        let leaves: Vec<Hash> = all
+            .iter()
+            .map(|v| merkle::leaf_hash(&v.signed().to_bytes().unwrap()))
+            .collect();
+        for size in [1u64, 7, 13, 26] {
+            let root = store.root_at(size).unwrap();
+            assert_eq!(root, merkle::root(&leaves[..size as usize]));
+            for index in 0..size {
+                let p = store.inclusion_proof(index, size).unwrap();
+                p.verify(&leaves[index as usize], &root).unwrap();
+            }
+            let old = size / 2;
+            let c = store.consistency_proof(old, size).unwrap();
+            merkle::verify_consistency(old, size, &c, &store.root_at(old).unwrap(), &root).unwrap();
+        }
+        assert!(matches!(
+            store.root_at(27).unwrap_err(),
+            Error::OutOfRange { index: 27, .. }
+        ));
+    }
+
+    #[test]
+    fn indexes_find_entries_by_agency_principal_and_dataset() {
+        let f = fixture();
+        let store = ChainStore::open(&f.path).unwrap();
+        store.append_batch(entries(&f)).unwrap();
+        assert_eq!(
+            store.by_agency("bj_hf").unwrap(),
+            (0..13).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            store.by_agency("sh_hf").unwrap(),
+            (13..26).collect::<Vec<_>>()
+        );
+        // "bj_h" is a prefix of "bj_hf" but must not match it.
+        assert!(store.by_agency("bj_h").unwrap().is_empty());
+        // Access allowed, refused and request mention the principal.
+        assert_eq!(
+            store.by_principal("sh_hf/bob").unwrap(),
+            vec![0, 1, 6, 13, 14, 19]
+        );
+        assert_eq!(
+            store.by_dataset("bj_hf.contributions").unwrap(),
+            vec![0, 1, 3, 4, 5, 6, 9, 13, 14, 16, 17, 18, 19, 22]
+        );
+        assert!(store.by_dataset("nope").unwrap().is_empty());
+    }
+
+    fn flip_entry_byte(path: &Path, index: u64, at: usize) {
+        let db = raw_db(path);
+        let cf = db.cf_handle(CF_ENTRIES).unwrap();
+        let mut v = db.get_cf(cf, index.to_be_bytes()).unwrap().unwrap();
+        let at = at.min(v.len() - 1);
+        v[at] ^= 0x01;
+        db.put_cf(cf, index.to_be_bytes(), v).unwrap();
+    }
+
+    #[test]
+    fn verify_names_the_first_entry_with_a_flipped_byte() {
+        // A byte in the body (bad signature), in the signature, and in a length prefix
+        // (does not parse): each time verify names exactly that entry.
+        for at in [30, usize::MAX, 2] {
+            let f = fixture();
+            {
+                let store = ChainStore::open(&f.path).unwrap();
+                store.append_batch(entries(&f)).unwrap();
+            }
+            flip_entry_byte(&f.path, 17, at);
+            flip_entry_byte(&f.path, 21, at);
+            let store = ChainStore::open(&f.path).unwrap();
+            let err = store.verify(&f.trust).unwrap_err();
+            assert!(
+                matches!(&err, Error::BadEntry { index: 17, source }
+                    if matches!(**source, Error::BadSignature { .. } | Error::Malformed { .. })),
+                "flip at {at}: {err}"
+            );
+            assert_eq!(err.fault(), crate::Fault::Data);
+        }
+    }
+
+    #[test]
+    fn verify_names_an_entry_whose_leaf_hash_was_changed() {
+        let f = fixture();
+        {
+            let store = ChainStore::open(&f.path).unwrap();
+            store.append_batch(entries(&f)).unwrap();
+        }
+        {
+            let db = raw_db(&f.path);
+            let cf = db.cf_handle(CF_LEAVES).unwrap();
+            db.put_cf(cf, 5u64.to_be_bytes(), [0u8; 32]).unwrap();
+        }
+        let store = ChainStore::open(&f.path).unwrap();
+        let err = store.verify(&f.trust).unwrap_err();
+        assert!(matches!(
+            &err,
+            Error::BadEntry { index: 5, source } if matches!(**source, Error::Inconsistent(_))
+        ));
+    }
+
+    #[test]
+    fn verify_names_a_deleted_entry_and_an_untrusted_author() {
+        let f = fixture();
+        {
+            let store = ChainStore::open(&f.path).unwrap();
+            store.append_batch(entries(&f)).unwrap();
+        }
+        {
+            let db = raw_db(&f.path);
+            db.delete_cf(db.cf_handle(CF_ENTRIES).unwrap(), 9u64.to_be_bytes())
+                .unwrap();
+        }
+        let store = ChainStore::open(&f.path).unwrap();
+        assert!(matches!(
+            store.verify(&f.trust).unwrap_err(),
+            Error::BadEntry { index: 9, .. }
+        ));
+        // Without sh_hf's key, the first sh_hf entry (13) is the first unverifiable one,
+        // but entry 9 is still missing first.
+        let mut only_bj = TrustBundle::new();
+        only_bj.insert("bj_hf", f.bj.verifying_key()).unwrap();
+        assert!(matches!(
+            store.verify(&only_bj).unwrap_err(),
+            Error::BadEntry { index: 9, .. }
+        ));
+    }
+
+    #[test]
+    fn verify_refuses_entries_from_an_agency_outside_the_bundle() {
+        let f = fixture();
+        let store = ChainStore::open(&f.path).unwrap();
+        store.append_batch(entries(&f)).unwrap();
+        let mut only_bj = TrustBundle::new();
+        only_bj.insert("bj_hf", f.bj.verifying_key()).unwrap();
+        let err = store.verify(&only_bj).unwrap_err();
+        assert!(matches!(
+            &err,
+            Error::BadEntry { index: 13, source }
+                if matches!(&**source, Error::UnknownAgency { agency } if agency == "sh_hf")
+        ));
+    }
+
+    #[test]
+    fn verify_against_a_cosigned_checkpoint() {
+        let f = fixture();
+        let store = ChainStore::open(&f.path).unwrap();
+        let all = entries(&f);
+        store.append_batch(all[..10].to_vec()).unwrap();
+        let leader = NoteSigner::from_seed("bj_hf", [1; 32]).unwrap();
+        let witness = NoteSigner::from_seed("sh_hf", [2; 32]).unwrap();
+        let verifiers = [leader.verifier(), witness.verifier()];
+        let (size, root) = store.root().unwrap();
+        let mut sc =
+            SignedCheckpoint::sign(Checkpoint::new("sluice/test", size, root), &leader).unwrap();
+        sc.cosign(&witness);
+        let cp = sc.verify(&verifiers, 2).unwrap();
+        store.append_batch(all[10..].to_vec()).unwrap();
+        store.verify_against(&f.trust, &cp).unwrap();
+
+        // A checkpoint over a different history fails even though every signature is good.
+        let other =
+            SignedCheckpoint::sign(Checkpoint::new("sluice/test", size, [0; 32]), &leader).unwrap();
+        let other = other.verify(&verifiers, 1).unwrap();
+        assert!(matches!(
+            store.verify_against(&f.trust, &other).unwrap_err(),
+            Error::Inconsistent(_)
+        ));
+    }
+
+    #[test]
+    fn missing_column_family_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial");
+        {
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            DB::open_cf(&opts, &path, [CF_ENTRIES, CF_META]).unwrap();
+        }
+        let err = ChainStore::open(&path).unwrap_err();
+        assert!(matches!(err, Error::MissingColumnFamily(CF_LEAVES)));
+        assert_eq!(err.fault(), crate::Fault::Storage);
+    }
+
+    #[test]
+    fn many_entries_in_one_group_commit() {
+        let f = fixture();
+        let store = ChainStore::open(&f.path).unwrap();
+        let template = one_of_each("bj_hf").remove(2);
+        let batch: Vec<VerifiedEntry> = (0..500)
+            .map(|i| {
+                let mut e = template.clone();
+                e.time_ms = i;
+                f.trust.verify(f.bj.sign(e).unwrap()).unwrap()
+            })
+            .collect();
+        assert_eq!(store.append_batch(batch).unwrap(), 0..500);
+        assert_eq!(store.verify(&f.trust).unwrap().size(), 500);
+        assert_eq!(store.by_agency("bj_hf").unwrap().len(), 500);
+    }
+}

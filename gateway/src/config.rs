@@ -1,0 +1,340 @@
+//! Gateway config: a TOML file naming the agency, where it listens, its peers and the
+//! datasets it publishes. Loading validates everything and reports the file, line and
+//! column of the first problem.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sluice_connectors::ConnectorConfig;
+use toml::Spanned;
+
+use crate::error::{GatewayError, Result};
+
+/// A gateway's whole config, as loaded and validated from one TOML file.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The agency this gateway serves, e.g. `bj_hf`.
+    pub agency: String,
+    /// Where the gateway listens for analysts and peers.
+    pub listen: SocketAddr,
+    /// The other agencies' gateways.
+    pub peers: Vec<PeerConfig>,
+    /// The datasets this agency publishes.
+    pub datasets: Vec<DatasetConfig>,
+    /// How long to wait for a peer to connect or to send the next frame.
+    pub peer_timeout: Duration,
+    /// Directory that relative paths in connector configs are resolved against.
+    pub base_dir: PathBuf,
+}
+
+/// Another agency's gateway.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub agency: String,
+    /// `host:port` of the peer's gateway.
+    pub address: String,
+}
+
+/// One dataset the agency publishes, addressed in SQL as `<agency>.<name>`.
+#[derive(Debug, Clone)]
+pub struct DatasetConfig {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub connector: ConnectorConfig,
+    /// The published schema, if the config declares one. The data must match it.
+    pub columns: Option<Vec<ColumnConfig>>,
+}
+
+/// A published column: its name and Arrow type, as written in the config (`Int64`, `Utf8`, `Date32`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnConfig {
+    pub name: String,
+    pub data_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    agency: Spanned<String>,
+    listen: Spanned<String>,
+    #[serde(default)]
+    peer_timeout_ms: Option<u64>,
+    #[serde(default)]
+    peers: Vec<RawPeer>,
+    #[serde(default)]
+    datasets: Vec<RawDataset>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    agency: Spanned<String>,
+    address: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataset {
+    name: Spanned<String>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    connector: ConnectorConfig,
+    #[serde(default)]
+    columns: Option<Vec<RawColumn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: Spanned<String>,
+    #[serde(rename = "type")]
+    data_type: Spanned<String>,
+}
+
+/// Default for [`GatewayConfig::peer_timeout`].
+pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl GatewayConfig {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| GatewayError::ConfigIo {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, path, &base_dir)
+    }
+
+    /// Parse and validate config text. `file` is only used in error messages.
+    pub fn parse(text: &str, file: &Path, base_dir: &Path) -> Result<Self> {
+        let err_at = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            GatewayError::Config {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            err_at(offset, e.message().trim().to_string())
+        })?;
+
+        check_identifier(raw.agency.get_ref()).map_err(|m| err_at(raw.agency.span().start, format!("agency: {m}")))?;
+        let listen: SocketAddr = raw.listen.get_ref().parse().map_err(|e| {
+            err_at(
+                raw.listen.span().start,
+                format!("listen: `{}` is not a socket address: {e}", raw.listen.get_ref()),
+            )
+        })?;
+
+        let mut seen = HashSet::from([raw.agency.get_ref().clone()]);
+        let mut peers = Vec::with_capacity(raw.peers.len());
+        for p in raw.peers {
+            check_identifier(p.agency.get_ref()).map_err(|m| err_at(p.agency.span().start, format!("peer agency: {m}")))?;
+            if !seen.insert(p.agency.get_ref().clone()) {
+                return Err(err_at(
+                    p.agency.span().start,
+                    format!("agency `{}` is listed twice", p.agency.get_ref()),
+                ));
+            }
+            check_address(p.address.get_ref())
+                .map_err(|m| err_at(p.address.span().start, format!("peer address: {m}")))?;
+            peers.push(PeerConfig {
+                agency: p.agency.into_inner(),
+                address: p.address.into_inner(),
+            });
+        }
+
+        let mut names = HashSet::new();
+        let mut datasets = Vec::with_capacity(raw.datasets.len());
+        for d in raw.datasets {
+            check_identifier(d.name.get_ref()).map_err(|m| err_at(d.name.span().start, format!("dataset name: {m}")))?;
+            if !names.insert(d.name.get_ref().clone()) {
+                return Err(err_at(
+                    d.name.span().start,
+                    format!("dataset `{}` is defined twice", d.name.get_ref()),
+                ));
+            }
+            let columns = match d.columns {
+                None => None,
+                Some(cols) => {
+                    let mut out = Vec::with_capacity(cols.len());
+                    for c in cols {
+                        if c.data_type.get_ref().parse::<arrow::datatypes::DataType>().is_err() {
+                            return Err(err_at(
+                                c.data_type.span().start,
+                                format!(
+                                    "column `{}`: `{}` is not an Arrow type (try Int64, Float64, Utf8, Date32, Boolean)",
+                                    c.name.get_ref(),
+                                    c.data_type.get_ref()
+                                ),
+                            ));
+                        }
+                        out.push(ColumnConfig {
+                            name: c.name.into_inner(),
+                            data_type: c.data_type.into_inner(),
+                        });
+                    }
+                    Some(out)
+                }
+            };
+            datasets.push(DatasetConfig {
+                name: d.name.into_inner(),
+                title: d.title,
+                description: d.description,
+                connector: d.connector,
+                columns,
+            });
+        }
+
+        Ok(GatewayConfig {
+            agency: raw.agency.into_inner(),
+            listen,
+            peers,
+            datasets,
+            peer_timeout: raw
+                .peer_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_PEER_TIMEOUT),
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+}
+
+/// Agency and dataset ids are plain lower-case SQL identifiers, so they never need quoting.
+pub fn check_identifier(id: &str) -> std::result::Result<(), String> {
+    let mut chars = id.chars();
+    let ok_first = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if ok_first && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{id}` is not a valid id: use lower-case letters, digits and `_`, not starting with a digit"
+        ))
+    }
+}
+
+fn check_address(addr: &str) -> std::result::Result<(), String> {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(format!("`{addr}` is not `host:port`")),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(text: &str) -> Result<GatewayConfig> {
+        GatewayConfig::parse(text, Path::new("gw.toml"), Path::new("."))
+    }
+
+    const GOOD: &str = r#"
+agency = "bj_hf"
+listen = "127.0.0.1:7401"
+
+[[peers]]
+agency = "sh_hf"
+address = "127.0.0.1:7402"
+
+[[datasets]]
+name = "persons"
+title = "Registered persons"
+connector = { kind = "csv", path = "persons.csv" }
+columns = [ { name = "id", type = "Int64" } ]
+"#;
+
+    #[test]
+    fn good_config_loads() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.agency, "bj_hf");
+        assert_eq!(c.peers[0].agency, "sh_hf");
+        assert_eq!(c.datasets[0].name, "persons");
+        assert_eq!(c.datasets[0].connector.kind(), "csv");
+        assert_eq!(c.peer_timeout, DEFAULT_PEER_TIMEOUT);
+    }
+
+    fn config_error(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Err(GatewayError::Config { line, column, message, .. }) => (line, column, message),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let (line, _, _) = config_error("agency = \"bj_hf\"\nlisten = \n");
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn bad_listen_address_names_line_and_column() {
+        let (line, column, msg) = config_error("agency = \"bj_hf\"\nlisten = \"nowhere\"\n");
+        assert_eq!((line, column), (2, 10));
+        assert!(msg.contains("not a socket address"), "{msg}");
+    }
+
+    #[test]
+    fn bad_agency_id_is_refused() {
+        let (line, _, msg) = config_error("agency = \"Bj-HF\"\nlisten = \"127.0.0.1:1\"\n");
+        assert_eq!(line, 1);
+        assert!(msg.contains("not a valid id"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_field_is_refused() {
+        let (line, _, msg) = config_error("agency = \"bj_hf\"\nlisten = \"127.0.0.1:1\"\nlistne = 3\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("listne"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_connector_kind_is_refused() {
+        let text = "agency = \"a\"\nlisten = \"127.0.0.1:1\"\n[[datasets]]\nname = \"x\"\nconnector = { kind = \"oracle\", path = \"x\" }\n";
+        let (line, _, msg) = config_error(text);
+        assert_eq!(line, 5);
+        assert!(msg.contains("oracle"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_dataset_is_refused() {
+        let text = "agency = \"a\"\nlisten = \"127.0.0.1:1\"\n[[datasets]]\nname = \"x\"\nconnector = { kind = \"csv\", path = \"x\" }\n[[datasets]]\nname = \"x\"\nconnector = { kind = \"csv\", path = \"y\" }\n";
+        let (line, _, msg) = config_error(text);
+        assert_eq!(line, 7);
+        assert!(msg.contains("defined twice"), "{msg}");
+    }
+
+    #[test]
+    fn bad_column_type_is_refused() {
+        let text = "agency = \"a\"\nlisten = \"127.0.0.1:1\"\n[[datasets]]\nname = \"x\"\nconnector = { kind = \"csv\", path = \"x\" }\ncolumns = [ { name = \"id\", type = \"Integer\" } ]\n";
+        let (line, _, msg) = config_error(text);
+        assert_eq!(line, 6);
+        assert!(msg.contains("not an Arrow type"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_peer_is_refused() {
+        let text = "agency = \"a\"\nlisten = \"127.0.0.1:1\"\n[[peers]]\nagency = \"a\"\naddress = \"h:1\"\n";
+        let (line, _, msg) = config_error(text);
+        assert_eq!(line, 4);
+        assert!(msg.contains("listed twice"), "{msg}");
+    }
+}

@@ -1,0 +1,207 @@
+//! The owner side: the gateway as judge of its own datasets. It opens the agency's
+//! connectors, and answers each SQL it receives, from a peer or from its own analysts,
+//! by planning that SQL itself, as untrusted input, against its own datasets only.
+//!
+//! The path of one request is explicit: [`Owner::plan`] yields a [`Planned`] query,
+//! which [`Owner::execute`] consumes. Policy and audit slot in between those two steps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::TryStreamExt;
+
+use crate::catalog::{AgencyCatalog, DatasetInfo};
+use crate::config::{DatasetConfig, GatewayConfig};
+use crate::context::RequestContext;
+use crate::error::{GatewayError, Result};
+
+/// The catalog name datasets are registered under, at owners and homes alike:
+/// `sluice.<agency>.<dataset>`, usually written `<agency>.<dataset>`.
+pub const CATALOG: &str = "sluice";
+
+/// The datasets of one agency, and the engine that answers queries over them.
+pub struct Owner {
+    agency: String,
+    datasets: BTreeMap<String, DatasetInfo>,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owner")
+            .field("agency", &self.agency)
+            .field("datasets", &self.datasets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A query the owner has parsed and planned against its own datasets, not yet run.
+#[derive(Debug)]
+pub struct Planned {
+    pub ctx: RequestContext,
+    pub plan: LogicalPlan,
+    /// The datasets the query reads, by name.
+    pub datasets: Vec<String>,
+}
+
+impl Owner {
+    /// Open every dataset's connector and check each against its published schema.
+    pub async fn open(config: &GatewayConfig) -> Result<Self> {
+        let ctx = SessionContext::new_with_config(
+            SessionConfig::new()
+                .with_information_schema(false)
+                .with_default_catalog_and_schema(CATALOG, &config.agency),
+        );
+        let catalog = ctx
+            .catalog(CATALOG)
+            .ok_or_else(|| GatewayError::Internal("the default catalog is missing".into()))?;
+        catalog.register_schema(&config.agency, Arc::new(MemorySchemaProvider::new()))?;
+
+        let mut datasets = BTreeMap::new();
+        for d in &config.datasets {
+            let provider = sluice_connectors::open(&d.connector, &config.base_dir)
+                .await
+                .map_err(|source| GatewayError::Connector {
+                    dataset: format!("{}.{}", config.agency, d.name),
+                    source,
+                })?;
+            check_published_schema(&config.agency, d, provider.as_ref())?;
+            let info = DatasetInfo {
+                agency: config.agency.clone(),
+                name: d.name.clone(),
+                title: d.title.clone(),
+                description: d.description.clone(),
+                schema: provider.schema(),
+            };
+            ctx.register_table(TableReference::partial(config.agency.as_str(), d.name.as_str()), provider)?;
+            datasets.insert(d.name.clone(), info);
+        }
+        Ok(Owner {
+            agency: config.agency.clone(),
+            datasets,
+            ctx,
+        })
+    }
+
+    pub fn agency(&self) -> &str {
+        &self.agency
+    }
+
+    /// This agency's published catalog.
+    pub fn catalog(&self) -> AgencyCatalog {
+        AgencyCatalog {
+            agency: self.agency.clone(),
+            datasets: self.datasets.values().cloned().collect(),
+        }
+    }
+
+    /// Parse and plan `sql` as untrusted input: it must be one read-only query over this
+    /// agency's own datasets.
+    pub async fn plan(&self, ctx: RequestContext, sql: &str) -> Result<Planned> {
+        let state = self.ctx.state();
+        let stmt = state
+            .sql_to_statement(sql, &state.config().options().sql_parser.dialect)
+            .map_err(|e| GatewayError::Sql(e.to_string()))?;
+        let refs = state
+            .resolve_table_references(&stmt)
+            .map_err(|e| GatewayError::Sql(e.to_string()))?;
+        let mut read = Vec::new();
+        for r in refs {
+            let (agency, dataset) = match (&r, r.schema()) {
+                (TableReference::Partial { schema, table }, _) => (schema.to_string(), table.to_string()),
+                (TableReference::Full { catalog, schema, table }, _) if catalog.as_ref() == CATALOG => {
+                    (schema.to_string(), table.to_string())
+                }
+                _ => return Err(GatewayError::UnqualifiedTable(r.to_string())),
+            };
+            if agency != self.agency {
+                return Err(GatewayError::UnknownDataset {
+                    agency,
+                    dataset,
+                    published: vec![format!("nothing here: this gateway serves `{}`", self.agency)],
+                });
+            }
+            if !self.datasets.contains_key(&dataset) {
+                return Err(GatewayError::UnknownDataset {
+                    agency,
+                    dataset,
+                    published: self.datasets.keys().cloned().collect(),
+                });
+            }
+            if !read.contains(&dataset) {
+                read.push(dataset);
+            }
+        }
+        let plan = state
+            .statement_to_plan(stmt)
+            .await
+            .map_err(GatewayError::from_datafusion)?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| GatewayError::NotAQuery(e.to_string()))?;
+        Ok(Planned {
+            ctx,
+            plan,
+            datasets: read,
+        })
+    }
+
+    /// Run a planned query and stream its result.
+    pub async fn execute(&self, planned: Planned) -> Result<SendableRecordBatchStream> {
+        let df = self
+            .ctx
+            .execute_logical_plan(planned.plan)
+            .await
+            .map_err(GatewayError::from_datafusion)?;
+        let stream = df.execute_stream().await.map_err(GatewayError::from_datafusion)?;
+        let schema = stream.schema();
+        let datasets = planned.datasets.join(", ");
+        let agency = self.agency.clone();
+        // Read errors surface mid-stream; name the datasets so the analyst knows whose data failed.
+        let stream = stream.map_err(move |e| {
+            datafusion::error::DataFusionError::Context(format!("reading {agency} dataset(s) {datasets}"), Box::new(e))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    /// Plan and run `sql` in one call.
+    pub async fn fetch(&self, ctx: RequestContext, sql: &str) -> Result<SendableRecordBatchStream> {
+        let planned = self.plan(ctx, sql).await?;
+        self.execute(planned).await
+    }
+}
+
+fn check_published_schema(agency: &str, d: &DatasetConfig, provider: &dyn TableProvider) -> Result<()> {
+    let Some(columns) = &d.columns else {
+        return Ok(());
+    };
+    let actual = provider.schema();
+    for c in columns {
+        let mismatch = |actual: String| GatewayError::SchemaMismatch {
+            dataset: format!("{agency}.{}", d.name),
+            column: c.name.clone(),
+            published: c.data_type.clone(),
+            actual,
+        };
+        let field = actual
+            .field_with_name(&c.name)
+            .map_err(|_| mismatch("no such column".to_string()))?;
+        let published: arrow::datatypes::DataType = c
+            .data_type
+            .parse()
+            .map_err(|_| mismatch(format!("{} (the published type does not parse)", field.data_type())))?;
+        if field.data_type() != &published {
+            return Err(mismatch(field.data_type().to_string()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Shared set-up: a demo cluster at a small scale, a local reference context over the
+//! same files, and result comparison that ignores nothing but float noise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use sluice_gateway::demo::{self, Cluster, AGENCIES};
+use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
+
+pub const SCALE: f64 = 0.05;
+
+pub struct Harness {
+    pub cluster: Cluster,
+    pub client: AnalystClient,
+    pub local: SessionContext,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let data = demo::generate(dir.path(), SCALE).unwrap();
+        let local = local_context(&data).await;
+        let cluster = Cluster::start(data).await.unwrap();
+        let client = AnalystClient::connect(&cluster.address("bj_hf").unwrap(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        Harness {
+            cluster,
+            client,
+            local,
+            _dir: dir,
+        }
+    }
+
+    pub fn ctx(&self) -> RequestContext {
+        analyst_ctx()
+    }
+
+    pub async fn federated(&self, sql: &str) -> Result<Vec<RecordBatch>, sluice_gateway::GatewayError> {
+        self.client.query_all(&self.ctx(), sql).await
+    }
+
+    pub async fn reference(&self, sql: &str) -> Vec<RecordBatch> {
+        self.local.sql(sql).await.unwrap().collect().await.unwrap()
+    }
+
+    /// Rows received by bj_hf's home from each owner so far.
+    pub fn wire_rows(&self) -> u64 {
+        self.cluster.gateway("bj_hf").unwrap().gateway.home.stats().total_rows()
+    }
+}
+
+pub fn analyst_ctx() -> RequestContext {
+    RequestContext::new(
+        Principal::parse("bj_hf/analyst").unwrap(),
+        Purpose::parse("integration_test").unwrap(),
+    )
+}
+
+/// One DataFusion context holding all three agencies' tables under the same names.
+pub async fn local_context(data: &demo::DemoData) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(false));
+    let catalog = ctx.catalog("datafusion").unwrap();
+    for a in AGENCIES {
+        catalog.register_schema(a.id, Arc::new(MemorySchemaProvider::new())).unwrap();
+        for d in ["persons", "contributions", "loans"] {
+            ctx.register_parquet(
+                TableReference::partial(a.id, d),
+                data.path(a.id, d).to_str().unwrap(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    ctx
+}
+
+/// Rows as strings, floats rounded so summation order does not matter.
+pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let cols: Vec<Box<dyn Fn(usize) -> String>> = b
+            .columns()
+            .iter()
+            .map(|c| -> Box<dyn Fn(usize) -> String> {
+                match c.data_type() {
+                    DataType::Float64 | DataType::Float32 => {
+                        let f = arrow::compute::cast(c, &DataType::Float64).unwrap();
+                        let f = f.as_any().downcast_ref::<arrow::array::Float64Array>().unwrap().clone();
+                        Box::new(move |i| {
+                            if f.is_null(i) {
+                                "NULL".into()
+                            } else {
+                                format!("{:.6e}", f.value(i))
+                            }
+                        })
+                    }
+                    _ => {
+                        let c = Arc::clone(c);
+                        let opts = opts.clone();
+                        Box::new(move |i| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap().value(i).to_string())
+                    }
+                }
+            })
+            .collect();
+        for i in 0..b.num_rows() {
+            out.push(cols.iter().map(|f| f(i)).collect());
+        }
+    }
+    out
+}
+
+/// Column names and types of a result.
+pub fn shape(batches: &[RecordBatch]) -> Vec<(String, DataType)> {
+    batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

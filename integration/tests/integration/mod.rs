@@ -1,0 +1,4 @@
+mod common;
+mod errors;
+mod federated_sql;
+mod pushdown;

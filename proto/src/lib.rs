@@ -1,0 +1,14 @@
+//! The Sluice gateway protocol: the `.proto` files under `proto/` and the tonic/prost
+//! code generated from them at build time.
+//!
+//! Conversions to and from domain types live in the crates that own those types.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+/// Version 1 of the gateway protocol (`package sluice.v1`).
+pub mod v1 {
+    tonic::include_proto!("sluice.v1");
+}
+
+pub use v1::gateway_client::GatewayClient;
+pub use v1::gateway_server::{Gateway, GatewayServer};
