@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use futures::{Stream, StreamExt};
-use sluice_proto::v1;
 use sluice_proto::GatewayClient;
+use sluice_proto::v1;
 use tonic::transport::Channel;
 
 use crate::catalog::AgencyCatalog;
-use crate::client::{connect, decode_frames, MAX_MESSAGE_BYTES};
+use crate::client::{MAX_MESSAGE_BYTES, connect, decode_frames};
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
 
@@ -32,13 +32,14 @@ pub struct CatalogListing {
 impl AnalystClient {
     /// Connect to the gateway at `address` (`host:port`), waiting at most `timeout`.
     pub async fn connect(address: &str, timeout: Duration) -> Result<Self> {
-        let channel = connect(address, timeout)
-            .await
-            .map_err(|reason| GatewayError::GatewayUnreachable {
-                address: address.to_string(),
-                waited: timeout,
-                reason,
-            })?;
+        let channel =
+            connect(address, timeout)
+                .await
+                .map_err(|reason| GatewayError::GatewayUnreachable {
+                    address: address.to_string(),
+                    waited: timeout,
+                    reason,
+                })?;
         Ok(AnalystClient {
             address: address.to_string(),
             client: GatewayClient::new(channel)
@@ -66,18 +67,25 @@ impl AnalystClient {
             context: Some(ctx.to_proto()),
             sql: sql.to_string(),
         };
-        let resp = self.client.clone().query(req).await.map_err(|s| self.remote(s))?;
+        let resp = self
+            .client
+            .clone()
+            .query(req)
+            .await
+            .map_err(|s| self.remote(s))?;
         let address = self.address.clone();
-        Ok(decode_frames(self.address.clone(), resp.into_inner(), self.idle).map(move |r| {
-            r.map_err(|e| match e {
-                GatewayError::PeerError { message, .. } => GatewayError::Remote {
-                    address: address.clone(),
-                    code: "Aborted".into(),
-                    message,
-                },
-                other => other,
-            })
-        }))
+        Ok(
+            decode_frames(self.address.clone(), resp.into_inner(), self.idle).map(move |r| {
+                r.map_err(|e| match e {
+                    GatewayError::PeerError { message, .. } => GatewayError::Remote {
+                        address: address.clone(),
+                        code: "Aborted".into(),
+                        message,
+                    },
+                    other => other,
+                })
+            }),
+        )
     }
 
     /// Run `sql` and collect every batch.
@@ -91,19 +99,33 @@ impl AnalystClient {
     }
 
     /// The gateway's own catalog, or with `include_peers` every agency's it can reach.
-    pub async fn catalog(&self, ctx: &RequestContext, include_peers: bool) -> Result<CatalogListing> {
+    pub async fn catalog(
+        &self,
+        ctx: &RequestContext,
+        include_peers: bool,
+    ) -> Result<CatalogListing> {
         let req = v1::CatalogRequest {
             context: Some(ctx.to_proto()),
             include_peers,
         };
-        let resp = self.client.clone().catalog(req).await.map_err(|s| self.remote(s))?.into_inner();
+        let resp = self
+            .client
+            .clone()
+            .catalog(req)
+            .await
+            .map_err(|s| self.remote(s))?
+            .into_inner();
         Ok(CatalogListing {
             agencies: resp
                 .agencies
                 .iter()
                 .map(AgencyCatalog::from_proto)
                 .collect::<Result<_>>()?,
-            unreachable: resp.unreachable.into_iter().map(|p| (p.agency, p.message)).collect(),
+            unreachable: resp
+                .unreachable
+                .into_iter()
+                .map(|p| (p.agency, p.message))
+                .collect(),
         })
     }
 }

@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::analyst::AnalystClient;
 use crate::context::{Principal, Purpose, RequestContext};
-use crate::demo::{data::AGENCIES, Cluster, DemoData};
+use crate::demo::{Cluster, DemoData, data::AGENCIES};
 use crate::error::{GatewayError, Result};
 
 /// Contributions per agency at scale 1 (persons × about 15 months).
@@ -24,13 +26,20 @@ const CONTRIBUTIONS_PER_SCALE: f64 = 3.0 * 20_000.0 * 15.0;
 pub fn queries() -> Vec<(&'static str, String)> {
     let union = AGENCIES
         .iter()
-        .map(|a| format!("SELECT '{0}' AS city, person_id, month, amount FROM {0}.contributions", a.id))
+        .map(|a| {
+            format!(
+                "SELECT '{0}' AS city, person_id, month, amount FROM {0}.contributions",
+                a.id
+            )
+        })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     vec![
         (
             "per-city aggregate",
-            format!("SELECT city, COUNT(*), SUM(amount), MIN(amount), MAX(amount), AVG(amount) FROM ({union}) t GROUP BY city"),
+            format!(
+                "SELECT city, COUNT(*), SUM(amount), MIN(amount), MAX(amount), AVG(amount) FROM ({union}) t GROUP BY city"
+            ),
         ),
         (
             "selective filter",
@@ -86,10 +95,14 @@ pub async fn run_local(data: &DemoData, iterations: usize) -> Result<ModeResult>
         .catalog("datafusion")
         .ok_or_else(|| GatewayError::Internal("no default catalog".into()))?;
     for a in AGENCIES {
-        catalog.register_schema(a.id, std::sync::Arc::new(datafusion::catalog::MemorySchemaProvider::new()))?;
+        catalog.register_schema(
+            a.id,
+            std::sync::Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
+        )?;
         let path = data.path(a.id, "contributions");
         let url = ListingTableUrl::parse(path.to_string_lossy())?;
-        let options = ListingOptions::new(std::sync::Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let options = ListingOptions::new(std::sync::Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet");
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .infer_schema(&ctx.state())

@@ -28,17 +28,19 @@ impl DatasetInfo {
             name: self.name.clone(),
             title: self.title.clone(),
             description: self.description.clone(),
-            arrow_schema: ipc::schema_to_bytes(&self.schema)
-                .map_err(|e| GatewayError::Internal(format!("encoding schema of {}: {e}", self.name)))?,
+            arrow_schema: ipc::schema_to_bytes(&self.schema).map_err(|e| {
+                GatewayError::Internal(format!("encoding schema of {}: {e}", self.name))
+            })?,
         })
     }
 
     /// Read a dataset description sent by `agency`'s gateway.
     pub fn from_proto(agency: &str, d: &v1::DatasetInfo) -> Result<Self> {
-        let schema = ipc::schema_from_bytes(&d.arrow_schema).map_err(|e| GatewayError::BadPeerData {
-            agency: agency.to_string(),
-            message: format!("schema of dataset `{}`: {e}", d.name),
-        })?;
+        let schema =
+            ipc::schema_from_bytes(&d.arrow_schema).map_err(|e| GatewayError::BadPeerData {
+                agency: agency.to_string(),
+                message: format!("schema of dataset `{}`: {e}", d.name),
+            })?;
         crate::config::check_identifier(&d.name).map_err(|m| GatewayError::BadPeerData {
             agency: agency.to_string(),
             message: format!("dataset name: {m}"),
@@ -64,7 +66,11 @@ impl AgencyCatalog {
     pub fn to_proto(&self) -> Result<v1::AgencyCatalog> {
         Ok(v1::AgencyCatalog {
             agency: self.agency.clone(),
-            datasets: self.datasets.iter().map(DatasetInfo::to_proto).collect::<Result<_>>()?,
+            datasets: self
+                .datasets
+                .iter()
+                .map(DatasetInfo::to_proto)
+                .collect::<Result<_>>()?,
         })
     }
 

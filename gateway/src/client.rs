@@ -16,8 +16,8 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{Stream, StreamExt, TryStreamExt};
-use sluice_proto::v1::{self, result_frame::Frame};
 use sluice_proto::GatewayClient;
+use sluice_proto::v1::{self, result_frame::Frame};
 use tokio::sync::OnceCell;
 use tonic::transport::{Channel, Endpoint};
 
@@ -37,7 +37,12 @@ pub trait AgencyClient: Debug + Send + Sync {
     async fn catalog(&self, ctx: &RequestContext) -> Result<AgencyCatalog>;
 
     /// Run `sql` at the owner and stream the result, conformed to `expected`.
-    async fn fetch(&self, ctx: &RequestContext, sql: &str, expected: SchemaRef) -> Result<SendableRecordBatchStream>;
+    async fn fetch(
+        &self,
+        ctx: &RequestContext,
+        sql: &str,
+        expected: SchemaRef,
+    ) -> Result<SendableRecordBatchStream>;
 }
 
 /// Counts what crosses from owners to this home gateway, per agency.
@@ -111,7 +116,8 @@ pub fn conform(agency: &str, batch: RecordBatch, expected: &SchemaRef) -> Result
         }
     }
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(Arc::clone(expected), columns, &options).map_err(|e| bad(e.to_string()))
+    RecordBatch::try_new_with_options(Arc::clone(expected), columns, &options)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Wrap a stream of batches from `agency` so it counts rows and conforms each batch.
@@ -125,7 +131,9 @@ fn counted(
     let schema = Arc::clone(&expected);
     let stream = inner.map(move |item| {
         let batch = item?;
-        stats.rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        stats
+            .rows
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         conform(&agency, batch, &expected)
     });
@@ -158,7 +166,12 @@ impl AgencyClient for LocalClient {
         Ok(self.owner.catalog())
     }
 
-    async fn fetch(&self, ctx: &RequestContext, sql: &str, expected: SchemaRef) -> Result<SendableRecordBatchStream> {
+    async fn fetch(
+        &self,
+        ctx: &RequestContext,
+        sql: &str,
+        expected: SchemaRef,
+    ) -> Result<SendableRecordBatchStream> {
         let stats = self.stats.agency(self.agency());
         stats.sub_queries.fetch_add(1, Ordering::Relaxed);
         let stream = self.owner.fetch(ctx.clone(), sql).await?;
@@ -231,7 +244,9 @@ impl PeerClient {
 
     fn status_error(&self, status: tonic::Status) -> GatewayError {
         match status.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => self.unreachable(status.message().to_string()),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                self.unreachable(status.message().to_string())
+            }
             _ => GatewayError::PeerError {
                 agency: self.agency.clone(),
                 message: status.message().to_string(),
@@ -273,16 +288,23 @@ impl AgencyClient for PeerClient {
             .map_err(|_| self.unreachable("no catalog answer in time".into()))?
             .map_err(|s| self.status_error(s))?
             .into_inner();
-        let found = resp.agencies.iter().find(|c| c.agency == self.agency).ok_or_else(|| {
-            GatewayError::BadPeerData {
+        let found = resp
+            .agencies
+            .iter()
+            .find(|c| c.agency == self.agency)
+            .ok_or_else(|| GatewayError::BadPeerData {
                 agency: self.agency.clone(),
                 message: "its catalog does not list its own agency".into(),
-            }
-        })?;
+            })?;
         AgencyCatalog::from_proto(found)
     }
 
-    async fn fetch(&self, ctx: &RequestContext, sql: &str, expected: SchemaRef) -> Result<SendableRecordBatchStream> {
+    async fn fetch(
+        &self,
+        ctx: &RequestContext,
+        sql: &str,
+        expected: SchemaRef,
+    ) -> Result<SendableRecordBatchStream> {
         let stats = self.stats.agency(&self.agency);
         stats.sub_queries.fetch_add(1, Ordering::Relaxed);
         let mut client = self.client().await?;
@@ -326,7 +348,11 @@ pub fn decode_frames(
                         message: status.message().to_string(),
                     }
                 }),
-                Ok(Ok(None)) => Err(disconnected(rows, batches, "the stream ended without its summary".into())),
+                Ok(Ok(None)) => Err(disconnected(
+                    rows,
+                    batches,
+                    "the stream ended without its summary".into(),
+                )),
                 Ok(Ok(Some(frame))) => Ok(frame),
             };
             let frame = match next {
@@ -398,7 +424,10 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
         tonic::Code::Unknown | tonic::Code::Unavailable | tonic::Code::Cancelled => true,
         tonic::Code::Internal => {
             let m = status.message();
-            m.contains("h2") || m.contains("connection") || m.contains("transport") || m.contains("body")
+            m.contains("h2")
+                || m.contains("connection")
+                || m.contains("transport")
+                || m.contains("body")
         }
         _ => false,
     }

@@ -127,18 +127,23 @@ impl GatewayConfig {
             err_at(offset, e.message().trim().to_string())
         })?;
 
-        check_identifier(raw.agency.get_ref()).map_err(|m| err_at(raw.agency.span().start, format!("agency: {m}")))?;
+        check_identifier(raw.agency.get_ref())
+            .map_err(|m| err_at(raw.agency.span().start, format!("agency: {m}")))?;
         let listen: SocketAddr = raw.listen.get_ref().parse().map_err(|e| {
             err_at(
                 raw.listen.span().start,
-                format!("listen: `{}` is not a socket address: {e}", raw.listen.get_ref()),
+                format!(
+                    "listen: `{}` is not a socket address: {e}",
+                    raw.listen.get_ref()
+                ),
             )
         })?;
 
         let mut seen = HashSet::from([raw.agency.get_ref().clone()]);
         let mut peers = Vec::with_capacity(raw.peers.len());
         for p in raw.peers {
-            check_identifier(p.agency.get_ref()).map_err(|m| err_at(p.agency.span().start, format!("peer agency: {m}")))?;
+            check_identifier(p.agency.get_ref())
+                .map_err(|m| err_at(p.agency.span().start, format!("peer agency: {m}")))?;
             if !seen.insert(p.agency.get_ref().clone()) {
                 return Err(err_at(
                     p.agency.span().start,
@@ -156,7 +161,8 @@ impl GatewayConfig {
         let mut names = HashSet::new();
         let mut datasets = Vec::with_capacity(raw.datasets.len());
         for d in raw.datasets {
-            check_identifier(d.name.get_ref()).map_err(|m| err_at(d.name.span().start, format!("dataset name: {m}")))?;
+            check_identifier(d.name.get_ref())
+                .map_err(|m| err_at(d.name.span().start, format!("dataset name: {m}")))?;
             if !names.insert(d.name.get_ref().clone()) {
                 return Err(err_at(
                     d.name.span().start,
@@ -168,7 +174,11 @@ impl GatewayConfig {
                 Some(cols) => {
                     let mut out = Vec::with_capacity(cols.len());
                     for c in cols {
-                        if c.data_type.get_ref().parse::<arrow::datatypes::DataType>().is_err() {
+                        if c.data_type
+                            .get_ref()
+                            .parse::<arrow::datatypes::DataType>()
+                            .is_err()
+                        {
                             return Err(err_at(
                                 c.data_type.span().start,
                                 format!(
@@ -212,7 +222,9 @@ impl GatewayConfig {
 /// Agency and dataset ids are plain lower-case SQL identifiers, so they never need quoting.
 pub fn check_identifier(id: &str) -> std::result::Result<(), String> {
     let mut chars = id.chars();
-    let ok_first = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let ok_first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
     if ok_first && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         Ok(())
     } else {
@@ -274,7 +286,12 @@ columns = [ { name = "id", type = "Int64" } ]
 
     fn config_error(text: &str) -> (usize, usize, String) {
         match parse(text) {
-            Err(GatewayError::Config { line, column, message, .. }) => (line, column, message),
+            Err(GatewayError::Config {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
             other => panic!("expected a config error, got {other:?}"),
         }
     }
@@ -301,7 +318,8 @@ columns = [ { name = "id", type = "Int64" } ]
 
     #[test]
     fn unknown_field_is_refused() {
-        let (line, _, msg) = config_error("agency = \"bj_hf\"\nlisten = \"127.0.0.1:1\"\nlistne = 3\n");
+        let (line, _, msg) =
+            config_error("agency = \"bj_hf\"\nlisten = \"127.0.0.1:1\"\nlistne = 3\n");
         assert_eq!(line, 3);
         assert!(msg.contains("listne"), "{msg}");
     }

@@ -18,9 +18,12 @@ pub struct Principal {
 impl Principal {
     /// Parse `<agency>/<user>`.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = |why: &str| GatewayError::BadRequest(format!("principal `{s}` {why}; expected `<agency>/<user>`"));
+        let bad = |why: &str| {
+            GatewayError::BadRequest(format!("principal `{s}` {why}; expected `<agency>/<user>`"))
+        };
         let (agency, user) = s.split_once('/').ok_or_else(|| bad("has no `/`"))?;
-        check_identifier(agency).map_err(|m| GatewayError::BadRequest(format!("principal `{s}`: {m}")))?;
+        check_identifier(agency)
+            .map_err(|m| GatewayError::BadRequest(format!("principal `{s}`: {m}")))?;
         if user.is_empty() || user.contains('/') || user.chars().any(char::is_whitespace) {
             return Err(bad("has an empty or malformed user"));
         }
@@ -95,9 +98,12 @@ impl RequestContext {
 
     /// Validate a context that arrived over the wire.
     pub fn from_proto(ctx: Option<&v1::RequestContext>) -> Result<Self> {
-        let ctx = ctx.ok_or_else(|| GatewayError::BadRequest("the request carries no context".into()))?;
+        let ctx =
+            ctx.ok_or_else(|| GatewayError::BadRequest("the request carries no context".into()))?;
         if ctx.query_id.is_empty() || ctx.query_id.len() > 128 {
-            return Err(GatewayError::BadRequest("query id must be 1 to 128 characters".into()));
+            return Err(GatewayError::BadRequest(
+                "query id must be 1 to 128 characters".into(),
+            ));
         }
         Ok(RequestContext {
             principal: Principal::parse(&ctx.principal)?,
@@ -141,7 +147,14 @@ mod tests {
 
     #[test]
     fn malformed_principals_are_refused() {
-        for bad in ["alice", "/alice", "bj_hf/", "BJ/alice", "bj_hf/a/b", "bj_hf/a b"] {
+        for bad in [
+            "alice",
+            "/alice",
+            "bj_hf/",
+            "BJ/alice",
+            "bj_hf/a/b",
+            "bj_hf/a b",
+        ] {
             assert!(
                 matches!(Principal::parse(bad), Err(GatewayError::BadRequest(_))),
                 "{bad} should be refused"
@@ -151,7 +164,10 @@ mod tests {
 
     #[test]
     fn context_round_trips_and_sub_queries_name_their_parent() {
-        let ctx = RequestContext::new(Principal::parse("a/b").unwrap(), Purpose::parse("audit").unwrap());
+        let ctx = RequestContext::new(
+            Principal::parse("a/b").unwrap(),
+            Purpose::parse("audit").unwrap(),
+        );
         let back = RequestContext::from_proto(Some(&ctx.to_proto())).unwrap();
         assert_eq!(back, ctx);
         assert_eq!(ctx.sub_query(2).query_id, format!("{}.2", ctx.query_id));

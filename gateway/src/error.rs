@@ -61,7 +61,10 @@ pub enum GatewayError {
     NotAQuery(String),
 
     /// A peer did not answer within the timeout.
-    #[error("peer `{agency}` at {address} did not answer within {:.1?}: {reason}", waited)]
+    #[error(
+        "peer `{agency}` at {address} did not answer within {:.1?}: {reason}",
+        waited
+    )]
     PeerUnreachable {
         agency: String,
         address: String,
@@ -70,7 +73,9 @@ pub enum GatewayError {
     },
 
     /// A peer's result stream ended without its closing summary.
-    #[error("peer `{agency}` disconnected mid-stream after {batches} batches ({rows} rows): {reason}")]
+    #[error(
+        "peer `{agency}` disconnected mid-stream after {batches} batches ({rows} rows): {reason}"
+    )]
     PeerDisconnected {
         agency: String,
         batches: u64,
@@ -87,7 +92,9 @@ pub enum GatewayError {
     BadPeerData { agency: String, message: String },
 
     /// The data of a dataset does not match the schema its config publishes.
-    #[error("dataset `{dataset}`: column `{column}` is published as {published} but the data has {actual}")]
+    #[error(
+        "dataset `{dataset}`: column `{column}` is published as {published} but the data has {actual}"
+    )]
     SchemaMismatch {
         dataset: String,
         column: String,
@@ -109,7 +116,11 @@ pub enum GatewayError {
 
     /// The analyst's home gateway refused the query or failed while answering it.
     #[error("{message}")]
-    Remote { address: String, code: String, message: String },
+    Remote {
+        address: String,
+        code: String,
+        message: String,
+    },
 
     /// The analyst's home gateway could not be reached.
     #[error("gateway at {address} did not answer within {:.1?}: {reason}", waited)]
@@ -161,7 +172,9 @@ impl GatewayError {
                     }
                     break;
                 }
-                DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
+                DataFusionError::SQL(..)
+                | DataFusionError::Plan(_)
+                | DataFusionError::SchemaError(..) => {
                     return GatewayError::Sql(strip_df_prefix(&cur.to_string()));
                 }
                 _ => break,
@@ -173,13 +186,23 @@ impl GatewayError {
     /// A copy of the variants that can be copied; the rest become their message.
     fn clone_shallow(&self) -> Self {
         match self {
-            GatewayError::PeerUnreachable { agency, address, waited, reason } => GatewayError::PeerUnreachable {
+            GatewayError::PeerUnreachable {
+                agency,
+                address,
+                waited,
+                reason,
+            } => GatewayError::PeerUnreachable {
                 agency: agency.clone(),
                 address: address.clone(),
                 waited: *waited,
                 reason: reason.clone(),
             },
-            GatewayError::PeerDisconnected { agency, batches, rows, reason } => GatewayError::PeerDisconnected {
+            GatewayError::PeerDisconnected {
+                agency,
+                batches,
+                rows,
+                reason,
+            } => GatewayError::PeerDisconnected {
                 agency: agency.clone(),
                 batches: *batches,
                 rows: *rows,
@@ -193,7 +216,12 @@ impl GatewayError {
                 agency: agency.clone(),
                 message: message.clone(),
             },
-            GatewayError::SchemaMismatch { dataset, column, published, actual } => GatewayError::SchemaMismatch {
+            GatewayError::SchemaMismatch {
+                dataset,
+                column,
+                published,
+                actual,
+            } => GatewayError::SchemaMismatch {
                 dataset: dataset.clone(),
                 column: column.clone(),
                 published: published.clone(),
@@ -203,7 +231,11 @@ impl GatewayError {
                 agency: agency.clone(),
                 known: known.clone(),
             },
-            GatewayError::UnknownDataset { agency, dataset, published } => GatewayError::UnknownDataset {
+            GatewayError::UnknownDataset {
+                agency,
+                dataset,
+                published,
+            } => GatewayError::UnknownDataset {
                 agency: agency.clone(),
                 dataset: dataset.clone(),
                 published: published.clone(),

@@ -9,7 +9,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogP
 use datafusion::common::TableReference;
 use datafusion::execution::{SendableRecordBatchStream, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{displayable, ExecutionPlan};
+use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion::prelude::{SQLOptions, SessionConfig};
 use futures::future::join_all;
 
@@ -17,10 +17,10 @@ use crate::catalog::AgencyCatalog;
 use crate::client::{AgencyClient, WireStats};
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
-use crate::owner::CATALOG;
 use crate::federation::{
-    push_aggregates_through_union, push_top_n_through_union, AgencySchema, Federator, SubQuery,
+    AgencySchema, Federator, SubQuery, push_aggregates_through_union, push_top_n_through_union,
 };
+use crate::owner::CATALOG;
 
 /// The federated planner of one gateway.
 #[derive(Debug)]
@@ -50,7 +50,11 @@ impl FederatedPlan {
 
 impl Home {
     /// `clients` holds one client per agency, this gateway's own included.
-    pub fn new(agency: &str, clients: Vec<Arc<dyn AgencyClient>>, stats: Arc<WireStats>) -> Result<Self> {
+    pub fn new(
+        agency: &str,
+        clients: Vec<Arc<dyn AgencyClient>>,
+        stats: Arc<WireStats>,
+    ) -> Result<Self> {
         let catalog = Arc::new(MemoryCatalogProvider::new());
         let mut schemas = BTreeMap::new();
         let mut by_agency = BTreeMap::new();
@@ -61,7 +65,11 @@ impl Home {
             by_agency.insert(c.agency().to_string(), c);
         }
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        datafusion::catalog::CatalogProviderList::register_catalog(catalogs.as_ref(), CATALOG.into(), catalog);
+        datafusion::catalog::CatalogProviderList::register_catalog(
+            catalogs.as_ref(),
+            CATALOG.into(),
+            catalog,
+        );
         Ok(Home {
             agency: agency.to_string(),
             clients: by_agency,
@@ -96,22 +104,31 @@ impl Home {
 
     /// Check every table the SQL names, so an unknown agency or dataset gets its own
     /// error, and fetch the catalogs the query needs.
-    async fn resolve(&self, state: &SessionState, stmt: &datafusion::sql::parser::Statement) -> Result<()> {
+    async fn resolve(
+        &self,
+        state: &SessionState,
+        stmt: &datafusion::sql::parser::Statement,
+    ) -> Result<()> {
         let refs = state
             .resolve_table_references(stmt)
             .map_err(|e| GatewayError::Sql(e.to_string()))?;
         for r in refs {
             let (agency, dataset) = match &r {
                 TableReference::Partial { schema, table } => (schema.as_ref(), table.as_ref()),
-                TableReference::Full { catalog, schema, table } if catalog.as_ref() == CATALOG => {
-                    (schema.as_ref(), table.as_ref())
-                }
+                TableReference::Full {
+                    catalog,
+                    schema,
+                    table,
+                } if catalog.as_ref() == CATALOG => (schema.as_ref(), table.as_ref()),
                 _ => return Err(GatewayError::UnqualifiedTable(r.to_string())),
             };
-            let schema = self.schemas.get(agency).ok_or_else(|| GatewayError::UnknownAgency {
-                agency: agency.to_string(),
-                known: self.schemas.keys().cloned().collect(),
-            })?;
+            let schema = self
+                .schemas
+                .get(agency)
+                .ok_or_else(|| GatewayError::UnknownAgency {
+                    agency: agency.to_string(),
+                    known: self.schemas.keys().cloned().collect(),
+                })?;
             schema.dataset(dataset).await?;
         }
         Ok(())
@@ -123,6 +140,7 @@ impl Home {
         let stmt = state
             .sql_to_statement(sql, &state.config().options().sql_parser.dialect)
             .map_err(|e| GatewayError::Sql(e.to_string()))?;
+        check_is_query(&stmt)?;
         self.resolve(&state, &stmt).await?;
         let plan = state
             .statement_to_plan(stmt)
@@ -134,12 +152,17 @@ impl Home {
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| GatewayError::NotAQuery(e.to_string()))?;
-        let optimized = state.optimize(&plan).map_err(GatewayError::from_datafusion)?;
+        let optimized = state
+            .optimize(&plan)
+            .map_err(GatewayError::from_datafusion)?;
         let split = push_aggregates_through_union(optimized)
             .and_then(push_top_n_through_union)
             .map_err(GatewayError::from_datafusion)?;
         let mut federator = Federator::new(&state, ctx, &self.clients);
-        let logical = federator.federate(split).await.map_err(GatewayError::from_datafusion)?;
+        let logical = federator
+            .federate(split)
+            .await
+            .map_err(GatewayError::from_datafusion)?;
         let sub_queries = federator.sub_queries().to_vec();
         let physical = state
             .query_planner()
@@ -155,7 +178,11 @@ impl Home {
     }
 
     /// Plan and run `sql`, streaming the result.
-    pub async fn query(&self, ctx: &RequestContext, sql: &str) -> Result<SendableRecordBatchStream> {
+    pub async fn query(
+        &self,
+        ctx: &RequestContext,
+        sql: &str,
+    ) -> Result<SendableRecordBatchStream> {
         let plan = self.plan(ctx, sql).await?;
         tracing::info!(
             query_id = %ctx.query_id,
@@ -188,5 +215,25 @@ impl Home {
             }
         }
         (ok, failed)
+    }
+}
+
+/// Only a plain query may run: no DDL, DML, `SET`, `COPY` or `EXPLAIN ANALYZE` side doors.
+pub fn check_is_query(stmt: &datafusion::sql::parser::Statement) -> Result<()> {
+    use datafusion::sql::parser::Statement as DfStatement;
+    use datafusion::sql::sqlparser::ast::Statement;
+    match stmt {
+        DfStatement::Statement(s) if matches!(s.as_ref(), Statement::Query(_)) => Ok(()),
+        other => {
+            let text = other.to_string();
+            let head: String = text
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+            Err(GatewayError::NotAQuery(format!(
+                "`{head} …` is not a SELECT"
+            )))
+        }
     }
 }

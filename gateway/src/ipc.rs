@@ -138,8 +138,12 @@ mod tests {
 
     #[test]
     fn schema_round_trips_and_garbage_is_refused() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new("x", DataType::Date32, true)]));
-        assert_eq!(schema_from_bytes(&schema_to_bytes(&schema).unwrap()).unwrap(), schema);
+        let schema: SchemaRef =
+            Arc::new(Schema::new(vec![Field::new("x", DataType::Date32, true)]));
+        assert_eq!(
+            schema_from_bytes(&schema_to_bytes(&schema).unwrap()).unwrap(),
+            schema
+        );
         assert!(schema_from_bytes(b"not arrow at all").is_err());
         assert!(schema_from_bytes(&[]).is_err());
     }

@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_gateway::analyst::AnalystClient;
 use sluice_gateway::output::{Format, ResultWriter};
-use sluice_gateway::{bench, demo, GatewayConfig, Principal, Purpose, RequestContext, RunningGateway};
+use sluice_gateway::{
+    GatewayConfig, Principal, Purpose, RequestContext, RunningGateway, bench, demo,
+};
 
 /// Sluice: exchange data between agencies without moving it.
 #[derive(Parser, Debug)]
@@ -80,7 +82,11 @@ enum CatalogCommand {
         #[arg(long, value_name = "ADDR")]
         gateway: String,
         /// Who you are: `<agency>/<user>`.
-        #[arg(long = "as", value_name = "AGENCY/USER", default_value = "public/anonymous")]
+        #[arg(
+            long = "as",
+            value_name = "AGENCY/USER",
+            default_value = "public/anonymous"
+        )]
         principal: String,
         /// table or json.
         #[arg(long, default_value = "table")]
@@ -111,11 +117,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -125,10 +135,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::BrokenPipe {
-                    return ExitCode::SUCCESS;
-                }
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -176,13 +186,18 @@ async fn gateway(path: PathBuf) -> anyhow::Result<()> {
         config.datasets.len(),
         config.peers.len()
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     running.stop().await?;
     Ok(())
 }
 
 async fn query(args: QueryArgs) -> anyhow::Result<()> {
-    let ctx = RequestContext::new(Principal::parse(&args.principal)?, Purpose::parse(&args.purpose)?);
+    let ctx = RequestContext::new(
+        Principal::parse(&args.principal)?,
+        Purpose::parse(&args.purpose)?,
+    );
     if args.format == Format::Parquet && args.output.is_none() {
         bail!("--format parquet needs --output FILE");
     }
@@ -191,13 +206,15 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
 
     let progress = ProgressBar::new_spinner();
     progress.set_style(
-        ProgressStyle::with_template("{spinner} {human_pos} rows {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {human_pos} rows {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     progress.enable_steady_tick(Duration::from_millis(120));
 
     let out: Box<dyn std::io::Write + Send> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
@@ -211,10 +228,10 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
                 return Err(e.into());
             }
         };
-        if writer.is_none() {
-            if let Some(o) = out.take() {
-                writer = Some(ResultWriter::new(args.format, o, &batch.schema())?);
-            }
+        if writer.is_none()
+            && let Some(o) = out.take()
+        {
+            writer = Some(ResultWriter::new(args.format, o, &batch.schema())?);
         }
         if let Some(w) = writer.as_mut() {
             w.write(&batch)?;
@@ -235,7 +252,12 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
 
 use std::io::Write as _;
 
-async fn catalog_list(gateway: &str, principal: &str, format: &str, timeout: u64) -> anyhow::Result<()> {
+async fn catalog_list(
+    gateway: &str,
+    principal: &str,
+    format: &str,
+    timeout: u64,
+) -> anyhow::Result<()> {
     let ctx = RequestContext::new(Principal::parse(principal)?, Purpose::parse("catalog")?);
     let client = AnalystClient::connect(gateway, Duration::from_secs(timeout)).await?;
     let listing = client.catalog(&ctx, true).await?;
@@ -264,7 +286,9 @@ async fn catalog_list(gateway: &str, principal: &str, format: &str, timeout: u64
                 .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({"datasets": items, "unreachable": unreachable}))?
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"datasets": items, "unreachable": unreachable})
+                )?
             );
         }
         "table" => {
@@ -291,7 +315,10 @@ async fn catalog_list(gateway: &str, principal: &str, format: &str, timeout: u64
         other => bail!("unknown format `{other}`: use table or json"),
     }
     if !listing.unreachable.is_empty() {
-        bail!("{} agencies could not be reached", listing.unreachable.len());
+        bail!(
+            "{} agencies could not be reached",
+            listing.unreachable.len()
+        );
     }
     Ok(())
 }
@@ -323,19 +350,36 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    eprintln!("generating about {} contribution rows under {} ...", args.rows, dir.display());
+    eprintln!(
+        "generating about {} contribution rows under {} ...",
+        args.rows,
+        dir.display()
+    );
     let data = bench::prepare(&dir, args.rows)?;
-    eprintln!("{} rows in all; running each mode in its own process", data.rows);
+    eprintln!(
+        "{} rows in all; running each mode in its own process",
+        data.rows
+    );
     let exe = std::env::current_exe().context("finding the sluice executable")?;
     let mut results = Vec::new();
     for mode in ["local", "federated"] {
         let out = std::process::Command::new(&exe)
-            .args(["bench", "--worker", mode, "--iterations", &args.iterations.to_string(), "--dir"])
+            .args([
+                "bench",
+                "--worker",
+                mode,
+                "--iterations",
+                &args.iterations.to_string(),
+                "--dir",
+            ])
             .arg(&dir)
             .output()
             .with_context(|| format!("running the {mode} benchmark"))?;
         if !out.status.success() {
-            bail!("the {mode} benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "the {mode} benchmark failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         results.push((mode, String::from_utf8_lossy(&out.stdout).into_owned()));
     }
@@ -353,7 +397,12 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     let fed = parse(&results[1].1);
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["measure", "local DataFusion", "3 gateways on loopback", "ratio"]);
+    table.set_header([
+        "measure",
+        "local DataFusion",
+        "3 gateways on loopback",
+        "ratio",
+    ]);
     for (l, f) in local.iter().zip(&fed) {
         if l.0 == "peak_rss_kib" {
             table.add_row([
@@ -371,6 +420,9 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
             ]);
         }
     }
-    println!("{} contribution rows, median of {} runs\n{table}", data.rows, args.iterations);
+    println!(
+        "{} contribution rows, median of {} runs\n{table}",
+        data.rows, args.iterations
+    );
     Ok(())
 }

@@ -3,10 +3,11 @@
 
 use std::io::Write;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Table};
+use comfy_table::{Cell, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::error::{GatewayError, Result};
 
@@ -28,7 +29,9 @@ impl FromStr for Format {
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
             "parquet" => Ok(Format::Parquet),
-            other => Err(format!("unknown format `{other}`: use table, csv, json or parquet")),
+            other => Err(format!(
+                "unknown format `{other}`: use table, csv, json or parquet"
+            )),
         }
     }
 }
@@ -37,8 +40,15 @@ impl FromStr for Format {
 pub const TABLE_ROW_LIMIT: usize = 1000;
 
 /// Writes batches in one format as they arrive.
+// One writer exists per query, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ResultWriter<W: Write + Send> {
-    Table { out: W, table: Table, shown: usize, total: usize },
+    Table {
+        out: W,
+        table: Box<Table>,
+        shown: usize,
+        total: usize,
+    },
     Csv(arrow::csv::Writer<W>),
     Json(arrow::json::LineDelimitedWriter<W>),
     Parquet(Box<datafusion::parquet::arrow::ArrowWriter<W>>),
@@ -57,34 +67,50 @@ impl<W: Write + Send> ResultWriter<W> {
                 table.set_header(schema.fields().iter().map(|f| Cell::new(f.name())));
                 ResultWriter::Table {
                     out,
-                    table,
+                    table: Box::new(table),
                     shown: 0,
                     total: 0,
                 }
             }
-            Format::Csv => ResultWriter::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(out)),
+            Format::Csv => ResultWriter::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            ),
             Format::Json => ResultWriter::Json(arrow::json::LineDelimitedWriter::new(out)),
             Format::Parquet => ResultWriter::Parquet(Box::new(
-                datafusion::parquet::arrow::ArrowWriter::try_new(out, schema.clone(), None).map_err(io)?,
+                datafusion::parquet::arrow::ArrowWriter::try_new(out, Arc::clone(schema), None)
+                    .map_err(io)?,
             )),
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
-            ResultWriter::Table { table, shown, total, .. } => {
+            ResultWriter::Table {
+                table,
+                shown,
+                total,
+                ..
+            } => {
                 *total += batch.num_rows();
                 let formatters = batch
                     .columns()
                     .iter()
-                    .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &table_format()))
+                    .map(|c| {
+                        arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &table_format())
+                    })
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(io)?;
                 for row in 0..batch.num_rows() {
                     if *shown >= TABLE_ROW_LIMIT {
                         break;
                     }
-                    table.add_row(formatters.iter().map(|f| Cell::new(f.value(row).to_string())));
+                    table.add_row(
+                        formatters
+                            .iter()
+                            .map(|f| Cell::new(f.value(row).to_string())),
+                    );
                     *shown += 1;
                 }
                 Ok(())
@@ -105,7 +131,11 @@ impl<W: Write + Send> ResultWriter<W> {
             } => {
                 writeln!(out, "{table}").map_err(io)?;
                 if total > shown {
-                    writeln!(out, "({shown} of {total} rows shown; use --format csv to get them all)").map_err(io)?;
+                    writeln!(
+                        out,
+                        "({shown} of {total} rows shown; use --format csv to get them all)"
+                    )
+                    .map_err(io)?;
                 }
                 out.flush().map_err(io)
             }

@@ -79,7 +79,10 @@ impl Owner {
                 description: d.description.clone(),
                 schema: provider.schema(),
             };
-            ctx.register_table(TableReference::partial(config.agency.as_str(), d.name.as_str()), provider)?;
+            ctx.register_table(
+                TableReference::partial(config.agency.as_str(), d.name.as_str()),
+                provider,
+            )?;
             datasets.insert(d.name.clone(), info);
         }
         Ok(Owner {
@@ -108,23 +111,34 @@ impl Owner {
         let stmt = state
             .sql_to_statement(sql, &state.config().options().sql_parser.dialect)
             .map_err(|e| GatewayError::Sql(e.to_string()))?;
+        crate::home::check_is_query(&stmt)?;
         let refs = state
             .resolve_table_references(&stmt)
             .map_err(|e| GatewayError::Sql(e.to_string()))?;
         let mut read = Vec::new();
         for r in refs {
             let (agency, dataset) = match (&r, r.schema()) {
-                (TableReference::Partial { schema, table }, _) => (schema.to_string(), table.to_string()),
-                (TableReference::Full { catalog, schema, table }, _) if catalog.as_ref() == CATALOG => {
+                (TableReference::Partial { schema, table }, _) => {
                     (schema.to_string(), table.to_string())
                 }
+                (
+                    TableReference::Full {
+                        catalog,
+                        schema,
+                        table,
+                    },
+                    _,
+                ) if catalog.as_ref() == CATALOG => (schema.to_string(), table.to_string()),
                 _ => return Err(GatewayError::UnqualifiedTable(r.to_string())),
             };
             if agency != self.agency {
                 return Err(GatewayError::UnknownDataset {
                     agency,
                     dataset,
-                    published: vec![format!("nothing here: this gateway serves `{}`", self.agency)],
+                    published: vec![format!(
+                        "nothing here: this gateway serves `{}`",
+                        self.agency
+                    )],
                 });
             }
             if !self.datasets.contains_key(&dataset) {
@@ -162,13 +176,19 @@ impl Owner {
             .execute_logical_plan(planned.plan)
             .await
             .map_err(GatewayError::from_datafusion)?;
-        let stream = df.execute_stream().await.map_err(GatewayError::from_datafusion)?;
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(GatewayError::from_datafusion)?;
         let schema = stream.schema();
         let datasets = planned.datasets.join(", ");
         let agency = self.agency.clone();
         // Read errors surface mid-stream; name the datasets so the analyst knows whose data failed.
         let stream = stream.map_err(move |e| {
-            datafusion::error::DataFusionError::Context(format!("reading {agency} dataset(s) {datasets}"), Box::new(e))
+            datafusion::error::DataFusionError::Context(
+                format!("reading {agency} dataset(s) {datasets}"),
+                Box::new(e),
+            )
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
@@ -180,7 +200,11 @@ impl Owner {
     }
 }
 
-fn check_published_schema(agency: &str, d: &DatasetConfig, provider: &dyn TableProvider) -> Result<()> {
+fn check_published_schema(
+    agency: &str,
+    d: &DatasetConfig,
+    provider: &dyn TableProvider,
+) -> Result<()> {
     let Some(columns) = &d.columns else {
         return Ok(());
     };
@@ -195,10 +219,12 @@ fn check_published_schema(agency: &str, d: &DatasetConfig, provider: &dyn TableP
         let field = actual
             .field_with_name(&c.name)
             .map_err(|_| mismatch("no such column".to_string()))?;
-        let published: arrow::datatypes::DataType = c
-            .data_type
-            .parse()
-            .map_err(|_| mismatch(format!("{} (the published type does not parse)", field.data_type())))?;
+        let published: arrow::datatypes::DataType = c.data_type.parse().map_err(|_| {
+            mismatch(format!(
+                "{} (the published type does not parse)",
+                field.data_type()
+            ))
+        })?;
         if field.data_type() != &published {
             return Err(mismatch(field.data_type().to_string()));
         }

@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
-use crate::client::{AgencyClient, LocalClient, PeerClient, PeerTimeouts, WireStats, MAX_MESSAGE_BYTES};
+use crate::client::{
+    AgencyClient, LocalClient, MAX_MESSAGE_BYTES, PeerClient, PeerTimeouts, WireStats,
+};
 use crate::config::GatewayConfig;
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
@@ -38,10 +40,17 @@ impl Gateway {
             connect: config.peer_timeout,
             ..PeerTimeouts::default()
         };
-        let mut clients: Vec<Arc<dyn AgencyClient>> =
-            vec![Arc::new(LocalClient::new(Arc::clone(&owner), Arc::clone(&stats)))];
+        let mut clients: Vec<Arc<dyn AgencyClient>> = vec![Arc::new(LocalClient::new(
+            Arc::clone(&owner),
+            Arc::clone(&stats),
+        ))];
         for p in &config.peers {
-            clients.push(Arc::new(PeerClient::new(&p.agency, &p.address, timeouts, Arc::clone(&stats))));
+            clients.push(Arc::new(PeerClient::new(
+                &p.agency,
+                &p.address,
+                timeouts,
+                Arc::clone(&stats),
+            )));
         }
         let home = Arc::new(Home::new(&config.agency, clients, stats)?);
         Ok(Gateway { owner, home })
@@ -59,7 +68,10 @@ impl Gateway {
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(svc)
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                shutdown,
+            )
             .await
             .map_err(|e| GatewayError::Transport(e.to_string()))
     }
@@ -78,7 +90,9 @@ impl RunningGateway {
     /// Open a gateway and start serving it on `listener`.
     pub async fn start(config: &GatewayConfig, listener: TcpListener) -> Result<Self> {
         let gateway = Gateway::open(config).await?;
-        let addr = listener.local_addr().map_err(|e| GatewayError::Transport(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| GatewayError::Transport(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(gateway.clone().serve(listener, async {
             let _ = rx.await;
@@ -122,11 +136,15 @@ pub fn to_status(e: &GatewayError) -> Status {
         | GatewayError::BadRequest(_)
         | GatewayError::NotAQuery(_)
         | GatewayError::UnqualifiedTable(_) => Status::invalid_argument(msg),
-        GatewayError::UnknownAgency { .. } | GatewayError::UnknownDataset { .. } => Status::not_found(msg),
-        GatewayError::PeerUnreachable { .. } | GatewayError::PeerDisconnected { .. } | GatewayError::PeerError { .. } => {
-            Status::failed_precondition(msg)
+        GatewayError::UnknownAgency { .. } | GatewayError::UnknownDataset { .. } => {
+            Status::not_found(msg)
         }
-        GatewayError::SchemaMismatch { .. } | GatewayError::BadPeerData { .. } => Status::data_loss(msg),
+        GatewayError::PeerUnreachable { .. }
+        | GatewayError::PeerDisconnected { .. }
+        | GatewayError::PeerError { .. } => Status::failed_precondition(msg),
+        GatewayError::SchemaMismatch { .. } | GatewayError::BadPeerData { .. } => {
+            Status::data_loss(msg)
+        }
         _ => Status::internal(msg),
     }
 }
@@ -138,7 +156,9 @@ type FrameStream = Pin<Box<dyn Stream<Item = Result<v1::ResultFrame, Status>> + 
 fn frames(mut batches: SendableRecordBatchStream, what: String) -> FrameStream {
     let (tx, rx) = mpsc::channel::<Result<v1::ResultFrame, Status>>(2);
     tokio::spawn(async move {
-        let ipc = |bytes: Vec<u8>| v1::ResultFrame { frame: Some(Frame::Ipc(bytes)) };
+        let ipc = |bytes: Vec<u8>| v1::ResultFrame {
+            frame: Some(Frame::Ipc(bytes)),
+        };
         let schema = batches.schema();
         let mut enc = match FrameEncoder::new(&schema) {
             Ok(e) => e,
@@ -207,7 +227,10 @@ impl GatewayRpc for Gateway {
     type QueryStream = FrameStream;
     type FetchStream = FrameStream;
 
-    async fn query(&self, request: Request<v1::QueryRequest>) -> Result<Response<Self::QueryStream>, Status> {
+    async fn query(
+        &self,
+        request: Request<v1::QueryRequest>,
+    ) -> Result<Response<Self::QueryStream>, Status> {
         let req = request.into_inner();
         let ctx = RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
         let what = format!("query {}", ctx.query_id);
@@ -220,7 +243,10 @@ impl GatewayRpc for Gateway {
         }
     }
 
-    async fn fetch(&self, request: Request<v1::FetchRequest>) -> Result<Response<Self::FetchStream>, Status> {
+    async fn fetch(
+        &self,
+        request: Request<v1::FetchRequest>,
+    ) -> Result<Response<Self::FetchStream>, Status> {
         let req = request.into_inner();
         let ctx = RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
         let what = format!("sub-query {}", ctx.query_id);
@@ -233,7 +259,10 @@ impl GatewayRpc for Gateway {
         }
     }
 
-    async fn catalog(&self, request: Request<v1::CatalogRequest>) -> Result<Response<v1::CatalogResponse>, Status> {
+    async fn catalog(
+        &self,
+        request: Request<v1::CatalogRequest>,
+    ) -> Result<Response<v1::CatalogResponse>, Status> {
         let req = request.into_inner();
         RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
         let mut resp = v1::CatalogResponse::default();

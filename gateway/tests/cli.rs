@@ -53,22 +53,53 @@ fn bad_config_names_file_and_line() {
 fn missing_config_is_a_clear_error() {
     let o = sluice(&["gateway", "--config", "/nonexistent/gw.toml"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("cannot read config /nonexistent/gw.toml"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read config /nonexistent/gw.toml"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn unreachable_gateway_is_named_with_the_wait() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
-    let o = sluice(&["query", "--gateway", &addr, "--as", "bj_hf/alice", "--purpose", "audit", "--timeout", "1", "SELECT 1"]);
+    let o = sluice(&[
+        "query",
+        "--gateway",
+        &addr,
+        "--as",
+        "bj_hf/alice",
+        "--purpose",
+        "audit",
+        "--timeout",
+        "1",
+        "SELECT 1",
+    ]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains(&addr) && err.contains("did not answer within 1.0s"), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("did not answer within 1.0s"),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_principal_is_refused_before_connecting() {
-    let o = sluice(&["query", "--gateway", "127.0.0.1:1", "--as", "alice", "--purpose", "audit", "SELECT 1"]);
+    let o = sluice(&[
+        "query",
+        "--gateway",
+        "127.0.0.1:1",
+        "--as",
+        "alice",
+        "--purpose",
+        "audit",
+        "SELECT 1",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("principal `alice`"), "{}", stderr(&o));
 }
@@ -76,7 +107,13 @@ fn malformed_principal_is_refused_before_connecting() {
 #[test]
 fn demo_runs_the_whole_story() {
     let dir = tempfile::tempdir().unwrap();
-    let o = sluice(&["demo", "--scale", "0.02", "--dir", dir.path().to_str().unwrap()]);
+    let o = sluice(&[
+        "demo",
+        "--scale",
+        "0.02",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for needle in [
@@ -88,5 +125,8 @@ fn demo_runs_the_whole_story() {
     ] {
         assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
     }
-    assert!(dir.path().join("bj_hf.toml").exists(), "the demo leaves its configs for reuse");
+    assert!(
+        dir.path().join("bj_hf.toml").exists(),
+        "the demo leaves its configs for reuse"
+    );
 }

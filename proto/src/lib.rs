@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 /// Version 1 of the gateway protocol (`package sluice.v1`).
+#[allow(clippy::clone_on_ref_ptr)]
 pub mod v1 {
     tonic::include_proto!("sluice.v1");
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use super::data::{DemoData, AGENCIES};
+use super::data::{AGENCIES, DemoData};
 use crate::config::GatewayConfig;
 use crate::error::{GatewayError, Result};
 use crate::server::RunningGateway;
@@ -44,14 +44,17 @@ impl Cluster {
         let mut listeners = Vec::new();
         for _ in AGENCIES {
             listeners.push(
-                TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .map_err(|e| GatewayError::Transport(format!("binding a loopback port: {e}")))?,
+                TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+                    GatewayError::Transport(format!("binding a loopback port: {e}"))
+                })?,
             );
         }
         let addrs = listeners
             .iter()
-            .map(|l| l.local_addr().map_err(|e| GatewayError::Transport(e.to_string())))
+            .map(|l| {
+                l.local_addr()
+                    .map_err(|e| GatewayError::Transport(e.to_string()))
+            })
             .collect::<Result<Vec<_>>>()?;
 
         let mut gateways = Vec::new();

@@ -6,7 +6,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::array::{
+    ArrayRef, Date32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
@@ -50,8 +52,12 @@ pub const PERSONS_PER_AGENCY: usize = 20_000;
 pub const MOVER_EVERY: usize = 20;
 
 const ROWS_PER_BATCH: usize = 64 * 1024;
-const SURNAMES: [&str; 12] = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun"];
-const GIVEN: [&str; 12] = ["Wei", "Fang", "Na", "Min", "Jing", "Lei", "Qiang", "Yan", "Jun", "Hui", "Tao", "Ping"];
+const SURNAMES: [&str; 12] = [
+    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun",
+];
+const GIVEN: [&str; 12] = [
+    "Wei", "Fang", "Na", "Min", "Jing", "Lei", "Qiang", "Yan", "Jun", "Hui", "Tao", "Ping",
+];
 const EMPLOYERS: [&str; 8] = [
     "City Transit",
     "Municipal Hospital",
@@ -120,7 +126,7 @@ fn birth_day(agency: DemoAgency, i: usize) -> i32 {
 
 /// The id number of person `i` of `agency`; movers carry their Beijing number.
 pub fn person_id_number(agency: DemoAgency, i: usize) -> String {
-    if agency.id != "bj_hf" && i % MOVER_EVERY == 0 {
+    if agency.id != "bj_hf" && i.is_multiple_of(MOVER_EVERY) {
         let bj = AGENCIES[0];
         return id_number(bj.region, birth_day(bj, i), i);
     }
@@ -137,22 +143,31 @@ fn schema(fields: Vec<Field>) -> SchemaRef {
 }
 
 fn writer(path: &Path, schema: &SchemaRef) -> Result<ArrowWriter<File>> {
-    let file = File::create(path).map_err(|e| GatewayError::Internal(format!("creating {}: {e}", path.display())))?;
-    let props = WriterProperties::builder().set_compression(Compression::UNCOMPRESSED).build();
+    let file = File::create(path)
+        .map_err(|e| GatewayError::Internal(format!("creating {}: {e}", path.display())))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .build();
     ArrowWriter::try_new(file, Arc::clone(schema), Some(props))
         .map_err(|e| GatewayError::Internal(format!("writing {}: {e}", path.display())))
 }
 
-fn write_err(path: &Path) -> impl Fn(datafusion::parquet::errors::ParquetError) -> GatewayError + '_ {
+fn write_err(
+    path: &Path,
+) -> impl Fn(datafusion::parquet::errors::ParquetError) -> GatewayError + '_ {
     move |e| GatewayError::Internal(format!("writing {}: {e}", path.display()))
 }
 
 /// Generate the demo data under `dir`: `<dir>/<agency>/{persons,contributions,loans}.parquet`.
 pub fn generate(dir: &Path, scale: f64) -> Result<DemoData> {
     if !(scale > 0.0 && scale <= 1000.0) {
-        return Err(GatewayError::BadRequest(format!("scale must be above 0 and at most 1000, not {scale}")));
+        return Err(GatewayError::BadRequest(format!(
+            "scale must be above 0 and at most 1000, not {scale}"
+        )));
     }
-    let persons = ((PERSONS_PER_AGENCY as f64) * scale).round().max(MOVER_EVERY as f64) as usize;
+    let persons = ((PERSONS_PER_AGENCY as f64) * scale)
+        .round()
+        .max(MOVER_EVERY as f64) as usize;
     let mut rows = 0;
     for (a, agency) in AGENCIES.iter().enumerate() {
         let adir = dir.join(agency.id);
@@ -215,7 +230,8 @@ fn write_persons(path: &Path, a: usize, agency: DemoAgency, n: usize) -> Result<
             Arc::new(emp.finish()),
             Arc::new(reg.finish()),
         ];
-        let batch = RecordBatch::try_new(Arc::clone(&schema), cols).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), cols)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
         w.write(&batch).map_err(write_err(path))?;
         start = end;
     }
@@ -242,15 +258,23 @@ fn write_contributions(path: &Path, a: usize, agency: DemoAgency, persons: usize
     ]);
     let mut w = writer(path, &schema)?;
     let mut total = 0;
-    let (mut pid, mut month, mut amount, mut emp) =
-        (Int64Builder::new(), Date32Builder::new(), Int64Builder::new(), StringBuilder::new());
+    let (mut pid, mut month, mut amount, mut emp) = (
+        Int64Builder::new(),
+        Date32Builder::new(),
+        Int64Builder::new(),
+        StringBuilder::new(),
+    );
     let mut in_batch = 0;
     for i in 0..persons {
         let mut r = Rng((a as u64 + 11) << 40 | i as u64);
         let months = 6 + r.below(19) as u32;
         let first = r.below(36) as u32;
         let base = 800 + r.below(4000) as i64 + if agency.id == "bj_hf" { 500 } else { 0 };
-        let employer = if r.below(50) == 0 { None } else { Some(r.pick(&EMPLOYERS)) };
+        let employer = if r.below(50) == 0 {
+            None
+        } else {
+            Some(r.pick(&EMPLOYERS))
+        };
         for m in first..first + months {
             pid.append_value(person_id(a, i));
             month.append_value(month_start(m));
@@ -259,13 +283,29 @@ fn write_contributions(path: &Path, a: usize, agency: DemoAgency, persons: usize
             in_batch += 1;
             total += 1;
             if in_batch == ROWS_PER_BATCH {
-                flush_contributions(&mut w, &schema, path, &mut pid, &mut month, &mut amount, &mut emp)?;
+                flush_contributions(
+                    &mut w,
+                    &schema,
+                    path,
+                    &mut pid,
+                    &mut month,
+                    &mut amount,
+                    &mut emp,
+                )?;
                 in_batch = 0;
             }
         }
     }
     if in_batch > 0 {
-        flush_contributions(&mut w, &schema, path, &mut pid, &mut month, &mut amount, &mut emp)?;
+        flush_contributions(
+            &mut w,
+            &schema,
+            path,
+            &mut pid,
+            &mut month,
+            &mut amount,
+            &mut emp,
+        )?;
     }
     w.close().map_err(write_err(path))?;
     Ok(total)
@@ -286,7 +326,8 @@ fn flush_contributions(
         Arc::new(amount.finish()),
         Arc::new(emp.finish()),
     ];
-    let batch = RecordBatch::try_new(Arc::clone(schema), cols).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let batch = RecordBatch::try_new(Arc::clone(schema), cols)
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
     w.write(&batch).map_err(write_err(path))
 }
 
@@ -336,7 +377,8 @@ fn write_loans(path: &Path, a: usize, agency: DemoAgency, persons: usize) -> Res
         Arc::new(status.finish()),
         Arc::new(rate.finish()),
     ];
-    let batch = RecordBatch::try_new(Arc::clone(&schema), cols).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let batch = RecordBatch::try_new(Arc::clone(&schema), cols)
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
     w.write(&batch).map_err(write_err(path))?;
     w.close().map_err(write_err(path))?;
     let _ = agency;

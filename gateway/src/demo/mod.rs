@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 pub use cluster::Cluster;
-pub use data::{generate, DemoData, AGENCIES};
+pub use data::{AGENCIES, DemoData, generate};
 
 use crate::analyst::AnalystClient;
 use crate::context::{Principal, Purpose, RequestContext};
@@ -49,7 +49,12 @@ pub fn queries() -> Vec<DemoQuery> {
         .join(" UNION ALL ");
     let loans = AGENCIES
         .iter()
-        .map(|a| format!("SELECT '{0}' AS city, loan_id, amount, status FROM {0}.loans", a.id))
+        .map(|a| {
+            format!(
+                "SELECT '{0}' AS city, loan_id, amount, status FROM {0}.loans",
+                a.id
+            )
+        })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     vec![
@@ -94,7 +99,13 @@ pub async fn run(dir: &Path, scale: f64, out: &mut (dyn Write + Send)) -> Result
 
     let cluster = Cluster::start(data).await?;
     for (a, g) in AGENCIES.iter().zip(&cluster.gateways) {
-        w(out, format!("  gateway {:<6} {:<9} listening on {}", a.id, a.city, g.addr))?;
+        w(
+            out,
+            format!(
+                "  gateway {:<6} {:<9} listening on {}",
+                a.id, a.city, g.addr
+            ),
+        )?;
     }
     let home = cluster.address("bj_hf")?;
     let analyst = Principal::parse("bj_hf/analyst")?;
@@ -109,7 +120,12 @@ pub async fn run(dir: &Path, scale: f64, out: &mut (dyn Write + Send)) -> Result
         for d in &c.datasets {
             w(
                 out,
-                format!("  {:<22} {} columns  {}", d.qualified_name(), d.schema.fields().len(), d.title),
+                format!(
+                    "  {:<22} {} columns  {}",
+                    d.qualified_name(),
+                    d.schema.fields().len(),
+                    d.title
+                ),
             )?;
         }
     }

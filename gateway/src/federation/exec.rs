@@ -15,7 +15,9 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::client::AgencyClient;
@@ -107,20 +109,30 @@ impl ExecutionPlan for RemoteExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         Ok(self)
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
         if partition != 0 {
-            return Err(GatewayError::Internal(format!("RemoteExec has one partition, asked for {partition}")).into_datafusion());
+            return Err(GatewayError::Internal(format!(
+                "RemoteExec has one partition, asked for {partition}"
+            ))
+            .into_datafusion());
         }
         let client = Arc::clone(&self.client);
         let ctx = self.ctx.clone();
         let sql = self.sql.clone();
         let schema = Arc::clone(&self.schema);
         let projection = self.projection.clone();
-        let out_schema = self.props.eq_properties.schema().clone();
+        let out_schema = Arc::clone(self.props.eq_properties.schema());
         let stream = futures::stream::once(async move {
             client
                 .fetch(&ctx, &sql, schema)

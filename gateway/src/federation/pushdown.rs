@@ -78,10 +78,10 @@ impl<'a> Federator<'a> {
 
     /// Replace every maximal single-agency sub-plan of `plan` by a remote SQL scan.
     pub async fn federate(&mut self, plan: LogicalPlan) -> DfResult<LogicalPlan> {
-        if let Owners::One(agency) = owners(&plan)? {
-            if let Some(sql) = self.to_sql(&plan).await {
-                return self.remote_scan(&plan, &agency, sql);
-            }
+        if let Owners::One(agency) = owners(&plan)?
+            && let Some(sql) = self.to_sql(&plan).await
+        {
+            return self.remote_scan(&plan, &agency, sql);
         }
         let inputs = plan.inputs();
         if inputs.is_empty() {
@@ -97,16 +97,52 @@ impl<'a> Federator<'a> {
     /// Turn a sub-plan into SQL, and check the SQL means the same by planning it again:
     /// it must plan, and produce the same column types. `None` if either fails.
     async fn to_sql(&self, plan: &LogicalPlan) -> Option<String> {
-        let sql = Unparser::default().plan_to_sql(plan).ok()?.to_string();
-        let check = self.state.create_logical_plan(&sql).await.ok()?;
-        same_types(check.schema(), plan.schema()).then_some(sql)
+        // A projection on top fixes the column order; without it the unparser may list an
+        // aggregate's columns in another order than the plan's schema.
+        let wrapped = match plan {
+            LogicalPlan::Projection(_) => plan.clone(),
+            _ => {
+                let columns = plan
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect::<Vec<_>>();
+                match Projection::try_new(columns, Arc::new(plan.clone())) {
+                    Ok(p) => LogicalPlan::Projection(p),
+                    Err(_) => return None,
+                }
+            }
+        };
+        let sql = match Unparser::default().plan_to_sql(&wrapped) {
+            Ok(stmt) => stmt.to_string(),
+            Err(e) => {
+                tracing::debug!(node = plan.display().to_string(), error = %e, "cannot write this sub-plan as SQL; pushing less");
+                return None;
+            }
+        };
+        match self.state.create_logical_plan(&sql).await {
+            Ok(check) if same_types(check.schema(), plan.schema()) => Some(sql),
+            Ok(check) => {
+                tracing::debug!(%sql, expected = %plan.schema(), got = %check.schema(), "sub-query SQL changes the column types; pushing less");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(%sql, error = %e, "sub-query SQL does not plan again; pushing less");
+                None
+            }
+        }
     }
 
-    fn remote_scan(&mut self, plan: &LogicalPlan, agency: &str, sql: String) -> DfResult<LogicalPlan> {
-        let client = self
-            .clients
-            .get(agency)
-            .ok_or_else(|| datafusion::error::DataFusionError::Plan(format!("unknown agency `{agency}`")))?;
+    fn remote_scan(
+        &mut self,
+        plan: &LogicalPlan,
+        agency: &str,
+        sql: String,
+    ) -> DfResult<LogicalPlan> {
+        let client = self.clients.get(agency).ok_or_else(|| {
+            datafusion::error::DataFusionError::Plan(format!("unknown agency `{agency}`"))
+        })?;
         let n = self.sub_queries.len() + 1;
         let ctx = self.ctx.sub_query(n);
         self.sub_queries.push(SubQuery {
@@ -129,7 +165,9 @@ impl<'a> Federator<'a> {
             schema,
         };
         let name = TableReference::bare(format!("{agency}_subquery_{n}"));
-        let scan = LogicalPlanBuilder::scan(name.clone(), provider_as_source(Arc::new(table)), None)?.build()?;
+        let scan =
+            LogicalPlanBuilder::scan(name.clone(), provider_as_source(Arc::new(table)), None)?
+                .build()?;
         // Give the columns back the names and qualifiers the plan above expects.
         let exprs = plan
             .schema()
@@ -140,7 +178,10 @@ impl<'a> Federator<'a> {
                     .alias_qualified(qualifier.cloned(), field.name())
             })
             .collect::<Vec<_>>();
-        Ok(LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(scan))?))
+        Ok(LogicalPlan::Projection(Projection::try_new(
+            exprs,
+            Arc::new(scan),
+        )?))
     }
 }
 
@@ -201,7 +242,10 @@ fn can_push(node: &LogicalPlan) -> bool {
             !e.exists(|x| {
                 Ok(matches!(
                     x,
-                    Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::OuterReferenceColumn(..)
+                    Expr::ScalarSubquery(_)
+                        | Expr::Exists(_)
+                        | Expr::InSubquery(_)
+                        | Expr::OuterReferenceColumn(..)
                 ))
             })
             .unwrap_or(true)

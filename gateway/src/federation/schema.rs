@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::Column;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
@@ -64,26 +64,35 @@ impl AgencySchema {
             Purpose::parse("catalog")?,
         );
         let catalog = self.client.catalog(&ctx).await?;
-        let map: BTreeMap<_, _> = catalog.datasets.into_iter().map(|d| (d.name.clone(), d)).collect();
-        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), map.clone()));
+        let map: BTreeMap<_, _> = catalog
+            .datasets
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
+        *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), map.clone()));
         Ok(map)
     }
 
     /// Look up one dataset, with an error that lists what the agency does publish.
     pub async fn dataset(&self, name: &str) -> Result<DatasetInfo> {
         let map = self.datasets(Some(name)).await?;
-        map.get(name).cloned().ok_or_else(|| GatewayError::UnknownDataset {
-            agency: self.client.agency().to_string(),
-            dataset: name.to_string(),
-            published: map.keys().cloned().collect(),
-        })
+        map.get(name)
+            .cloned()
+            .ok_or_else(|| GatewayError::UnknownDataset {
+                agency: self.client.agency().to_string(),
+                dataset: name.to_string(),
+                published: map.keys().cloned().collect(),
+            })
     }
 }
 
 #[async_trait]
 impl SchemaProvider for AgencySchema {
     fn table_names(&self) -> Vec<String> {
-        self.cached().map(|(_, m)| m.keys().cloned().collect()).unwrap_or_default()
+        self.cached()
+            .map(|(_, m)| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>, DataFusionError> {
@@ -127,7 +136,10 @@ impl TableProvider for RemoteDataset {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         // Inexact: the home gateway re-applies every filter, so a filter that cannot be
         // written as SQL for the owner is still honoured.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
@@ -143,9 +155,14 @@ impl TableProvider for RemoteDataset {
         let ctx = state
             .config()
             .get_extension::<RequestContext>()
-            .ok_or_else(|| GatewayError::Internal("a query ran without a request context".into()).into_datafusion())?;
+            .ok_or_else(|| {
+                GatewayError::Internal("a query ran without a request context".into())
+                    .into_datafusion()
+            })?;
         let schema = &self.info.schema;
-        let indices: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let indices: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
         let fetched = Arc::new(schema.project(&indices)?);
         let columns = if indices.is_empty() {
             "1".to_string()
@@ -156,7 +173,10 @@ impl TableProvider for RemoteDataset {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut sql = format!("SELECT {columns} FROM {}.{}", self.info.agency, self.info.name);
+        let mut sql = format!(
+            "SELECT {columns} FROM {}.{}",
+            self.info.agency, self.info.name
+        );
         let predicates: Vec<String> = filters.iter().filter_map(filter_to_sql).collect();
         if !predicates.is_empty() {
             sql.push_str(" WHERE ");
@@ -167,15 +187,17 @@ impl TableProvider for RemoteDataset {
             sql.push_str(&format!(" LIMIT {n}"));
         }
         let fetched = if indices.is_empty() {
-            Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
-                "1",
-                arrow::datatypes::DataType::Int64,
-                false,
-            )]))
+            Arc::new(arrow::datatypes::Schema::new(vec![
+                arrow::datatypes::Field::new("1", arrow::datatypes::DataType::Int64, false),
+            ]))
         } else {
             fetched
         };
-        let projection = if indices.is_empty() { Some(vec![]) } else { None };
+        let projection = if indices.is_empty() {
+            Some(vec![])
+        } else {
+            None
+        };
         Ok(Arc::new(RemoteExec::new(
             Arc::clone(&self.client),
             ctx.as_ref().clone(),
@@ -191,7 +213,9 @@ fn filter_to_sql(expr: &Expr) -> Option<String> {
     let unqualified = expr
         .clone()
         .transform(|e| match e {
-            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                c.name,
+            )))),
             other => Ok(Transformed::no(other)),
         })
         .ok()?

@@ -13,7 +13,9 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchemaRef};
 use datafusion::error::Result as DfResult;
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
-use datafusion::logical_expr::{cast, Aggregate, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{
+    Aggregate, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Split {
@@ -38,6 +40,56 @@ pub fn push_aggregates_through_union(plan: LogicalPlan) -> DfResult<LogicalPlan>
     .map(|t| t.data)
 }
 
+/// A decomposable aggregate function, as used for partial and final steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Partial {
+    Count,
+    Sum,
+    Min,
+    Max,
+}
+
+impl Partial {
+    fn call(self, arg: Expr) -> Expr {
+        match self {
+            Partial::Count => count(arg),
+            Partial::Sum => sum(arg),
+            Partial::Min => min(arg),
+            Partial::Max => max(arg),
+        }
+    }
+}
+
+/// How one original aggregate is read from the final aggregates (by index).
+enum Output {
+    One(usize),
+    /// AVG: a final sum divided by a final count.
+    Ratio(usize, usize),
+}
+
+/// The name of the partial `f(arg)`, adding it if new.
+fn intern(partials: &mut Vec<(Partial, Expr)>, f: Partial, arg: Expr) -> String {
+    let i = match partials.iter().position(|(g, a)| *g == f && *a == arg) {
+        Some(i) => i,
+        None => {
+            partials.push((f, arg));
+            partials.len() - 1
+        }
+    };
+    format!("__p{i}")
+}
+
+/// The index of the final `f(partial)`, adding it if new.
+fn intern_final(finals: &mut Vec<(Partial, String)>, f: Partial, partial: String) -> usize {
+    match finals.iter().position(|(g, p)| *g == f && *p == partial) {
+        Some(i) => i,
+        None => {
+            finals.push((f, partial));
+            finals.len() - 1
+        }
+    }
+}
+
 fn ucol(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
 }
@@ -50,7 +102,12 @@ fn split(agg: &Aggregate) -> DfResult<Option<LogicalPlan>> {
     let LogicalPlan::Union(union) = input else {
         return Ok(None);
     };
-    if union.inputs.len() < 2 || agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+    if union.inputs.len() < 2
+        || agg
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::GroupingSet(_)))
+    {
         return Ok(None);
     }
     let in_schema: DFSchemaRef = Arc::clone(agg.input.schema());
@@ -76,62 +133,95 @@ fn split(agg: &Aggregate) -> DfResult<Option<LogicalPlan>> {
             "avg" => Split::Avg,
             _ => return Ok(None),
         };
-        let arg = p.args[0].clone();
+        let mut arg = p.args[0].clone();
         if kind == Split::Avg {
+            // AVG's argument arrives cast to Float64. Sum and count the column itself: the
+            // sum stays exact for integers, and it can share a partial SUM of the same
+            // column (DataFusion names `sum(CAST(x))` like `sum(x)`, so both cannot coexist).
+            while let Expr::Cast(c) = &arg {
+                if !c.expr.get_type(in_schema.as_ref())?.is_numeric() {
+                    break;
+                }
+                arg = c.expr.as_ref().clone();
+            }
             let t = arg.get_type(in_schema.as_ref())?;
-            if matches!(t, DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..)) || !t.is_numeric() {
+            if matches!(
+                t,
+                DataType::Decimal32(..)
+                    | DataType::Decimal64(..)
+                    | DataType::Decimal128(..)
+                    | DataType::Decimal256(..)
+            ) || !t.is_numeric()
+            {
                 return Ok(None);
             }
         }
         splits.push((kind, arg));
     }
 
-    // Rewrite expressions over the union's columns into expressions over `__u<i>`,
-    // which each branch provides under the same names.
-    let to_branch = |e: &Expr| -> DfResult<Expr> {
-        e.clone()
-            .transform(|x| match x {
-                Expr::Column(c) => {
-                    let i = in_schema.index_of_column(&c)?;
-                    Ok(Transformed::yes(ucol(&format!("__u{i}"))))
-                }
-                other => Ok(Transformed::no(other)),
-            })
-            .map(|t| t.data)
-    };
-    let groups = agg
-        .group_expr
-        .iter()
-        .enumerate()
-        .map(|(j, g)| Ok(to_branch(g)?.alias(format!("__g{j}"))))
-        .collect::<DfResult<Vec<_>>>()?;
-    let mut partial_aggs = Vec::new();
-    for (k, (kind, arg)) in splits.iter().enumerate() {
-        let a = to_branch(arg)?;
-        let name = format!("__a{k}");
-        match kind {
-            Split::Count => partial_aggs.push(count(a).alias(name)),
-            Split::Sum => partial_aggs.push(sum(a).alias(name)),
-            Split::Min => partial_aggs.push(min(a).alias(name)),
-            Split::Max => partial_aggs.push(max(a).alias(name)),
+    // The partial aggregates each branch computes, named `__p<i>`, and the final ones
+    // over them, named `__f<i>`. Both lists are de-duplicated, because two aggregates
+    // with the same expression would clash in DataFusion's schema (AVG and SUM of one
+    // column share a partial SUM).
+    let mut partials: Vec<(Partial, Expr)> = Vec::new();
+    let mut finals: Vec<(Partial, String)> = Vec::new();
+    let mut outputs_of: Vec<Output> = Vec::new();
+    for (kind, arg) in &splits {
+        let mut part = |f: Partial| intern(&mut partials, f, arg.clone());
+        let out = match kind {
+            Split::Count => Output::One(intern_final(
+                &mut finals,
+                Partial::Sum,
+                part(Partial::Count),
+            )),
+            Split::Sum => Output::One(intern_final(&mut finals, Partial::Sum, part(Partial::Sum))),
+            Split::Min => Output::One(intern_final(&mut finals, Partial::Min, part(Partial::Min))),
+            Split::Max => Output::One(intern_final(&mut finals, Partial::Max, part(Partial::Max))),
             Split::Avg => {
-                partial_aggs.push(sum(cast(a.clone(), DataType::Float64)).alias(name));
-                partial_aggs.push(count(a).alias(format!("__a{k}n")));
+                let s = part(Partial::Sum);
+                let c = part(Partial::Count);
+                Output::Ratio(
+                    intern_final(&mut finals, Partial::Sum, s),
+                    intern_final(&mut finals, Partial::Sum, c),
+                )
             }
-        }
+        };
+        outputs_of.push(out);
     }
 
+    // Each branch aggregates its own columns: the union's column `i` is the branch's
+    // column `i`, so expressions are rewritten position by position.
     let mut union_builder: Option<LogicalPlanBuilder> = None;
     for branch in &union.inputs {
-        let renamed = branch
-            .schema()
+        let branch_schema = Arc::clone(branch.schema());
+        let to_branch = |e: &Expr| -> DfResult<Expr> {
+            e.clone()
+                .transform(|x| match x {
+                    Expr::Column(c) => {
+                        let i = in_schema.index_of_column(&c)?;
+                        let (q, f) = branch_schema.qualified_field(i);
+                        Ok(Transformed::yes(Expr::Column(Column::new(
+                            q.cloned(),
+                            f.name(),
+                        ))))
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+                .map(|t| t.data)
+        };
+        let groups = agg
+            .group_expr
             .iter()
             .enumerate()
-            .map(|(i, (q, f))| Expr::Column(Column::new(q.cloned(), f.name())).alias(format!("__u{i}")))
-            .collect::<Vec<_>>();
+            .map(|(j, g)| Ok(to_branch(g)?.alias(format!("__g{j}"))))
+            .collect::<DfResult<Vec<_>>>()?;
+        let aggs = partials
+            .iter()
+            .enumerate()
+            .map(|(i, (f, arg))| Ok(f.call(to_branch(arg)?).alias(format!("__p{i}"))))
+            .collect::<DfResult<Vec<_>>>()?;
         let partial = LogicalPlanBuilder::from(branch.as_ref().clone())
-            .project(renamed)?
-            .aggregate(groups.clone(), partial_aggs.clone())?
+            .aggregate(groups, aggs)?
             .build()?;
         union_builder = Some(match union_builder {
             None => LogicalPlanBuilder::from(partial),
@@ -142,43 +232,29 @@ fn split(agg: &Aggregate) -> DfResult<Option<LogicalPlan>> {
         return Ok(None);
     };
 
-    let final_groups = (0..groups.len()).map(|j| ucol(&format!("__g{j}"))).collect::<Vec<_>>();
-    let mut final_aggs = Vec::new();
-    for (k, (kind, _)) in splits.iter().enumerate() {
-        let a = ucol(&format!("__a{k}"));
-        let name = format!("__f{k}");
-        match kind {
-            Split::Count | Split::Sum => final_aggs.push(sum(a).alias(name)),
-            Split::Min => final_aggs.push(min(a).alias(name)),
-            Split::Max => final_aggs.push(max(a).alias(name)),
-            Split::Avg => {
-                final_aggs.push(sum(a).alias(name));
-                final_aggs.push(sum(ucol(&format!("__a{k}n"))).alias(format!("__f{k}n")));
-            }
-        }
-    }
-    let ngroups = groups.len();
+    let ngroups = agg.group_expr.len();
+    let final_groups = (0..ngroups)
+        .map(|j| ucol(&format!("__g{j}")))
+        .collect::<Vec<_>>();
+    let final_aggs = finals
+        .iter()
+        .enumerate()
+        .map(|(i, (f, input))| f.call(ucol(input)).alias(format!("__f{i}")))
+        .collect::<Vec<_>>();
     let outputs = agg
         .schema
         .iter()
         .enumerate()
-        .map(|(idx, (q, f))| {
-            let e = if idx < ngroups {
-                ucol(&format!("__g{idx}"))
-            } else {
-                let k = idx - ngroups;
-                match splits.get(k).map(|s| s.0) {
-                    Some(Split::Avg) => {
-                        ucol(&format!("__f{k}")) / cast(ucol(&format!("__f{k}n")), DataType::Float64)
-                    }
-                    Some(Split::Count) => datafusion::functions::expr_fn::coalesce(vec![
-                        ucol(&format!("__f{k}")),
-                        Expr::Literal(datafusion::scalar::ScalarValue::Int64(Some(0)), None),
-                    ]),
-                    _ => ucol(&format!("__f{k}")),
+        .map(|(idx, (q, field))| {
+            let e = match idx.checked_sub(ngroups).and_then(|k| outputs_of.get(k)) {
+                None => ucol(&format!("__g{idx}")),
+                Some(Output::One(f)) => ucol(&format!("__f{f}")),
+                Some(Output::Ratio(s, c)) => {
+                    cast(ucol(&format!("__f{s}")), DataType::Float64)
+                        / cast(ucol(&format!("__f{c}")), DataType::Float64)
                 }
             };
-            cast(e, f.data_type().clone()).alias_qualified(q.cloned(), f.name())
+            cast(e, field.data_type().clone()).alias_qualified(q.cloned(), field.name())
         })
         .collect::<Vec<_>>();
     let plan = union_builder

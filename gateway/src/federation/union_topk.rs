@@ -55,7 +55,10 @@ fn rewrite(sort: &Sort) -> DfResult<Option<LogicalPlan>> {
                     Expr::Column(c) => {
                         let i = keys_schema.index_of_column(&c)?;
                         let (q, f) = branch_schema.qualified_field(i);
-                        Ok(Transformed::yes(Expr::Column(Column::new(q.cloned(), f.name()))))
+                        Ok(Transformed::yes(Expr::Column(Column::new(
+                            q.cloned(),
+                            f.name(),
+                        ))))
                     }
                     other => Ok(Transformed::no(other)),
                 })?;

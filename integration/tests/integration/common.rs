@@ -10,7 +10,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use sluice_gateway::demo::{self, Cluster, AGENCIES};
+use sluice_gateway::demo::{self, AGENCIES, Cluster};
 use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
 
 pub const SCALE: f64 = 0.05;
@@ -28,9 +28,10 @@ impl Harness {
         let data = demo::generate(dir.path(), SCALE).unwrap();
         let local = local_context(&data).await;
         let cluster = Cluster::start(data).await.unwrap();
-        let client = AnalystClient::connect(&cluster.address("bj_hf").unwrap(), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let client =
+            AnalystClient::connect(&cluster.address("bj_hf").unwrap(), Duration::from_secs(5))
+                .await
+                .unwrap();
         Harness {
             cluster,
             client,
@@ -43,7 +44,10 @@ impl Harness {
         analyst_ctx()
     }
 
-    pub async fn federated(&self, sql: &str) -> Result<Vec<RecordBatch>, sluice_gateway::GatewayError> {
+    pub async fn federated(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>, sluice_gateway::GatewayError> {
         self.client.query_all(&self.ctx(), sql).await
     }
 
@@ -53,7 +57,13 @@ impl Harness {
 
     /// Rows received by bj_hf's home from each owner so far.
     pub fn wire_rows(&self) -> u64 {
-        self.cluster.gateway("bj_hf").unwrap().gateway.home.stats().total_rows()
+        self.cluster
+            .gateway("bj_hf")
+            .unwrap()
+            .gateway
+            .home
+            .stats()
+            .total_rows()
     }
 }
 
@@ -69,7 +79,9 @@ pub async fn local_context(data: &demo::DemoData) -> SessionContext {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(false));
     let catalog = ctx.catalog("datafusion").unwrap();
     for a in AGENCIES {
-        catalog.register_schema(a.id, Arc::new(MemorySchemaProvider::new())).unwrap();
+        catalog
+            .register_schema(a.id, Arc::new(MemorySchemaProvider::new()))
+            .unwrap();
         for d in ["persons", "contributions", "loans"] {
             ctx.register_parquet(
                 TableReference::partial(a.id, d),
@@ -95,7 +107,11 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
                 match c.data_type() {
                     DataType::Float64 | DataType::Float32 => {
                         let f = arrow::compute::cast(c, &DataType::Float64).unwrap();
-                        let f = f.as_any().downcast_ref::<arrow::array::Float64Array>().unwrap().clone();
+                        let f = f
+                            .as_any()
+                            .downcast_ref::<arrow::array::Float64Array>()
+                            .unwrap()
+                            .clone();
                         Box::new(move |i| {
                             if f.is_null(i) {
                                 "NULL".into()
@@ -107,7 +123,12 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
                     _ => {
                         let c = Arc::clone(c);
                         let opts = opts.clone();
-                        Box::new(move |i| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap().value(i).to_string())
+                        Box::new(move |i| {
+                            ArrayFormatter::try_new(c.as_ref(), &opts)
+                                .unwrap()
+                                .value(i)
+                                .to_string()
+                        })
                     }
                 }
             })

@@ -10,7 +10,7 @@ use sluice_gateway::{Gateway, GatewayError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::common::{analyst_ctx, Harness};
+use super::common::{Harness, analyst_ctx};
 
 fn message(e: &GatewayError) -> String {
     e.to_string()
@@ -29,9 +29,15 @@ async fn analyst_errors_are_specific() {
     let h = Harness::start().await;
     let cases = [
         ("SELECT * FROM xx_hf.persons", "unknown agency `xx_hf`"),
-        ("SELECT * FROM bj_hf.nothing", "unknown dataset `bj_hf.nothing`"),
+        (
+            "SELECT * FROM bj_hf.nothing",
+            "unknown dataset `bj_hf.nothing`",
+        ),
         ("SELEC name FROM bj_hf.persons", "bad SQL"),
-        ("SELECT * FROM persons", "must be named `<agency>.<dataset>`"),
+        (
+            "SELECT * FROM persons",
+            "must be named `<agency>.<dataset>`",
+        ),
         ("SELECT no_such_column FROM bj_hf.persons", "no_such_column"),
         ("DROP TABLE bj_hf.persons", "only read-only queries"),
         ("CREATE TABLE bj_hf.x AS SELECT 1", "only read-only queries"),
@@ -39,10 +45,18 @@ async fn analyst_errors_are_specific() {
     for (sql, want) in cases {
         let err = h.federated(sql).await.expect_err(sql);
         assert!(matches!(err, GatewayError::Remote { .. }), "{sql}: {err:?}");
-        assert!(message(&err).contains(want), "{sql}: `{err}` should mention `{want}`");
+        assert!(
+            message(&err).contains(want),
+            "{sql}: `{err}` should mention `{want}`"
+        );
     }
     // The gateway keeps serving after refusals.
-    assert!(!h.federated("SELECT count(*) FROM bj_hf.persons").await.unwrap().is_empty());
+    assert!(
+        !h.federated("SELECT count(*) FROM bj_hf.persons")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,12 +64,22 @@ async fn owner_refuses_sql_over_other_agencies_data() {
     let h = Harness::start().await;
     let owner = &h.cluster.gateway("sh_hf").unwrap().gateway.owner;
     let err = refused(
-        owner.fetch(analyst_ctx(), "SELECT * FROM bj_hf.persons").await,
+        owner
+            .fetch(analyst_ctx(), "SELECT * FROM bj_hf.persons")
+            .await,
         "sh_hf must not answer for bj_hf",
     );
-    assert!(matches!(err, GatewayError::UnknownDataset { .. }), "{err:?}");
+    assert!(
+        matches!(err, GatewayError::UnknownDataset { .. }),
+        "{err:?}"
+    );
     let err = refused(
-        owner.fetch(analyst_ctx(), "INSERT INTO sh_hf.persons SELECT * FROM sh_hf.persons").await,
+        owner
+            .fetch(
+                analyst_ctx(),
+                "INSERT INTO sh_hf.persons SELECT * FROM sh_hf.persons",
+            )
+            .await,
         "writes are refused",
     );
     assert!(matches!(err, GatewayError::NotAQuery(_)), "{err:?}");
@@ -67,7 +91,8 @@ async fn free_port() -> String {
 }
 
 fn config(dir: &Path, extra: &str) -> GatewayConfig {
-    let text = format!("agency = \"qa_hf\"\nlisten = \"127.0.0.1:0\"\npeer_timeout_ms = 300\n{extra}");
+    let text =
+        format!("agency = \"qa_hf\"\nlisten = \"127.0.0.1:0\"\npeer_timeout_ms = 300\n{extra}");
     GatewayConfig::parse(&text, &dir.join("qa.toml"), dir).unwrap()
 }
 
@@ -75,20 +100,39 @@ fn config(dir: &Path, extra: &str) -> GatewayConfig {
 async fn unreachable_peer_is_named_with_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let dead = free_port().await;
-    let cfg = config(dir.path(), &format!("[[peers]]\nagency = \"zz_hf\"\naddress = \"{dead}\"\n"));
+    let cfg = config(
+        dir.path(),
+        &format!("[[peers]]\nagency = \"zz_hf\"\naddress = \"{dead}\"\n"),
+    );
     let gw = Gateway::open(&cfg).await.unwrap();
     let started = std::time::Instant::now();
-    let err = refused(gw.home.query(&analyst_ctx(), "SELECT * FROM zz_hf.persons").await, "peer is down");
+    let err = refused(
+        gw.home
+            .query(&analyst_ctx(), "SELECT * FROM zz_hf.persons")
+            .await,
+        "peer is down",
+    );
     match &err {
-        GatewayError::PeerUnreachable { agency, address, waited, .. } => {
+        GatewayError::PeerUnreachable {
+            agency,
+            address,
+            waited,
+            ..
+        } => {
             assert_eq!(agency, "zz_hf");
             assert_eq!(address, &dead);
             assert_eq!(*waited, Duration::from_millis(300));
         }
         other => panic!("expected PeerUnreachable, got {other:?}"),
     }
-    assert!(err.to_string().contains("zz_hf") && err.to_string().contains("300"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5), "gave up in time");
+    assert!(
+        err.to_string().contains("zz_hf") && err.to_string().contains("300"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up in time"
+    );
 }
 
 /// A TCP proxy that forwards everything, then cuts both connections once `limit` bytes
@@ -100,7 +144,9 @@ async fn cutting_proxy(upstream: String, limit: usize) -> String {
         while let Ok((mut client, _)) = listener.accept().await {
             let upstream = upstream.clone();
             tokio::spawn(async move {
-                let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.split();
                 let (mut sr, mut sw) = server.split();
                 let up = async {
@@ -144,7 +190,10 @@ async fn peer_disconnecting_mid_stream_is_an_error_not_a_short_result() {
     let h = Harness::start().await;
     let proxy = cutting_proxy(h.cluster.address("sh_hf").unwrap(), 200_000).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &format!("[[peers]]\nagency = \"sh_hf\"\naddress = \"{proxy}\"\n"));
+    let cfg = config(
+        dir.path(),
+        &format!("[[peers]]\nagency = \"sh_hf\"\naddress = \"{proxy}\"\n"),
+    );
     let gw = Gateway::open(&cfg).await.unwrap();
     let mut stream = gw
         .home
@@ -156,7 +205,9 @@ async fn peer_disconnecting_mid_stream_is_an_error_not_a_short_result() {
         match stream.next().await {
             Some(Ok(b)) => rows += b.num_rows(),
             Some(Err(e)) => break GatewayError::from_datafusion(e),
-            None => panic!("the stream ended cleanly after {rows} rows although the peer was cut off"),
+            None => {
+                panic!("the stream ended cleanly after {rows} rows although the peer was cut off")
+            }
         }
     };
     assert!(
@@ -173,9 +224,16 @@ async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
         dir.path(),
         "[[datasets]]\nname = \"people\"\nconnector = { kind = \"csv\", path = \"people.csv\" }\ncolumns = [ { name = \"id\", type = \"Utf8\" }, { name = \"name\", type = \"Utf8\" } ]\n",
     );
-    let err = Gateway::open(&cfg).await.expect_err("id is an integer in the data");
+    let err = Gateway::open(&cfg)
+        .await
+        .expect_err("id is an integer in the data");
     match &err {
-        GatewayError::SchemaMismatch { dataset, column, published, actual } => {
+        GatewayError::SchemaMismatch {
+            dataset,
+            column,
+            published,
+            actual,
+        } => {
             assert_eq!(dataset, "qa_hf.people");
             assert_eq!(column, "id");
             assert_eq!(published, "Utf8");
@@ -195,6 +253,12 @@ async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
         .unwrap()
         .collect::<Vec<_>>()
         .await;
-    assert_eq!(batches.into_iter().map(|b| b.unwrap().num_rows()).sum::<usize>(), 1);
+    assert_eq!(
+        batches
+            .into_iter()
+            .map(|b| b.unwrap().num_rows())
+            .sum::<usize>(),
+        1
+    );
     let _ = Arc::new(());
 }

@@ -1,45 +1,132 @@
 //! Federated results must equal the same SQL on one local DataFusion context that holds
 //! every agency's tables.
 
-use super::common::{rows, shape, Harness};
+use super::common::{Harness, rows, shape};
 
 /// `ordered`: the ORDER BY fixes the row order completely, so order is compared too.
 const QUERIES: &[(&str, bool)] = &[
     // Filters, projections, LIMIT.
-    ("SELECT person_id, name FROM bj_hf.persons WHERE gender = 'F' AND birth_date < DATE '1970-01-01'", false),
-    ("SELECT person_id, amount * 2 AS doubled, upper(employer) AS emp FROM sh_hf.contributions WHERE amount BETWEEN 1000 AND 1100", false),
-    ("SELECT loan_id, amount FROM cd_hf.loans WHERE status = 'overdue' ORDER BY loan_id LIMIT 7", true),
-    ("SELECT count(*) FROM (SELECT * FROM bj_hf.persons LIMIT 10) t", false),
+    (
+        "SELECT person_id, name FROM bj_hf.persons WHERE gender = 'F' AND birth_date < DATE '1970-01-01'",
+        false,
+    ),
+    (
+        "SELECT person_id, amount * 2 AS doubled, upper(employer) AS emp FROM sh_hf.contributions WHERE amount BETWEEN 1000 AND 1100",
+        false,
+    ),
+    (
+        "SELECT loan_id, amount FROM cd_hf.loans WHERE status = 'overdue' ORDER BY loan_id LIMIT 7",
+        true,
+    ),
+    (
+        "SELECT count(*) FROM (SELECT * FROM bj_hf.persons LIMIT 10) t",
+        false,
+    ),
     // GROUP BY with every common aggregate.
-    ("SELECT status, count(*), count(rate), sum(amount), min(amount), max(amount), avg(amount), avg(rate) FROM sh_hf.loans GROUP BY status", false),
-    ("SELECT employer, count(DISTINCT person_id) AS people, sum(amount) FROM bj_hf.contributions GROUP BY employer", false),
-    ("SELECT gender, extract(year FROM birth_date) AS y, count(*) FROM cd_hf.persons GROUP BY gender, extract(year FROM birth_date) HAVING count(*) > 3", false),
-    ("SELECT city, count(*), sum(amount), min(amount), max(amount), avg(amount) FROM (SELECT 'bj' AS city, amount FROM bj_hf.contributions UNION ALL SELECT 'sh', amount FROM sh_hf.contributions UNION ALL SELECT 'cd', amount FROM cd_hf.contributions) t GROUP BY city", false),
-    ("SELECT count(*), sum(amount), avg(rate) FROM (SELECT amount, rate FROM bj_hf.loans UNION ALL SELECT amount, rate FROM cd_hf.loans) t", false),
-    ("SELECT status, stddev(amount) > 0 AS spread, median(term_months) FROM (SELECT status, amount, term_months FROM sh_hf.loans UNION ALL SELECT status, amount, term_months FROM cd_hf.loans) t GROUP BY status", false),
+    (
+        "SELECT status, count(*), count(rate), sum(amount), min(amount), max(amount), avg(amount), avg(rate) FROM sh_hf.loans GROUP BY status",
+        false,
+    ),
+    (
+        "SELECT employer, count(DISTINCT person_id) AS people, sum(amount) FROM bj_hf.contributions GROUP BY employer",
+        false,
+    ),
+    (
+        "SELECT gender, extract(year FROM birth_date) AS y, count(*) FROM cd_hf.persons GROUP BY gender, extract(year FROM birth_date) HAVING count(*) > 3",
+        false,
+    ),
+    (
+        "SELECT city, count(*), sum(amount), min(amount), max(amount), avg(amount) FROM (SELECT 'bj' AS city, amount FROM bj_hf.contributions UNION ALL SELECT 'sh', amount FROM sh_hf.contributions UNION ALL SELECT 'cd', amount FROM cd_hf.contributions) t GROUP BY city",
+        false,
+    ),
+    (
+        "SELECT count(*), sum(amount), avg(rate) FROM (SELECT amount, rate FROM bj_hf.loans UNION ALL SELECT amount, rate FROM cd_hf.loans) t",
+        false,
+    ),
+    (
+        "SELECT status, stddev(amount) > 0 AS spread, median(term_months) FROM (SELECT status, amount, term_months FROM sh_hf.loans UNION ALL SELECT status, amount, term_months FROM cd_hf.loans) t GROUP BY status",
+        false,
+    ),
     // Cross-agency joins, outer joins included.
-    ("SELECT b.person_id, s.person_id, b.name FROM bj_hf.persons b JOIN sh_hf.persons s ON b.id_number = s.id_number", false),
-    ("SELECT b.id_number, l.amount FROM bj_hf.persons b JOIN sh_hf.persons s ON s.id_number = b.id_number JOIN sh_hf.loans l ON l.person_id = s.person_id", false),
-    ("SELECT s.person_id, b.person_id AS bj_person FROM sh_hf.persons s LEFT JOIN bj_hf.persons b ON b.id_number = s.id_number WHERE s.gender = 'M'", false),
-    ("SELECT b.person_id, c.person_id FROM bj_hf.persons b FULL OUTER JOIN cd_hf.persons c ON b.id_number = c.id_number WHERE b.birth_date > DATE '1995-01-01' OR c.birth_date > DATE '1995-01-01'", false),
-    ("SELECT b.employer, count(*) FROM bj_hf.persons b JOIN cd_hf.persons c ON b.id_number = c.id_number GROUP BY b.employer", false),
+    (
+        "SELECT b.person_id, s.person_id, b.name FROM bj_hf.persons b JOIN sh_hf.persons s ON b.id_number = s.id_number",
+        false,
+    ),
+    (
+        "SELECT b.id_number, l.amount FROM bj_hf.persons b JOIN sh_hf.persons s ON s.id_number = b.id_number JOIN sh_hf.loans l ON l.person_id = s.person_id",
+        false,
+    ),
+    (
+        "SELECT s.person_id, b.person_id AS bj_person FROM sh_hf.persons s LEFT JOIN bj_hf.persons b ON b.id_number = s.id_number WHERE s.gender = 'M'",
+        false,
+    ),
+    (
+        "SELECT b.person_id, c.person_id FROM bj_hf.persons b FULL OUTER JOIN cd_hf.persons c ON b.id_number = c.id_number WHERE b.birth_date > DATE '1995-01-01' OR c.birth_date > DATE '1995-01-01'",
+        false,
+    ),
+    (
+        "SELECT b.employer, count(*) FROM bj_hf.persons b JOIN cd_hf.persons c ON b.id_number = c.id_number GROUP BY b.employer",
+        false,
+    ),
     // ORDER BY with LIMIT.
-    ("SELECT person_id, amount, month FROM sh_hf.contributions ORDER BY amount DESC, person_id, month LIMIT 10", true),
-    ("SELECT city, loan_id, amount FROM (SELECT 'bj' AS city, loan_id, amount FROM bj_hf.loans UNION ALL SELECT 'sh', loan_id, amount FROM sh_hf.loans UNION ALL SELECT 'cd', loan_id, amount FROM cd_hf.loans) t ORDER BY amount DESC, loan_id LIMIT 5", true),
+    (
+        "SELECT person_id, amount, month FROM sh_hf.contributions ORDER BY amount DESC, person_id, month LIMIT 10",
+        true,
+    ),
+    (
+        "SELECT city, loan_id, amount FROM (SELECT 'bj' AS city, loan_id, amount FROM bj_hf.loans UNION ALL SELECT 'sh', loan_id, amount FROM sh_hf.loans UNION ALL SELECT 'cd', loan_id, amount FROM cd_hf.loans) t ORDER BY amount DESC, loan_id LIMIT 5",
+        true,
+    ),
     // Window functions and subqueries, IN and EXISTS.
-    ("SELECT person_id, amount, rank() OVER (PARTITION BY status ORDER BY amount DESC, loan_id) AS r FROM cd_hf.loans", false),
-    ("SELECT person_id, month, sum(amount) OVER (PARTITION BY person_id ORDER BY month) AS running FROM bj_hf.contributions WHERE person_id < 100000010", false),
-    ("SELECT person_id, name FROM sh_hf.persons WHERE id_number IN (SELECT id_number FROM bj_hf.persons WHERE gender = 'F')", false),
-    ("SELECT p.person_id FROM cd_hf.persons p WHERE EXISTS (SELECT 1 FROM cd_hf.loans l WHERE l.person_id = p.person_id AND l.status = 'overdue')", false),
-    ("SELECT p.person_id FROM sh_hf.persons p WHERE NOT EXISTS (SELECT 1 FROM bj_hf.persons b WHERE b.id_number = p.id_number)", false),
-    ("SELECT loan_id FROM bj_hf.loans WHERE amount > (SELECT avg(amount) FROM sh_hf.loans)", false),
-    ("WITH big AS (SELECT person_id, amount FROM sh_hf.loans WHERE amount > 800000) SELECT p.name, big.amount FROM big JOIN sh_hf.persons p ON p.person_id = big.person_id", false),
+    (
+        "SELECT person_id, amount, rank() OVER (PARTITION BY status ORDER BY amount DESC, loan_id) AS r FROM cd_hf.loans",
+        false,
+    ),
+    (
+        "SELECT person_id, month, sum(amount) OVER (PARTITION BY person_id ORDER BY month) AS running FROM bj_hf.contributions WHERE person_id < 100000010",
+        false,
+    ),
+    (
+        "SELECT person_id, name FROM sh_hf.persons WHERE id_number IN (SELECT id_number FROM bj_hf.persons WHERE gender = 'F')",
+        false,
+    ),
+    (
+        "SELECT p.person_id FROM cd_hf.persons p WHERE EXISTS (SELECT 1 FROM cd_hf.loans l WHERE l.person_id = p.person_id AND l.status = 'overdue')",
+        false,
+    ),
+    (
+        "SELECT p.person_id FROM sh_hf.persons p WHERE NOT EXISTS (SELECT 1 FROM bj_hf.persons b WHERE b.id_number = p.id_number)",
+        false,
+    ),
+    (
+        "SELECT loan_id FROM bj_hf.loans WHERE amount > (SELECT avg(amount) FROM sh_hf.loans)",
+        false,
+    ),
+    (
+        "WITH big AS (SELECT person_id, amount FROM sh_hf.loans WHERE amount > 800000) SELECT p.name, big.amount FROM big JOIN sh_hf.persons p ON p.person_id = big.person_id",
+        false,
+    ),
     // UNION and NULLs.
-    ("SELECT id_number FROM bj_hf.persons UNION SELECT id_number FROM sh_hf.persons", false),
-    ("SELECT employer FROM bj_hf.contributions WHERE employer IS NULL UNION ALL SELECT employer FROM cd_hf.persons WHERE employer IS NULL", false),
-    ("SELECT coalesce(employer, 'unknown') AS e, count(*) FROM sh_hf.persons GROUP BY coalesce(employer, 'unknown')", false),
-    ("SELECT loan_id, rate FROM cd_hf.loans WHERE rate IS NULL OR rate > 3.0", false),
-    ("SELECT b.person_id, s.rate FROM bj_hf.loans b LEFT JOIN sh_hf.loans s ON s.rate = b.rate AND s.loan_id < 0", false),
+    (
+        "SELECT id_number FROM bj_hf.persons UNION SELECT id_number FROM sh_hf.persons",
+        false,
+    ),
+    (
+        "SELECT employer FROM bj_hf.contributions WHERE employer IS NULL UNION ALL SELECT employer FROM cd_hf.persons WHERE employer IS NULL",
+        false,
+    ),
+    (
+        "SELECT coalesce(employer, 'unknown') AS e, count(*) FROM sh_hf.persons GROUP BY coalesce(employer, 'unknown')",
+        false,
+    ),
+    (
+        "SELECT loan_id, rate FROM cd_hf.loans WHERE rate IS NULL OR rate > 3.0",
+        false,
+    ),
+    (
+        "SELECT b.person_id, s.rate FROM bj_hf.loans b LEFT JOIN sh_hf.loans s ON s.rate = b.rate AND s.loan_id < 0",
+        false,
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,13 +159,21 @@ async fn federated_results_match_local_datafusion() {
         }
         if !want.is_empty() {
             let (ws, hs) = (shape(&expected), shape(&got));
-            if ws.iter().map(|s| &s.1).ne(hs.iter().map(|s| &s.1)) || ws.iter().map(|s| &s.0).ne(hs.iter().map(|s| &s.0)) {
+            if ws.iter().map(|s| &s.1).ne(hs.iter().map(|s| &s.1))
+                || ws.iter().map(|s| &s.0).ne(hs.iter().map(|s| &s.0))
+            {
                 failures.push(format!("{sql}\n  schema differs: {ws:?} vs {hs:?}"));
             }
         }
     }
     assert!(QUERIES.len() >= 20);
-    assert!(failures.is_empty(), "{} of {} queries differ:\n{}", failures.len(), QUERIES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} queries differ:\n{}",
+        failures.len(),
+        QUERIES.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +184,11 @@ async fn demo_queries_match_local_datafusion() {
         let mut have = rows(&h.federated(&q.sql).await.unwrap());
         want.sort();
         have.sort();
-        assert!(!want.is_empty(), "{}: the demo query should return rows", q.title);
+        assert!(
+            !want.is_empty(),
+            "{}: the demo query should return rows",
+            q.title
+        );
         assert_eq!(want, have, "{}", q.title);
     }
 }
