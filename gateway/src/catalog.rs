@@ -2,6 +2,7 @@
 //! Arrow schema. This is the form catalogs take on the wire and in the federated planner.
 
 use arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
 use sluice_proto::v1;
 
 use crate::error::{GatewayError, Result};
@@ -83,5 +84,19 @@ impl AgencyCatalog {
                 .map(|d| DatasetInfo::from_proto(&c.agency, d))
                 .collect::<Result<_>>()?,
         })
+    }
+}
+
+/// Split a table reference from SQL into `(agency, dataset)`. Tables must be named
+/// `<agency>.<dataset>`, optionally prefixed with the `sluice` catalog.
+pub fn split_table_ref(r: &TableReference) -> Result<(&str, &str)> {
+    match r {
+        TableReference::Partial { schema, table } => Ok((schema, table)),
+        TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } if catalog.as_ref() == crate::owner::CATALOG => Ok((schema, table)),
+        _ => Err(GatewayError::UnqualifiedTable(r.to_string())),
     }
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -456,9 +455,4 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Errors that cross DataFusion come back as [`DataFusionError`]; this finds ours again.
-pub fn unwrap_error(e: DataFusionError) -> GatewayError {
-    GatewayError::from_datafusion(e)
 }

@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList};
-use datafusion::common::TableReference;
 use datafusion::execution::{SendableRecordBatchStream, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion::prelude::{SQLOptions, SessionConfig};
 use futures::future::join_all;
 
-use crate::catalog::AgencyCatalog;
+use crate::catalog::{AgencyCatalog, split_table_ref};
 use crate::client::{AgencyClient, WireStats};
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
@@ -113,15 +112,7 @@ impl Home {
             .resolve_table_references(stmt)
             .map_err(|e| GatewayError::Sql(e.to_string()))?;
         for r in refs {
-            let (agency, dataset) = match &r {
-                TableReference::Partial { schema, table } => (schema.as_ref(), table.as_ref()),
-                TableReference::Full {
-                    catalog,
-                    schema,
-                    table,
-                } if catalog.as_ref() == CATALOG => (schema.as_ref(), table.as_ref()),
-                _ => return Err(GatewayError::UnqualifiedTable(r.to_string())),
-            };
+            let (agency, dataset) = split_table_ref(&r)?;
             let schema = self
                 .schemas
                 .get(agency)

@@ -333,11 +333,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(mode) = &args.worker {
-        let data = sluice_gateway::demo::DemoData {
-            dir: dir.clone(),
-            persons_per_agency: 0,
-            rows: 0,
-        };
+        let data = sluice_gateway::demo::DemoData::existing(&dir);
         let result = match mode.as_str() {
             "local" => bench::run_local(&data, args.iterations).await?,
             "federated" => bench::run_federated(data, args.iterations).await?,

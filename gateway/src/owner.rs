@@ -16,7 +16,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
-use crate::catalog::{AgencyCatalog, DatasetInfo};
+use crate::catalog::{AgencyCatalog, DatasetInfo, split_table_ref};
 use crate::config::{DatasetConfig, GatewayConfig};
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
@@ -117,20 +117,8 @@ impl Owner {
             .map_err(|e| GatewayError::Sql(e.to_string()))?;
         let mut read = Vec::new();
         for r in refs {
-            let (agency, dataset) = match (&r, r.schema()) {
-                (TableReference::Partial { schema, table }, _) => {
-                    (schema.to_string(), table.to_string())
-                }
-                (
-                    TableReference::Full {
-                        catalog,
-                        schema,
-                        table,
-                    },
-                    _,
-                ) if catalog.as_ref() == CATALOG => (schema.to_string(), table.to_string()),
-                _ => return Err(GatewayError::UnqualifiedTable(r.to_string())),
-            };
+            let (agency, dataset) = split_table_ref(&r)?;
+            let (agency, dataset) = (agency.to_string(), dataset.to_string());
             if agency != self.agency {
                 return Err(GatewayError::UnknownDataset {
                     agency,

@@ -6,6 +6,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::Datelike;
+
 use arrow::array::{
     ArrayRef, Date32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
 };
@@ -82,6 +84,15 @@ pub struct DemoData {
 }
 
 impl DemoData {
+    /// Data that [`generate`] wrote to `dir` earlier.
+    pub fn existing(dir: &Path) -> Self {
+        DemoData {
+            dir: dir.to_path_buf(),
+            persons_per_agency: 0,
+            rows: 0,
+        }
+    }
+
     /// Where one agency's dataset lives.
     pub fn path(&self, agency: &str, dataset: &str) -> PathBuf {
         self.dir.join(agency).join(format!("{dataset}.parquet"))
@@ -247,8 +258,6 @@ fn month_start(m: u32) -> i32 {
         .unwrap_or(DAY_2020)
 }
 
-use chrono::Datelike;
-
 fn write_contributions(path: &Path, a: usize, agency: DemoAgency, persons: usize) -> Result<usize> {
     let schema = schema(vec![
         Field::new("person_id", DataType::Int64, false),
@@ -381,6 +390,5 @@ fn write_loans(path: &Path, a: usize, agency: DemoAgency, persons: usize) -> Res
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     w.write(&batch).map_err(write_err(path))?;
     w.close().map_err(write_err(path))?;
-    let _ = agency;
     Ok(n)
 }

@@ -1,7 +1,6 @@
 //! Bad input and failing peers end in a specific, named error, never a panic or a hang.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -260,5 +259,4 @@ async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
             .sum::<usize>(),
         1
     );
-    let _ = Arc::new(());
 }
