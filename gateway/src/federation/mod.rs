@@ -2,6 +2,7 @@
 //! rewrites that push work to owners ([`union_aggregate`], [`pushdown`]), and the
 //! execution node that streams a sub-query's answer back ([`exec`]).
 
+mod branch;
 pub mod exec;
 pub mod pushdown;
 pub mod schema;

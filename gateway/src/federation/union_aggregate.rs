@@ -17,6 +17,8 @@ use datafusion::logical_expr::{
     Aggregate, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast,
 };
 
+use super::branch::onto_branch;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Split {
     Count,
@@ -194,21 +196,7 @@ fn split(agg: &Aggregate) -> DfResult<Option<LogicalPlan>> {
     let mut union_builder: Option<LogicalPlanBuilder> = None;
     for branch in &union.inputs {
         let branch_schema = Arc::clone(branch.schema());
-        let to_branch = |e: &Expr| -> DfResult<Expr> {
-            e.clone()
-                .transform(|x| match x {
-                    Expr::Column(c) => {
-                        let i = in_schema.index_of_column(&c)?;
-                        let (q, f) = branch_schema.qualified_field(i);
-                        Ok(Transformed::yes(Expr::Column(Column::new(
-                            q.cloned(),
-                            f.name(),
-                        ))))
-                    }
-                    other => Ok(Transformed::no(other)),
-                })
-                .map(|t| t.data)
-        };
+        let to_branch = |e: &Expr| onto_branch(e, &in_schema, &branch_schema);
         let groups = agg
             .group_expr
             .iter()

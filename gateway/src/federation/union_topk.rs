@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use datafusion::common::DFSchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchemaRef};
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::{Expr, LogicalPlan, Sort, SortExpr, SubqueryAlias, Union};
+use datafusion::logical_expr::{LogicalPlan, Sort, SortExpr, SubqueryAlias, Union};
+
+use super::branch::onto_branch;
 
 /// Apply the rewrite everywhere it fits in `plan`.
 pub fn push_top_n_through_union(plan: LogicalPlan) -> DfResult<LogicalPlan> {
@@ -51,18 +53,8 @@ fn rewrite(sort: &Sort) -> DfResult<Option<LogicalPlan>> {
             .expr
             .iter()
             .map(|s| {
-                let e = s.expr.clone().transform(|x| match x {
-                    Expr::Column(c) => {
-                        let i = keys_schema.index_of_column(&c)?;
-                        let (q, f) = branch_schema.qualified_field(i);
-                        Ok(Transformed::yes(Expr::Column(Column::new(
-                            q.cloned(),
-                            f.name(),
-                        ))))
-                    }
-                    other => Ok(Transformed::no(other)),
-                })?;
-                Ok(SortExpr::new(e.data, s.asc, s.nulls_first))
+                let e = onto_branch(&s.expr, &keys_schema, branch_schema)?;
+                Ok(SortExpr::new(e, s.asc, s.nulls_first))
             })
             .collect::<DfResult<Vec<_>>>()?;
         inputs.push(Arc::new(LogicalPlan::Sort(Sort {

@@ -143,3 +143,25 @@ async fn top_n_over_one_agency_sends_only_n_rows() {
     assert_eq!(got, 3);
     assert_eq!(h.wire_rows() - before, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_n_over_a_union_of_agencies_asks_each_owner_for_n_rows() {
+    let h = Harness::start().await;
+    let sql = "SELECT city, loan_id, amount FROM (SELECT 'bj' AS city, loan_id, amount FROM bj_hf.loans \
+               UNION ALL SELECT 'sh', loan_id, amount FROM sh_hf.loans \
+               UNION ALL SELECT 'cd', loan_id, amount FROM cd_hf.loans) t ORDER BY amount DESC, loan_id LIMIT 5";
+    let before = h.wire_rows();
+    let got: usize = h
+        .federated(sql)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(got, 5);
+    assert_eq!(
+        h.wire_rows() - before,
+        15,
+        "each of the three owners sends its own top five"
+    );
+}
