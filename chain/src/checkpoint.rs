@@ -351,6 +351,26 @@ impl SignedCheckpoint {
         }
     }
 
+    /// Adds the signatures of `other`, a copy of the same checkpoint signed elsewhere. The
+    /// signatures are not checked here: [`Self::verify`] checks them all.
+    pub fn merge(&mut self, other: &SignedCheckpoint) -> Result<()> {
+        if other.text != self.text {
+            return Err(Error::InvalidArgument(
+                "cannot merge signatures of a different checkpoint".into(),
+            ));
+        }
+        for sig in &other.signatures {
+            if !self
+                .signatures
+                .iter()
+                .any(|s| s.name == sig.name && s.key_id == sig.key_id)
+            {
+                self.signatures.push(sig.clone());
+            }
+        }
+        Ok(())
+    }
+
     /// The checkpoint (not yet verified, unless this came from [`Self::verify`]).
     pub fn checkpoint(&self) -> &Checkpoint {
         &self.checkpoint

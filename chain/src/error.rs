@@ -17,6 +17,8 @@ pub enum Fault {
     Data,
     /// The storage engine failed (I/O, a missing column family).
     Storage,
+    /// The cluster could not do it: no leader, a peer that does not answer, a timeout.
+    Cluster,
     /// A broken invariant inside this crate: please file a bug.
     Internal,
 }
@@ -126,6 +128,37 @@ pub enum Error {
     #[error("storage error: {0}")]
     Storage(#[from] rocksdb::Error),
 
+    // ---- the cluster ----
+    /// A peer could not be reached, or did not answer in time.
+    #[error("chain peer {peer} is unavailable: {reason}")]
+    Unavailable {
+        /// The peer's node id and address.
+        peer: String,
+        /// What went wrong, including how long we waited.
+        reason: String,
+    },
+    /// No leader was elected within `waited`.
+    #[error("the chain has no leader after waiting {} ms", waited.as_millis())]
+    NoLeader {
+        /// How long we waited for one.
+        waited: std::time::Duration,
+    },
+    /// The chain refused an entry (a replica's signature check failed).
+    #[error("the chain refused the entry: {0}")]
+    Refused(String),
+    /// Raft itself failed (a fatal error, or this node was shut down).
+    #[error("raft: {0}")]
+    Raft(String),
+    /// Opening a listener or a data directory failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
     // ---- our bug ----
     /// A broken invariant inside sluice-chain. Please file a bug.
     #[error("internal error in sluice-chain (please file a bug): {0}")]
@@ -144,7 +177,9 @@ impl Error {
             | Self::QuorumNotMet { .. }
             | Self::BadEntry { .. }
             | Self::Inconsistent(_) => Fault::Data,
-            Self::MissingColumnFamily(_) | Self::Storage(_) => Fault::Storage,
+            Self::MissingColumnFamily(_) | Self::Storage(_) | Self::Io { .. } => Fault::Storage,
+            Self::Unavailable { .. } | Self::NoLeader { .. } | Self::Raft(_) => Fault::Cluster,
+            Self::Refused(_) => Fault::Data,
             Self::Internal(_) => Fault::Internal,
         }
     }

@@ -4,10 +4,15 @@
 //! - [`error`]: the one [`Error`] enum, split by [`Fault`].
 //! - [`sign`]: ed25519 signatures over entries, the [`TrustBundle`] of agency keys, and the
 //!   [`SignatureVerified`] proof token.
+//! - [`bundle`]: evidence bundles (entry, signature, inclusion proof, cosigned checkpoint)
+//!   and their offline check.
+//! - [`trace`]: auditors' filtered queries over a store; [`render`] shows entries as JSON.
 //! - [`merkle`]: the RFC 6962/9162 Merkle tree, inclusion and consistency proofs.
 //! - [`checkpoint`]: C2SP tlog checkpoints as signed notes, cosigned and valid at k of n.
 //! - [`store`]: RocksDB storage of entries, leaf hashes and auditor indexes, with group
 //!   commit and a full re-verification that names the first bad entry.
+//! - [`node`]: a running chain node: the peer protocol over tonic, group commit, and
+//!   cosigned checkpoints.
 //! - [`raft`]: openraft 0.9 (storage v2) over RocksDB: the Raft log store and the state
 //!   machine that re-verifies every signature before it applies an entry to the chain.
 //!
@@ -44,24 +49,31 @@
 
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod checkpoint;
 mod codec;
 pub mod entry;
 pub mod error;
 pub mod merkle;
+pub mod node;
 pub mod raft;
+pub mod render;
 pub mod sign;
 pub mod store;
+pub mod trace;
 
+pub use bundle::{BundleVerified, EvidenceBundle};
 pub use checkpoint::{Checkpoint, CheckpointVerified, NoteSigner, NoteVerifier, SignedCheckpoint};
 pub use entry::{Body, Entry, EntryKind};
 pub use error::{Error, Fault, MalformedKind, Result};
 pub use merkle::{Hash, InclusionProof};
+pub use node::{ChainNode, EntryCommitted, Member, NodeConfig};
 pub use raft::log_store::RaftLogStore;
 pub use raft::state_machine::ChainStateMachine;
 pub use raft::{ChainRequest, ChainResponse, TypeConfig};
 pub use sign::{AgencySigner, SignatureVerified, SignedEntry, TrustBundle, VerifiedEntry};
 pub use store::{ChainStore, StoreVerified};
+pub use trace::{Decision, TraceFilter, TraceHit};
 
 #[cfg(test)]
 mod parser_robustness {

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
@@ -216,6 +218,58 @@ impl TrustBundle {
     /// The key for an agency.
     pub fn get(&self, agency: &str) -> Option<&VerifyingKey> {
         self.keys.get(agency)
+    }
+
+    /// Every agency and its key, in agency order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &VerifyingKey)> {
+        self.keys.iter().map(|(a, k)| (a.as_str(), k))
+    }
+
+    /// Reads a trust directory: one `<agency>.pub` file per agency holding the base64
+    /// of its 32-byte ed25519 public key. Other files are ignored.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        let io = |what: String| move |source| Error::Io { what, source };
+        let mut bundle = TrustBundle::new();
+        let listing = std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))?;
+        for item in listing {
+            let path = item
+                .map_err(io(format!("reading {}", dir.display())))?
+                .path();
+            let (Some(agency), Some("pub")) = (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.extension().and_then(|s| s.to_str()),
+            ) else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&path)
+                .map_err(io(format!("reading {}", path.display())))?;
+            let bad =
+                |why: &str| Error::malformed("public key", format!("{}: {why}", path.display()));
+            let bytes = B64.decode(text.trim()).map_err(|_| bad("not base64"))?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| bad("not 32 bytes"))?;
+            bundle
+                .insert_bytes(agency, &key)
+                .map_err(|e| bad(&e.to_string()))?;
+        }
+        if bundle.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds no `<agency>.pub` files",
+                dir.display()
+            )));
+        }
+        Ok(bundle)
+    }
+
+    /// Writes the bundle as a trust directory (see [`Self::from_dir`]).
+    pub fn to_dir(&self, dir: &std::path::Path) -> Result<()> {
+        let io = |what: String| move |source| Error::Io { what, source };
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        for (agency, key) in &self.keys {
+            let path = dir.join(format!("{agency}.pub"));
+            std::fs::write(&path, format!("{}\n", B64.encode(key.as_bytes())))
+                .map_err(io(format!("writing {}", path.display())))?;
+        }
+        Ok(())
     }
 
     /// The number of agencies.

@@ -169,6 +169,50 @@ impl ChainStore {
         Ok(store)
     }
 
+    /// Opens an existing store read-only, as auditors do. It may be opened while the node
+    /// that owns it runs; it shows the chain as it was at open.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.join("CURRENT").exists() {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds no chain store",
+                path.display()
+            )));
+        }
+        let db = DB::open_cf_for_read_only(&Options::default(), path, COLUMN_FAMILIES, false)?;
+        let store = Self {
+            db,
+            size: Mutex::new(0),
+        };
+        let size = store
+            .db
+            .get_cf(store.cf(CF_META)?, META_SIZE)?
+            .ok_or_else(|| Error::Inconsistent("meta size is missing".into()))?;
+        let size = u64::from_be_bytes(
+            <[u8; 8]>::try_from(size.as_slice())
+                .map_err(|_| Error::Inconsistent("meta size is not 8 bytes".into()))?,
+        );
+        *store.lock()? = size;
+        Ok(store)
+    }
+
+    /// Every entry in log order, from `start`, as `(index, wire bytes)`.
+    pub fn scan(&self, start: u64) -> Result<impl Iterator<Item = Result<(u64, Vec<u8>)>> + '_> {
+        let size = self.len()?;
+        let key = start.to_be_bytes();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_ENTRIES)?,
+            IteratorMode::From(&key, Direction::Forward),
+        );
+        Ok(iter.map_while(move |item| match item {
+            Err(e) => Some(Err(e.into())),
+            Ok((k, v)) => match decode_index(&k) {
+                Err(e) => Some(Err(e)),
+                Ok(index) => (index < size).then(|| Ok((index, v.to_vec()))),
+            },
+        }))
+    }
+
     fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
         self.db
             .cf_handle(name)

@@ -28,6 +28,42 @@ pub struct GatewayConfig {
     pub peer_timeout: Duration,
     /// Directory that relative paths in connector configs are resolved against.
     pub base_dir: PathBuf,
+    /// This gateway's node of the audit chain, if it runs one.
+    pub chain: Option<ChainConfig>,
+}
+
+/// The `[chain]` section: this gateway's node of the audit chain and the chain's members.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// This node's Raft id; one of `members`, run by this agency.
+    pub node_id: u64,
+    /// Where the chain's peer protocol listens.
+    pub listen: SocketAddr,
+    /// Where the Raft log and the chain are kept (relative paths: to the config file).
+    pub data_dir: PathBuf,
+    /// This agency's ed25519 signing key: a file holding the base64 of its 32-byte seed.
+    pub key_file: PathBuf,
+    /// The chain's name in its checkpoints.
+    pub origin: String,
+    /// Voter signatures a checkpoint needs (k of n); a majority by default.
+    pub checkpoint_quorum: Option<usize>,
+    /// How long an access waits for its entry to commit before it is refused.
+    pub append_timeout: Duration,
+    /// Every agency on the chain, voters and learners.
+    pub members: Vec<ChainMemberConfig>,
+}
+
+/// One agency's node on the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainMemberConfig {
+    pub id: u64,
+    pub agency: String,
+    /// `host:port` of its chain listener.
+    pub address: String,
+    /// Its ed25519 public key, which checks its entries and checkpoint signatures.
+    pub public_key: [u8; 32],
+    /// Voters elect the leader and cosign checkpoints; learners only replicate.
+    pub voter: bool,
 }
 
 /// Another agency's gateway.
@@ -67,6 +103,38 @@ struct RawConfig {
     peers: Vec<RawPeer>,
     #[serde(default)]
     datasets: Vec<RawDataset>,
+    #[serde(default)]
+    chain: Option<RawChain>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChain {
+    node_id: Spanned<u64>,
+    listen: Spanned<String>,
+    data_dir: PathBuf,
+    key_file: PathBuf,
+    #[serde(default = "default_origin")]
+    origin: String,
+    #[serde(default)]
+    checkpoint_quorum: Option<Spanned<usize>>,
+    #[serde(default)]
+    append_timeout_ms: Option<u64>,
+    members: Spanned<Vec<RawMember>>,
+}
+
+fn default_origin() -> String {
+    "sluice/chain".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    id: Spanned<u64>,
+    agency: Spanned<String>,
+    address: Spanned<String>,
+    public_key: Spanned<String>,
+    role: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -205,7 +273,13 @@ impl GatewayConfig {
             });
         }
 
+        let chain = match raw.chain {
+            None => None,
+            Some(c) => Some(parse_chain(c, raw.agency.get_ref(), base_dir, &err_at)?),
+        };
+
         Ok(GatewayConfig {
+            chain,
             agency: raw.agency.into_inner(),
             listen,
             peers,
@@ -217,6 +291,121 @@ impl GatewayConfig {
             base_dir: base_dir.to_path_buf(),
         })
     }
+}
+
+fn parse_chain(
+    c: RawChain,
+    agency: &str,
+    base_dir: &Path,
+    err_at: &dyn Fn(usize, String) -> GatewayError,
+) -> Result<ChainConfig> {
+    use base64::Engine as _;
+    let listen: SocketAddr = c.listen.get_ref().parse().map_err(|e| {
+        err_at(
+            c.listen.span().start,
+            format!(
+                "chain listen: `{}` is not a socket address: {e}",
+                c.listen.get_ref()
+            ),
+        )
+    })?;
+    let members_at = c.members.span().start;
+    let mut members = Vec::new();
+    let (mut ids, mut agencies) = (HashSet::new(), HashSet::new());
+    for m in c.members.into_inner() {
+        check_identifier(m.agency.get_ref())
+            .map_err(|e| err_at(m.agency.span().start, format!("chain member agency: {e}")))?;
+        if !ids.insert(*m.id.get_ref()) {
+            return Err(err_at(
+                m.id.span().start,
+                format!("chain member id {} is listed twice", m.id.get_ref()),
+            ));
+        }
+        if !agencies.insert(m.agency.get_ref().clone()) {
+            return Err(err_at(
+                m.agency.span().start,
+                format!(
+                    "agency `{}` runs more than one chain node",
+                    m.agency.get_ref()
+                ),
+            ));
+        }
+        check_address(m.address.get_ref())
+            .map_err(|e| err_at(m.address.span().start, format!("chain member address: {e}")))?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(m.public_key.get_ref().trim())
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| {
+                err_at(
+                    m.public_key.span().start,
+                    "public_key: not the base64 of a 32-byte ed25519 key".into(),
+                )
+            })?;
+        let voter = match m.role.get_ref().as_str() {
+            "voter" => true,
+            "learner" => false,
+            other => {
+                return Err(err_at(
+                    m.role.span().start,
+                    format!("role: `{other}` is neither `voter` nor `learner`"),
+                ));
+            }
+        };
+        members.push(ChainMemberConfig {
+            id: m.id.into_inner(),
+            agency: m.agency.into_inner(),
+            address: m.address.into_inner(),
+            public_key: key,
+            voter,
+        });
+    }
+    let voters = members.iter().filter(|m| m.voter).count();
+    if !(1..=7).contains(&voters) {
+        return Err(err_at(
+            members_at,
+            format!("the chain has {voters} voters; it needs one to seven"),
+        ));
+    }
+    match members.iter().find(|m| m.id == *c.node_id.get_ref()) {
+        Some(m) if m.agency == agency => {}
+        Some(m) => {
+            return Err(err_at(
+                c.node_id.span().start,
+                format!(
+                    "node_id {} belongs to `{}`, not to this gateway's agency `{agency}`",
+                    m.id, m.agency
+                ),
+            ));
+        }
+        None => {
+            return Err(err_at(
+                c.node_id.span().start,
+                format!(
+                    "node_id {} is not among the chain members",
+                    c.node_id.get_ref()
+                ),
+            ));
+        }
+    }
+    if let Some(k) = &c.checkpoint_quorum
+        && (*k.get_ref() == 0 || *k.get_ref() > voters)
+    {
+        return Err(err_at(
+            k.span().start,
+            format!("checkpoint_quorum must be between 1 and the {voters} voters"),
+        ));
+    }
+    Ok(ChainConfig {
+        node_id: c.node_id.into_inner(),
+        listen,
+        data_dir: base_dir.join(c.data_dir),
+        key_file: base_dir.join(c.key_file),
+        origin: c.origin,
+        checkpoint_quorum: c.checkpoint_quorum.map(Spanned::into_inner),
+        append_timeout: Duration::from_millis(c.append_timeout_ms.unwrap_or(3000)),
+        members,
+    })
 }
 
 /// Agency and dataset ids are plain lower-case SQL identifiers, so they never need quoting.

@@ -130,6 +130,21 @@ pub enum GatewayError {
         reason: String,
     },
 
+    /// The access could not be recorded on the audit chain, so no data was released.
+    #[error("audit chain: {0}; no data was released")]
+    Audit(String),
+
+    /// The audit chain node could not start, or an auditor's command failed.
+    #[error("audit chain: {0}")]
+    Chain(#[from] sluice_chain::Error),
+
+    /// A key file could not be read or is malformed.
+    #[error("key file {file}: {message}")]
+    KeyFile {
+        file: std::path::PathBuf,
+        message: String,
+    },
+
     /// The gateway could not listen or serve.
     #[error("transport: {0}")]
     Transport(String),

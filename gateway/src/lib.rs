@@ -8,12 +8,18 @@
 //!   agencies ([`federation`]), sends each owner the largest sub-query it can run alone,
 //!   and finishes joins and final aggregation itself.
 //!
+//! Every decision the owner takes is recorded on the audit chain ([`audit`]) before any
+//! data leaves.
+//!
 //! Around them: the config ([`config`]), the request context every query carries
 //! ([`context`]), the wire format of results ([`ipc`]), the gRPC server ([`server`]) and
 //! clients ([`client`], [`analyst`]), and the `sluice demo` scenario ([`demo`]).
 
 pub mod analyst;
+pub mod audit;
+pub mod auditor;
 pub mod bench;
+pub mod bench_chain;
 pub mod catalog;
 pub mod client;
 pub mod config;

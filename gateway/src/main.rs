@@ -46,8 +46,96 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
-    /// Benchmark federated queries against one local DataFusion context.
-    Bench(BenchArgs),
+    /// Benchmarks: federated SQL, chain commits, audit traces.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Create an agency's signing key: `<agency>.key` (secret) and `<agency>.pub`.
+    Init {
+        /// The agency id, e.g. `bj_hf`.
+        #[arg(long)]
+        agency: String,
+        /// Where to write the key files.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Trace, verify and prove what the audit chain recorded.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// List the entries that match every filter given.
+    Trace(TraceArgs),
+    /// Recompute every signature and the Merkle tree of a node's store; name the first
+    /// bad entry.
+    Verify {
+        /// The node's chain data directory.
+        #[arg(long, value_name = "DIR")]
+        store: PathBuf,
+        /// A directory of `<agency>.pub` files.
+        #[arg(long, value_name = "DIR")]
+        trust: PathBuf,
+    },
+    /// Write an evidence bundle for one entry: the entry, its signature, an inclusion
+    /// proof and a cosigned checkpoint.
+    Prove {
+        /// The entry's index on the chain.
+        entry: u64,
+        /// The node's chain data directory.
+        #[arg(long, value_name = "DIR")]
+        store: PathBuf,
+        /// Where to write the bundle.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check an evidence bundle offline with only the agencies' public keys.
+    VerifyBundle {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// A directory of `<agency>.pub` files.
+        #[arg(long, value_name = "DIR")]
+        trust: PathBuf,
+        /// Checkpoint signatures required (default: a majority of the trusted agencies).
+        #[arg(long)]
+        quorum: Option<usize>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct TraceArgs {
+    /// The node's chain data directory.
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// `<agency>/<user>`.
+    #[arg(long)]
+    principal: Option<String>,
+    /// The agency that wrote the entry.
+    #[arg(long)]
+    agency: Option<String>,
+    /// `<agency>.<dataset>`.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// A column, as `name` or `<agency>.<dataset>.name`.
+    #[arg(long)]
+    column: Option<String>,
+    #[arg(long)]
+    purpose: Option<String>,
+    /// From this time on (RFC 3339, e.g. 2026-11-22T08:00:00Z).
+    #[arg(long)]
+    from: Option<String>,
+    /// Before this time (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// allowed or refused.
+    #[arg(long)]
+    decision: Option<String>,
+    /// At most this many entries.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    format: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +182,35 @@ enum CatalogCommand {
         /// Seconds to wait for the gateway.
         #[arg(long, default_value_t = 5)]
         timeout: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// A per-city aggregate and a selective filter across three gateways, against one
+    /// local DataFusion context over the same data.
+    Federated(BenchArgs),
+    /// Entries committed per second, and commit latency, on a three-node chain on
+    /// loopback with fsync on.
+    Chain {
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        /// Size of one signed entry.
+        #[arg(long, default_value_t = 256)]
+        entry_bytes: usize,
+        /// Where to keep the chains (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Filtered `audit trace` queries over a store of many entries.
+    Trace {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Where to keep the store; an existing one is reused (default: temporary).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -169,8 +286,157 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo::run(&dir, scale, &mut out).await?;
             Ok(())
         }
-        Command::Bench(args) => bench_cmd(args).await,
+        Command::Bench(BenchCommand::Federated(args)) => bench_cmd(args).await,
+        Command::Bench(BenchCommand::Chain {
+            entries,
+            writers,
+            entry_bytes,
+            dir,
+        }) => {
+            let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            let r =
+                sluice_gateway::bench_chain::commit_throughput(&dir, entries, writers, entry_bytes)
+                    .await?;
+            println!(
+                "{} entries of {} bytes, {writers} writers, 3 nodes on loopback, fsync on:\n  {:.0} entries/s, commit latency p50 {:.1?}, p99 {:.1?}",
+                r.entries,
+                r.entry_bytes,
+                r.entries as f64 / r.elapsed.as_secs_f64(),
+                r.p50,
+                r.p99
+            );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Trace { entries, dir }) => {
+            let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            eprintln!(
+                "filling a store with {entries} entries under {} ...",
+                dir.display()
+            );
+            let store = sluice_gateway::bench_chain::fill_store(&dir, entries)?;
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header(["trace", "matches", "time (median of 5)"]);
+            for (name, filter) in sluice_gateway::bench_chain::trace_queries() {
+                let mut times = Vec::new();
+                let mut matches = 0;
+                for _ in 0..5 {
+                    let t = std::time::Instant::now();
+                    matches = store.trace(&filter)?.len();
+                    times.push(t.elapsed());
+                }
+                times.sort_unstable();
+                table.add_row([
+                    name.to_string(),
+                    matches.to_string(),
+                    format!("{:.1?}", times[2]),
+                ]);
+            }
+            println!("{} entries\n{table}", store.len()?);
+            Ok(())
+        }
+        Command::Init { agency, dir } => {
+            let (key, public_file, public) = sluice_gateway::auditor::init_keys(&agency, &dir)?;
+            println!("secret key: {} (keep it private)", key.display());
+            println!("public key: {} = {public}", public_file.display());
+            Ok(())
+        }
+        Command::Audit(cmd) => audit(cmd),
     }
+}
+
+fn parse_time(flag: &str, value: &Option<String>) -> anyhow::Result<Option<u64>> {
+    value
+        .as_deref()
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_millis().max(0) as u64)
+                .with_context(|| format!("--{flag} `{v}` is not an RFC 3339 time"))
+        })
+        .transpose()
+}
+
+fn audit(cmd: AuditCommand) -> anyhow::Result<()> {
+    use sluice_gateway::auditor;
+    match cmd {
+        AuditCommand::Trace(a) => {
+            let decision = match a.decision.as_deref() {
+                None => None,
+                Some("allowed") => Some(sluice_chain::Decision::Allowed),
+                Some("refused") => Some(sluice_chain::Decision::Refused),
+                Some(other) => bail!("--decision `{other}`: use allowed or refused"),
+            };
+            let filter = sluice_chain::TraceFilter {
+                from_ms: parse_time("from", &a.from)?,
+                to_ms: parse_time("to", &a.to)?,
+                principal: a.principal,
+                agency: a.agency,
+                dataset: a.dataset,
+                column: a.column,
+                purpose: a.purpose,
+                decision,
+                limit: a.limit,
+            };
+            let store = auditor::open_store(&a.store)?;
+            let hits = store.trace(&filter)?;
+            match a.format.as_str() {
+                "json" => println!("{}", auditor::trace_json(&hits)?),
+                "table" => {
+                    println!("{}", auditor::trace_table(&hits));
+                    eprintln!("{} entries", hits.len());
+                }
+                other => bail!("unknown format `{other}`: use table or json"),
+            }
+        }
+        AuditCommand::Verify { store, trust } => {
+            let trust = sluice_chain::TrustBundle::from_dir(&trust)?;
+            let store = auditor::open_store(&store)?;
+            let verified = store.verify(&trust).context("the chain does not verify")?;
+            println!(
+                "ok: {} entries, every signature and leaf hash checked; root {}",
+                verified.size(),
+                hex(&verified.root())
+            );
+        }
+        AuditCommand::Prove { entry, store, out } => {
+            let store = auditor::open_store(&store)?;
+            let bundle = auditor::prove(&store, entry, &out)?;
+            println!(
+                "wrote {}: entry {} proved in a tree of {} entries",
+                out.display(),
+                entry,
+                bundle.proof.size
+            );
+        }
+        AuditCommand::VerifyBundle {
+            bundle,
+            trust,
+            quorum,
+        } => {
+            let trust = sluice_chain::TrustBundle::from_dir(&trust)?;
+            let k = quorum.unwrap_or(trust.len() / 2 + 1);
+            let parsed = auditor::read_bundle(&bundle)?;
+            let ok = parsed
+                .verify(&trust, k)
+                .with_context(|| format!("{} does not verify", bundle.display()))?;
+            let e = ok.entry.signed().entry();
+            println!(
+                "ok: entry {} ({} by {}) is in the chain of {} entries; checkpoint cosigned by {}",
+                ok.index,
+                e.kind().name(),
+                e.author,
+                ok.tree_size,
+                ok.cosigners.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn gateway(path: PathBuf) -> anyhow::Result<()> {
@@ -362,6 +628,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         let out = std::process::Command::new(&exe)
             .args([
                 "bench",
+                "federated",
                 "--worker",
                 mode,
                 "--iterations",

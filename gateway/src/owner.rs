@@ -16,6 +16,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
+use crate::audit::{Audit, ColumnUse, scanned_columns};
 use crate::catalog::{AgencyCatalog, DatasetInfo, split_table_ref};
 use crate::config::{DatasetConfig, GatewayConfig};
 use crate::context::RequestContext;
@@ -30,6 +31,7 @@ pub struct Owner {
     agency: String,
     datasets: BTreeMap<String, DatasetInfo>,
     ctx: SessionContext,
+    audit: Audit,
 }
 
 impl std::fmt::Debug for Owner {
@@ -52,7 +54,8 @@ pub struct Planned {
 
 impl Owner {
     /// Open every dataset's connector and check each against its published schema.
-    pub async fn open(config: &GatewayConfig) -> Result<Self> {
+    /// Decisions are recorded through `audit`.
+    pub async fn open(config: &GatewayConfig, audit: Audit) -> Result<Self> {
         let ctx = SessionContext::new_with_config(
             SessionConfig::new()
                 .with_information_schema(false)
@@ -89,6 +92,7 @@ impl Owner {
             agency: config.agency.clone(),
             datasets,
             ctx,
+            audit,
         })
     }
 
@@ -181,10 +185,47 @@ impl Owner {
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
-    /// Plan and run `sql` in one call.
+    /// Answer `sql` for `ctx`: plan it, record the decision on the audit chain, and only
+    /// once that entry is committed start the query. A refusal is recorded too. The
+    /// stream's end records the completion: rows, bytes and digest.
     pub async fn fetch(&self, ctx: RequestContext, sql: &str) -> Result<SendableRecordBatchStream> {
-        let planned = self.plan(ctx, sql).await?;
-        self.execute(planned).await
+        let mut planned = match self.plan(ctx.clone(), sql).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.audit.refused(&ctx, Vec::new(), e.to_string()).await;
+                return Err(e);
+            }
+        };
+        // Optimized, the scans list only the columns the query really reads.
+        planned.plan = self
+            .ctx
+            .state()
+            .optimize(&planned.plan)
+            .map_err(GatewayError::from_datafusion)?;
+        let datasets = planned
+            .datasets
+            .iter()
+            .map(|d| format!("{}.{d}", self.agency))
+            .collect();
+        let columns = scanned_columns(&planned.plan)
+            .into_iter()
+            .map(|(dataset, column)| ColumnUse {
+                dataset,
+                column,
+                level: "plain".into(),
+            })
+            .collect();
+        self.audit
+            .allowed(
+                &ctx,
+                datasets,
+                columns,
+                "no disclosure policy is configured: every published column is plain".into(),
+            )
+            .await?;
+        let query_id = planned.ctx.query_id.clone();
+        let stream = self.execute(planned).await?;
+        self.audit.deliver(&query_id, stream)
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
+use crate::audit::Audit;
 use crate::client::{
     AgencyClient, LocalClient, MAX_MESSAGE_BYTES, PeerClient, PeerTimeouts, WireStats,
 };
@@ -29,12 +30,28 @@ use crate::owner::Owner;
 pub struct Gateway {
     pub owner: Arc<Owner>,
     pub home: Arc<Home>,
+    /// This gateway's audit chain node, if its config has a `[chain]` section.
+    pub chain: Option<Arc<sluice_chain::ChainNode>>,
 }
 
 impl Gateway {
     /// Open the datasets and set up clients for the peers. Does not listen yet.
     pub async fn open(config: &GatewayConfig) -> Result<Self> {
-        let owner = Arc::new(Owner::open(config).await?);
+        let chain = match &config.chain {
+            Some(c) => Some(crate::audit::start_chain_node(&config.agency, c).await?),
+            None => {
+                tracing::warn!(
+                    agency = %config.agency,
+                    "no [chain] section: accesses are not recorded on an audit chain"
+                );
+                None
+            }
+        };
+        let audit = match &chain {
+            Some(node) => Audit::on_chain(Arc::clone(node)),
+            None => Audit::disabled(),
+        };
+        let owner = Arc::new(Owner::open(config, audit).await?);
         let stats = Arc::new(WireStats::default());
         let timeouts = PeerTimeouts {
             connect: config.peer_timeout,
@@ -53,7 +70,7 @@ impl Gateway {
             )));
         }
         let home = Arc::new(Home::new(&config.agency, clients, stats)?);
-        Ok(Gateway { owner, home })
+        Ok(Gateway { owner, home, chain })
     }
 
     /// Serve on `listener` until `shutdown` fires.
@@ -110,10 +127,14 @@ impl RunningGateway {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        match self.task.take() {
+        let served = match self.task.take() {
             Some(t) => t.await.map_err(|e| GatewayError::Internal(e.to_string()))?,
             None => Ok(()),
+        };
+        if let Some(node) = &self.gateway.chain {
+            node.shutdown().await?;
         }
+        served
     }
 }
 
@@ -142,6 +163,7 @@ pub fn to_status(e: &GatewayError) -> Status {
         GatewayError::PeerUnreachable { .. }
         | GatewayError::PeerDisconnected { .. }
         | GatewayError::PeerError { .. } => Status::failed_precondition(msg),
+        GatewayError::Audit(_) => Status::unavailable(msg),
         GatewayError::SchemaMismatch { .. } | GatewayError::BadPeerData { .. } => {
             Status::data_loss(msg)
         }

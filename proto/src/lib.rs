@@ -11,5 +11,11 @@ pub mod v1 {
     tonic::include_proto!("sluice.v1");
 }
 
+/// Version 1 of the audit chain's peer protocol (`package sluice.chain.v1`).
+#[allow(clippy::clone_on_ref_ptr)]
+pub mod chain_v1 {
+    tonic::include_proto!("sluice.chain.v1");
+}
+
 pub use v1::gateway_client::GatewayClient;
 pub use v1::gateway_server::{Gateway, GatewayServer};

@@ -1,5 +1,6 @@
 //! Three demo gateways on loopback, each with its own config file and Parquet data, as
-//! `sluice demo`, the benchmarks and the integration tests run them.
+//! `sluice demo`, the benchmarks and the integration tests run them. The three agencies
+//! also run the audit chain, all three voting, with fresh keys and a fresh chain.
 
 use std::path::PathBuf;
 
@@ -57,6 +58,7 @@ impl Cluster {
             })
             .collect::<Result<Vec<_>>>()?;
 
+        let (chain_members, chain_addrs) = chain_members(&data)?;
         let mut gateways = Vec::new();
         let mut configs = Vec::new();
         for ((i, agency), listener) in AGENCIES.iter().enumerate().zip(listeners) {
@@ -64,6 +66,13 @@ impl Cluster {
                 "# {} housing-fund centre ({})\nagency = \"{}\"\nlisten = \"{}\"\n",
                 agency.city, agency.id, agency.id, addrs[i]
             );
+            toml.push_str(&format!(
+                "\n[chain]\nnode_id = {}\nlisten = \"{}\"\ndata_dir = \"chain/{}\"\nkey_file = \"keys/{}.key\"\norigin = \"sluice/demo\"\n{chain_members}",
+                i + 1,
+                chain_addrs[i],
+                agency.id,
+                agency.id
+            ));
             for (j, peer) in AGENCIES.iter().enumerate() {
                 if j != i {
                     toml.push_str(&format!(
@@ -92,6 +101,16 @@ impl Cluster {
         })
     }
 
+    /// The directory of `<agency>.pub` files that checks the demo chain.
+    pub fn trust_dir(&self) -> PathBuf {
+        self.data.dir.join("keys")
+    }
+
+    /// `agency`'s copy of the chain.
+    pub fn chain_dir(&self, agency: &str) -> PathBuf {
+        self.data.dir.join("chain").join(agency)
+    }
+
     /// The gateway of `agency`.
     pub fn gateway(&self, agency: &str) -> Option<&RunningGateway> {
         AGENCIES
@@ -114,4 +133,40 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// Fresh keys and a fresh, empty chain for the three agencies; returns the
+/// `[[chain.members]]` tables every config shares and each agency's chain address.
+fn chain_members(data: &DemoData) -> Result<(String, Vec<String>)> {
+    use base64::Engine as _;
+    let io = |what: String| move |e: std::io::Error| GatewayError::Internal(format!("{what}: {e}"));
+    let keys = data.dir.join("keys");
+    let chain = data.dir.join("chain");
+    for dir in [&keys, &chain] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io(format!("clearing {}", dir.display())))?;
+        }
+    }
+    std::fs::create_dir_all(&keys).map_err(io(format!("creating {}", keys.display())))?;
+    let mut trust = sluice_chain::TrustBundle::new();
+    let mut toml = String::new();
+    let mut addrs = Vec::new();
+    for (i, agency) in AGENCIES.iter().enumerate() {
+        let signer = sluice_chain::AgencySigner::generate(agency.id)?;
+        crate::audit::write_key_file(&keys.join(format!("{}.key", agency.id)), &signer.seed())?;
+        trust.insert(agency.id, signer.verifying_key())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(io("finding a free port for the chain".into()))?
+            .port();
+        addrs.push(format!("127.0.0.1:{port}"));
+        toml.push_str(&format!(
+            "\n[[chain.members]]\nid = {}\nagency = \"{}\"\naddress = \"127.0.0.1:{port}\"\npublic_key = \"{}\"\nrole = \"voter\"\n",
+            i + 1,
+            agency.id,
+            base64::engine::general_purpose::STANDARD.encode(signer.verifying_key().as_bytes())
+        ));
+    }
+    trust.to_dir(&keys)?;
+    Ok((toml, addrs))
 }

@@ -1,3 +1,5 @@
+mod audit;
+mod chain_faults;
 mod common;
 mod errors;
 mod federated_sql;

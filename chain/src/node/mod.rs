@@ -1,0 +1,431 @@
+//! A running chain node: the Raft member that an agency's gateway embeds. It serves the
+//! peer protocol over tonic, appends this agency's entries with group commit, and (as
+//! leader) publishes cosigned checkpoints.
+//!
+//! [`ChainNode::append`] returns only once the entry is committed, with an
+//! [`EntryCommitted`] token; the gateway releases data only after it holds one.
+
+mod commit;
+mod cosign;
+pub mod network;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{BasicNode, Raft, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+use crate::checkpoint::{NoteSigner, NoteVerifier, SignedCheckpoint};
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::raft::{NodeId, TypeConfig};
+use crate::sign::{AgencySigner, SignedEntry, TrustBundle};
+use crate::store::ChainStore;
+use crate::{ChainStateMachine, RaftLogStore};
+use sluice_proto::chain_v1::chain_peer_client::ChainPeerClient;
+
+pub use commit::EntryCommitted;
+
+/// One agency's place in the chain cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The Raft node id, unique in the cluster.
+    pub id: NodeId,
+    /// The agency that runs the node; its key signs entries and checkpoints.
+    pub agency: String,
+    /// The node's chain address, `host:port`.
+    pub addr: String,
+}
+
+/// How to run one chain node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id; it must be one of `voters` or `learners`.
+    pub id: NodeId,
+    /// Where the Raft log and the chain are kept.
+    pub data_dir: PathBuf,
+    /// The agencies that vote (three to seven).
+    pub voters: Vec<Member>,
+    /// Agencies that replicate the chain without voting.
+    pub learners: Vec<Member>,
+    /// The checkpoint origin line, the chain's unique name.
+    pub origin: String,
+    /// How many voters must sign a checkpoint for it to count (k of n).
+    pub checkpoint_quorum: usize,
+    /// How often the leader publishes a checkpoint when the chain has grown.
+    pub checkpoint_interval: Duration,
+    /// Raft's heartbeat, which is also how long openraft lets one AppendEntries take
+    /// (the follower's fsync included); elections time out after 4 to 8 heartbeats.
+    pub heartbeat: Duration,
+    /// How long an append waits for a leader or a peer before it fails.
+    pub append_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// A config with the defaults for everything but the membership: a majority of voters
+    /// cosign checkpoints, published every second; 250 ms heartbeats; appends give up
+    /// after 10 s.
+    pub fn new(id: NodeId, data_dir: impl Into<PathBuf>, voters: Vec<Member>) -> Self {
+        let quorum = voters.len() / 2 + 1;
+        NodeConfig {
+            id,
+            data_dir: data_dir.into(),
+            voters,
+            learners: Vec::new(),
+            origin: "sluice/chain".to_string(),
+            checkpoint_quorum: quorum,
+            checkpoint_interval: Duration::from_secs(1),
+            heartbeat: Duration::from_millis(250),
+            append_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn member(&self, id: NodeId) -> Option<&Member> {
+        self.voters
+            .iter()
+            .chain(&self.learners)
+            .find(|m| m.id == id)
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if self.voters.is_empty() {
+            return bad("a chain needs at least one voter".into());
+        }
+        let mut ids = BTreeSet::new();
+        for m in self.voters.iter().chain(&self.learners) {
+            if !ids.insert(m.id) {
+                return bad(format!("node id {} appears twice in the membership", m.id));
+            }
+        }
+        if self.member(self.id).is_none() {
+            return bad(format!("node id {} is not in the membership", self.id));
+        }
+        if self.checkpoint_quorum == 0 || self.checkpoint_quorum > self.voters.len() {
+            return bad(format!(
+                "checkpoint quorum {} must be between 1 and the {} voters",
+                self.checkpoint_quorum,
+                self.voters.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the tasks of one node share.
+pub(crate) struct Shared {
+    pub(crate) id: NodeId,
+    pub(crate) raft: Raft<TypeConfig>,
+    pub(crate) store: Arc<ChainStore>,
+    pub(crate) config: NodeConfig,
+    pub(crate) note_signer: Option<NoteSigner>,
+    pub(crate) voter_keys: Vec<NoteVerifier>,
+    /// A lazily connected client per member, by node id.
+    pub(crate) peers: BTreeMap<NodeId, (String, ChainPeerClient<Channel>)>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// The address of node `id` and a client for it.
+    pub(crate) fn peer(&self, id: NodeId) -> Option<(String, ChainPeerClient<Channel>)> {
+        self.peers.get(&id).cloned()
+    }
+
+    fn is_voter(&self) -> bool {
+        self.config.voters.iter().any(|m| m.id == self.id)
+    }
+}
+
+/// A running chain node. Dropping it does not stop it: call [`ChainNode::shutdown`].
+#[derive(Debug)]
+pub struct ChainNode {
+    shared: Arc<Shared>,
+    signer: AgencySigner,
+    committer: commit::Committer,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl ChainNode {
+    /// Opens the node's stores under `config.data_dir`, serves the peer protocol on
+    /// `listener`, and joins the cluster: voters initialize it (the same membership on
+    /// every voter, so running this on each is safe), the leader adds the learners.
+    ///
+    /// `signer` is this agency's key; `trust` holds every agency's public key.
+    pub async fn start(
+        config: NodeConfig,
+        signer: AgencySigner,
+        trust: TrustBundle,
+        listener: TcpListener,
+    ) -> Result<ChainNode> {
+        config.check()?;
+        let addr = listener.local_addr().map_err(|source| Error::Io {
+            what: "reading the chain listener's address".into(),
+            source,
+        })?;
+        let io = |what: &str| {
+            let what = format!("{what} {}", config.data_dir.display());
+            move |source| Error::Io { what, source }
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(io("creating"))?;
+        let log = RaftLogStore::open(config.data_dir.join("raft"))?;
+        let store = Arc::new(ChainStore::open(config.data_dir.join("chain"))?);
+
+        let mut voter_keys = Vec::new();
+        for m in &config.voters {
+            let key = trust.get(&m.agency).ok_or_else(|| Error::UnknownAgency {
+                agency: m.agency.clone(),
+            })?;
+            voter_keys.push(NoteVerifier::new(&m.agency, *key)?);
+        }
+        let is_voter = config.voters.iter().any(|m| m.id == config.id);
+        let note_signer = if is_voter {
+            Some(NoteSigner::from_seed(signer.agency(), signer.seed())?)
+        } else {
+            None
+        };
+
+        let raft_config = openraft::Config {
+            cluster_name: config.origin.clone(),
+            heartbeat_interval: millis(config.heartbeat),
+            election_timeout_min: millis(config.heartbeat) * 4,
+            election_timeout_max: millis(config.heartbeat) * 8,
+            // The log is the chain's history: never compact it into snapshots, so a
+            // restarted node catches up entry by entry and every entry stays provable.
+            snapshot_policy: SnapshotPolicy::Never,
+            max_payload_entries: 256,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::InvalidArgument(format!("raft config: {e}")))?;
+        let mut peers = BTreeMap::new();
+        for m in config.voters.iter().chain(&config.learners) {
+            let client = network::peer_client(&m.addr).map_err(Error::InvalidArgument)?;
+            peers.insert(m.id, (m.addr.clone(), client));
+        }
+        let sm = ChainStateMachine::new(Arc::clone(&store), trust);
+        let raft = Raft::new(
+            config.id,
+            Arc::new(raft_config),
+            network::ChainNetwork,
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?;
+
+        let shared = Arc::new(Shared {
+            id: config.id,
+            raft,
+            store,
+            config,
+            note_signer,
+            voter_keys,
+            peers,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = vec![service::serve(
+            Arc::clone(&shared),
+            listener,
+            stopped.clone(),
+        )];
+
+        if shared.is_voter() && !shared.raft.is_initialized().await.map_err(raft_err)? {
+            let voters: BTreeMap<NodeId, BasicNode> = shared
+                .config
+                .voters
+                .iter()
+                .map(|m| (m.id, BasicNode::new(&m.addr)))
+                .collect();
+            // Another voter may have initialized first; that is the same cluster.
+            if let Err(e) = shared.raft.initialize(voters).await {
+                tracing::debug!("chain already initialized: {e}");
+            }
+        }
+        tasks.push(tokio::spawn(add_learners(
+            Arc::clone(&shared),
+            stopped.clone(),
+        )));
+        tasks.push(tokio::spawn(cosign::publish_checkpoints(
+            Arc::clone(&shared),
+            stopped.clone(),
+        )));
+        let committer = commit::Committer::start(Arc::clone(&shared));
+        Ok(ChainNode {
+            shared,
+            signer,
+            committer,
+            addr,
+            stop,
+            tasks: std::sync::Mutex::new(tasks),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.id
+    }
+
+    /// The address the peer protocol listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// This node's copy of the chain.
+    pub fn store(&self) -> &Arc<ChainStore> {
+        &self.shared.store
+    }
+
+    /// The agency whose key signs this node's entries.
+    pub fn agency(&self) -> &str {
+        self.signer.agency()
+    }
+
+    /// Signs `entry` with this agency's key and appends it; returns once it is committed.
+    /// Concurrent appends share Raft log writes and fsyncs (group commit).
+    pub async fn append(&self, entry: Entry) -> Result<EntryCommitted> {
+        let signed = self.signer.sign(entry)?;
+        self.append_signed(signed).await
+    }
+
+    /// Appends an entry signed elsewhere. Every replica re-verifies its signature, so an
+    /// entry signed in another agency's name is refused with [`Error::Refused`].
+    pub async fn append_signed(&self, signed: SignedEntry) -> Result<EntryCommitted> {
+        self.committer.submit(signed.to_bytes()?).await
+    }
+
+    /// The current leader, if one is known.
+    pub async fn leader(&self) -> Option<NodeId> {
+        self.shared.raft.current_leader().await
+    }
+
+    /// Waits until a leader is known, for at most `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId> {
+        let mut metrics = self.shared.raft.metrics();
+        let wait = async {
+            loop {
+                if let Some(l) = metrics.borrow().current_leader {
+                    return Ok(l);
+                }
+                if metrics.changed().await.is_err() {
+                    return Err(Error::Raft("the node stopped".into()));
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::NoLeader { waited: timeout })?
+    }
+
+    /// Waits until this node has applied at least `size` entries, for at most `timeout`.
+    pub async fn wait_for_size(&self, size: u64, timeout: Duration) -> Result<()> {
+        wait_for_size(&self.shared, size, timeout).await
+    }
+
+    /// The latest checkpoint this node holds, verified at k of n voter signatures.
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
+        cosign::latest(&self.shared)
+    }
+
+    /// The public keys of the voters, which sign checkpoints.
+    pub fn voter_keys(&self) -> &[NoteVerifier] {
+        &self.shared.voter_keys
+    }
+
+    /// Stops serving, stops Raft, and waits for the node's tasks to end. What was
+    /// committed stays on disk. Calling it again does nothing.
+    pub async fn shutdown(&self) -> Result<()> {
+        let tasks = match self.tasks.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return Err(Error::Internal("chain node task list poisoned")),
+        };
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let _ = self.stop.send(true);
+        self.committer.stop().await;
+        let res = self.shared.raft.shutdown().await;
+        for t in tasks {
+            let _ = t.await;
+        }
+        res.map_err(|e| Error::Raft(format!("shutting down: {e}")))
+    }
+}
+
+fn raft_err(e: impl std::fmt::Display) -> Error {
+    Error::Raft(e.to_string())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+pub(crate) async fn wait_for_size(shared: &Shared, size: u64, timeout: Duration) -> Result<()> {
+    let mut metrics = shared.raft.metrics();
+    let wait = async {
+        loop {
+            if shared.store.len()? >= size {
+                return Ok(());
+            }
+            if metrics.changed().await.is_err() {
+                return Err(Error::Raft("the node stopped".into()));
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| Error::Unavailable {
+            peer: format!("node {}", shared.id),
+            reason: format!(
+                "did not reach {size} entries within {} ms",
+                timeout.as_millis()
+            ),
+        })?
+}
+
+/// On the leader, adds every configured learner that is not yet a member.
+async fn add_learners(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    if shared.config.learners.is_empty() {
+        return;
+    }
+    loop {
+        if shared.raft.current_leader().await == Some(shared.id) {
+            let membership = Arc::clone(&shared.raft.metrics().borrow().membership_config);
+            for m in &shared.config.learners {
+                if membership.membership().get_node(&m.id).is_some() {
+                    continue;
+                }
+                if let Err(e) = shared
+                    .raft
+                    .add_learner(m.id, BasicNode::new(&m.addr), false)
+                    .await
+                {
+                    tracing::warn!(learner = m.id, "adding chain learner failed: {e}");
+                }
+            }
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}

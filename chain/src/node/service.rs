@@ -1,0 +1,135 @@
+//! The peer protocol's server side: openraft's RPCs handed to the local Raft, forwarded
+//! appends, and checkpoint cosigning and publishing.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sluice_proto::chain_v1::chain_peer_server::{ChainPeer, ChainPeerServer};
+use sluice_proto::chain_v1::submit_response::Outcome;
+use sluice_proto::chain_v1::{
+    Appended, CosignRequest, CosignResponse, PublishRequest, PublishResponse, RaftMessage, Refused,
+    SubmitRequest, SubmitResponse,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::{Request, Response, Status};
+
+use super::{Shared, commit, cosign};
+use crate::error::Error;
+use crate::raft::{ChainRequest, ChainResponse};
+
+struct PeerService {
+    shared: Arc<Shared>,
+}
+
+/// Serves the peer protocol on `listener` until `stopped` turns true.
+pub(crate) fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let service = ChainPeerServer::new(PeerService { shared })
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX);
+    tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let res = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stopped.changed().await;
+            })
+            .await;
+        if let Err(e) = res {
+            tracing::error!("chain peer server stopped: {e}");
+        }
+    })
+}
+
+fn decode<T: DeserializeOwned>(m: &RaftMessage) -> Result<T, Status> {
+    serde_json::from_slice(&m.json)
+        .map_err(|e| Status::invalid_argument(format!("malformed raft message: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Response<RaftMessage>, Status> {
+    let json = serde_json::to_vec(v).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(RaftMessage { json }))
+}
+
+fn status(e: Error) -> Status {
+    match e.fault() {
+        crate::Fault::Caller => Status::invalid_argument(e.to_string()),
+        crate::Fault::Data => Status::failed_precondition(e.to_string()),
+        crate::Fault::Cluster => Status::unavailable(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl ChainPeer for PeerService {
+    async fn append_entries(
+        &self,
+        req: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let rpc = decode(req.get_ref())?;
+        encode(&self.shared.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let rpc = decode(req.get_ref())?;
+        encode(&self.shared.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let rpc = decode(req.get_ref())?;
+        encode(&self.shared.raft.install_snapshot(rpc).await)
+    }
+
+    async fn submit(
+        &self,
+        req: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
+        let entries = req.into_inner().entries;
+        if entries.is_empty() {
+            return Err(Status::invalid_argument("no entries to append"));
+        }
+        let outcome = match commit::submit_as_leader(&self.shared, ChainRequest { entries }).await?
+        {
+            ChainResponse::Appended { first, count } => {
+                Outcome::Appended(Appended { first, count })
+            }
+            ChainResponse::Refused { position, reason } => {
+                Outcome::Refused(Refused { position, reason })
+            }
+            ChainResponse::Nothing => return Err(Status::internal("nothing was appended")),
+        };
+        Ok(Response::new(SubmitResponse {
+            outcome: Some(outcome),
+        }))
+    }
+
+    async fn cosign(
+        &self,
+        req: Request<CosignRequest>,
+    ) -> Result<Response<CosignResponse>, Status> {
+        let note = cosign::cosign(&self.shared, &req.into_inner().note)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(CosignResponse { note }))
+    }
+
+    async fn publish(
+        &self,
+        req: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        cosign::receive(&self.shared, &req.into_inner().note)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(PublishResponse {}))
+    }
+}

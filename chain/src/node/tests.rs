@@ -1,0 +1,177 @@
+//! A three-node cluster in one process over real sockets: appends through every node,
+//! forwarding to the leader, refusal of entries in another agency's name, cosigned
+//! checkpoints, and a node that restarts and catches up.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::entry::{AccessDecision, Body};
+
+pub(crate) const AGENCIES: [&str; 3] = ["bj_hf", "sh_hf", "cd_hf"];
+
+pub(crate) fn signer(i: usize) -> AgencySigner {
+    AgencySigner::from_seed(AGENCIES[i], [i as u8 + 1; 32]).unwrap()
+}
+
+pub(crate) fn trust() -> TrustBundle {
+    let mut t = TrustBundle::new();
+    for (i, agency) in AGENCIES.iter().enumerate() {
+        t.insert(agency, signer(i).verifying_key()).unwrap();
+    }
+    t
+}
+
+pub(crate) fn access(author: &str, n: u64) -> Entry {
+    Entry {
+        author: author.into(),
+        time_ms: 1_700_000_000_000 + n,
+        body: Body::AccessAllowed(AccessDecision {
+            query_id: format!("q{n}"),
+            principal: format!("{author}/alice"),
+            purpose: "audit".into(),
+            datasets: vec![format!("{author}.persons")],
+            columns: vec![],
+            reason: "test".into(),
+            consents: vec![],
+        }),
+    }
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+    nodes: Vec<Option<ChainNode>>,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut listeners = Vec::new();
+        let mut members = Vec::new();
+        for (i, agency) in AGENCIES.iter().enumerate() {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            members.push(Member {
+                id: i as u64 + 1,
+                agency: agency.to_string(),
+                addr: l.local_addr().unwrap().to_string(),
+            });
+            listeners.push(l);
+        }
+        let mut c = Cluster {
+            dir,
+            members,
+            nodes: Vec::new(),
+        };
+        for (i, l) in listeners.into_iter().enumerate() {
+            let node = c.start_node(i, l).await;
+            c.nodes.push(Some(node));
+        }
+        c
+    }
+
+    fn config(&self, i: usize) -> NodeConfig {
+        let mut cfg = NodeConfig::new(
+            i as u64 + 1,
+            self.dir.path().join(AGENCIES[i]),
+            self.members.clone(),
+        );
+        cfg.checkpoint_interval = Duration::from_millis(200);
+        cfg.heartbeat = Duration::from_millis(50);
+        cfg
+    }
+
+    async fn start_node(&self, i: usize, l: TcpListener) -> ChainNode {
+        ChainNode::start(self.config(i), signer(i), trust(), l)
+            .await
+            .unwrap()
+    }
+
+    fn node(&self, i: usize) -> &ChainNode {
+        self.nodes[i].as_ref().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_replicate_forward_refuse_and_checkpoint() {
+    let mut c = Cluster::start().await;
+    c.node(0)
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // Every node appends concurrently; followers forward to the leader.
+    let mut tasks = Vec::new();
+    for round in 0..50u64 {
+        for (i, agency) in AGENCIES.iter().enumerate() {
+            let entry = access(agency, round * 3 + i as u64);
+            tasks.push((i, c.node(i).append(entry)));
+        }
+    }
+    let mut indexes = Vec::new();
+    for (_, t) in tasks {
+        indexes.push(t.await.unwrap().index());
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..150).collect::<Vec<_>>());
+    for i in 0..3 {
+        c.node(i)
+            .wait_for_size(150, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            c.node(i).store().root().unwrap(),
+            c.node(0).store().root().unwrap()
+        );
+    }
+
+    // An entry naming bj_hf as author but signed with sh_hf's key is refused by every
+    // replica.
+    let sh_key_as_bj = AgencySigner::from_seed("bj_hf", signer(1).seed()).unwrap();
+    let forged = sh_key_as_bj.sign(access("bj_hf", 999)).unwrap();
+    let err = c.node(0).append_signed(forged).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(_)), "{err}");
+    assert_eq!(c.node(0).store().len().unwrap(), 150);
+
+    // The leader publishes a checkpoint cosigned by a majority; every node keeps it.
+    let mut cp = None;
+    for _ in 0..100 {
+        if let Some(got) = c.node(2).latest_checkpoint().unwrap()
+            && got.checkpoint().size == 150
+        {
+            cp = Some(got);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cp = cp.expect("a checkpoint of size 150 reaches every node");
+    let verified = cp.verify(c.node(0).voter_keys(), 2).unwrap();
+    assert!(verified.signers().len() >= 2);
+    assert_eq!(cp.checkpoint().root, c.node(1).store().root().unwrap().1);
+
+    // Stop one node, keep appending, restart it: it catches up from the log.
+    let stopped = c.nodes[2].take().unwrap();
+    let addr = stopped.addr();
+    stopped.shutdown().await.unwrap();
+    drop(stopped);
+    for n in 0..20 {
+        c.node(0).append(access("bj_hf", 1000 + n)).await.unwrap();
+    }
+    let l = TcpListener::bind(addr).await.unwrap();
+    let restarted = c.start_node(2, l).await;
+    restarted
+        .wait_for_size(170, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        restarted.store().root().unwrap(),
+        c.node(0).store().root().unwrap()
+    );
+    restarted.store().verify(&trust()).unwrap();
+    c.nodes[2] = Some(restarted);
+    for n in c.nodes.into_iter().flatten() {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -1,0 +1,80 @@
+//! Entries rendered for people: the JSON that `sluice audit trace --format json` prints
+//! and that evidence bundles carry as a summary. Binary fields appear as hex.
+
+use serde_json::{Value, json};
+
+use crate::entry::{Body, MemberRole, MembershipAction};
+use crate::sign::SignedEntry;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One entry as a JSON object: index, kind, author, time, the body's fields and the
+/// signature.
+pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
+    let e = signed.entry();
+    let body = match &e.body {
+        Body::AccessAllowed(d) | Body::AccessRefused(d) => json!({
+            "query_id": d.query_id,
+            "principal": d.principal,
+            "purpose": d.purpose,
+            "datasets": d.datasets,
+            "columns": d.columns.iter().map(|c| json!({
+                "dataset": c.dataset, "column": c.column, "level": c.level,
+            })).collect::<Vec<_>>(),
+            "reason": d.reason,
+            "consents": d.consents,
+        }),
+        Body::AccessCompleted(c) => json!({
+            "query_id": c.query_id, "rows": c.rows, "bytes": c.bytes, "digest": hex(&c.digest),
+        }),
+        Body::CatalogPublish(r) | Body::CatalogChange(r) => json!({
+            "dataset": r.dataset,
+            "version": r.version,
+            "document": String::from_utf8_lossy(&r.document),
+        }),
+        Body::CatalogWithdraw(w) => json!({
+            "dataset": w.dataset, "version": w.version, "reason": w.reason,
+        }),
+        Body::AccessRequest(r) => json!({
+            "request_id": r.request_id, "principal": r.principal, "dataset": r.dataset,
+            "columns": r.columns, "purpose": r.purpose, "justification": r.justification,
+        }),
+        Body::AccessApprove(a) => json!({
+            "request_id": a.request_id, "approver": a.approver,
+            "valid_from_ms": a.valid_from_ms, "valid_until_ms": a.valid_until_ms,
+        }),
+        Body::AccessDeny(d) => json!({
+            "request_id": d.request_id, "approver": d.approver, "reason": d.reason,
+        }),
+        Body::ConsentGrant(g) => json!({
+            "consent_id": g.consent_id, "subject": g.subject, "requester": g.requester,
+            "dataset": g.dataset, "columns": g.columns, "purpose": g.purpose,
+            "valid_from_ms": g.valid_from_ms, "valid_until_ms": g.valid_until_ms,
+        }),
+        Body::ConsentRevoke(r) => json!({ "consent_id": r.consent_id, "subject": r.subject }),
+        Body::PolicyChange(p) => json!({
+            "digest": hex(&p.digest), "version": p.version, "note": p.note,
+        }),
+        Body::Membership(m) => json!({
+            "agency": m.agency,
+            "action": match m.action {
+                MembershipAction::Join => "join",
+                MembershipAction::Update => "update",
+                MembershipAction::Leave => "leave",
+            },
+            "role": match m.role { MemberRole::Voter => "voter", MemberRole::Learner => "learner" },
+            "public_key": hex(&m.public_key),
+            "address": m.address,
+        }),
+    };
+    json!({
+        "index": index,
+        "kind": e.kind().name(),
+        "author": e.author,
+        "time_ms": e.time_ms,
+        "body": body,
+        "signature": hex(signed.signature()),
+    })
+}

@@ -1,0 +1,146 @@
+//! What `sluice audit …` and `sluice init` do, as library functions: open a node's chain
+//! store read-only, trace entries, verify the store, write and check evidence bundles,
+//! and create an agency's signing key.
+
+use std::path::{Path, PathBuf};
+
+use sluice_chain::render::entry_json;
+use sluice_chain::{AgencySigner, ChainStore, EvidenceBundle, TraceHit, TrustBundle};
+
+use crate::audit::write_key_file;
+use crate::error::{GatewayError, Result};
+
+/// Opens the chain store under `path`: a node's data directory or its `chain` folder.
+pub fn open_store(path: &Path) -> Result<ChainStore> {
+    let nested = path.join("chain");
+    let dir = if nested.join("CURRENT").exists() {
+        nested
+    } else {
+        path.to_path_buf()
+    };
+    ChainStore::open_read_only(&dir).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "cannot open the chain store at {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// Trace hits as a table: index, time, kind, author, principal, purpose, datasets,
+/// columns and the reason or counts.
+pub fn trace_table(hits: &[TraceHit]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header([
+        "index",
+        "time (UTC)",
+        "kind",
+        "author",
+        "principal",
+        "purpose",
+        "what",
+        "detail",
+    ]);
+    for h in hits {
+        let j = entry_json(h.index, &h.entry);
+        let b = &j["body"];
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+        let time = chrono::DateTime::from_timestamp_millis(h.entry.entry().time_ms as i64)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            .unwrap_or_default();
+        let what = match (b["datasets"].as_array(), b["dataset"].as_str()) {
+            (Some(ds), _) => {
+                let cols: Vec<String> = b["columns"]
+                    .as_array()
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| format!("{}:{}", s(&c["column"]), s(&c["level"])))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let ds: Vec<String> = ds.iter().map(s).collect();
+                if cols.is_empty() {
+                    ds.join(", ")
+                } else {
+                    format!("{} [{}]", ds.join(", "), cols.join(", "))
+                }
+            }
+            (None, Some(d)) => d.to_string(),
+            _ => s(&b["query_id"]),
+        };
+        let detail = match j["kind"].as_str() {
+            Some("access_completed") => format!(
+                "{} rows, {} bytes, sha256 {}",
+                b["rows"],
+                b["bytes"],
+                s(&b["digest"])
+            ),
+            _ => s(&b["reason"]),
+        };
+        table.add_row([
+            h.index.to_string(),
+            time,
+            s(&j["kind"]),
+            s(&j["author"]),
+            s(&b["principal"]),
+            s(&b["purpose"]),
+            what,
+            detail,
+        ]);
+    }
+    table
+}
+
+/// Trace hits as a JSON array of rendered entries.
+pub fn trace_json(hits: &[TraceHit]) -> Result<String> {
+    let all: Vec<_> = hits.iter().map(|h| entry_json(h.index, &h.entry)).collect();
+    serde_json::to_string_pretty(&all).map_err(|e| GatewayError::Internal(e.to_string()))
+}
+
+/// Writes the evidence bundle for entry `index` to `out`, proved against the latest
+/// cosigned checkpoint the store holds.
+pub fn prove(store: &ChainStore, index: u64, out: &Path) -> Result<EvidenceBundle> {
+    let checkpoint = store.latest_checkpoint()?.ok_or_else(|| {
+        GatewayError::BadRequest(
+            "this store holds no cosigned checkpoint yet; wait for the leader to publish one"
+                .into(),
+        )
+    })?;
+    let bundle = EvidenceBundle::build(store, index, &checkpoint)?;
+    std::fs::write(out, bundle.to_json()?)
+        .map_err(|e| GatewayError::BadRequest(format!("cannot write {}: {e}", out.display())))?;
+    Ok(bundle)
+}
+
+/// Reads a bundle file.
+pub fn read_bundle(path: &Path) -> Result<EvidenceBundle> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| GatewayError::BadRequest(format!("cannot read {}: {e}", path.display())))?;
+    EvidenceBundle::from_json(&text)
+        .map_err(|e| GatewayError::BadRequest(format!("{}: {e}", path.display())))
+}
+
+/// Creates agency `agency`'s signing key in `dir`: `<agency>.key` (the secret seed,
+/// mode 0600) and `<agency>.pub` (the public key, for trust directories and configs).
+/// Refuses to overwrite an existing key.
+pub fn init_keys(agency: &str, dir: &Path) -> Result<(PathBuf, PathBuf, String)> {
+    crate::config::check_identifier(agency).map_err(GatewayError::BadRequest)?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| GatewayError::BadRequest(format!("cannot create {}: {e}", dir.display())))?;
+    let key = dir.join(format!("{agency}.key"));
+    if key.exists() {
+        return Err(GatewayError::BadRequest(format!(
+            "{} exists; refusing to replace an agency's key",
+            key.display()
+        )));
+    }
+    let signer = AgencySigner::generate(agency)?;
+    write_key_file(&key, &signer.seed())?;
+    let mut trust = TrustBundle::new();
+    trust.insert(agency, signer.verifying_key())?;
+    trust.to_dir(dir)?;
+    use base64::Engine as _;
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signer.verifying_key().as_bytes());
+    Ok((key, dir.join(format!("{agency}.pub")), public))
+}

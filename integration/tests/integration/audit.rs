@@ -1,0 +1,167 @@
+//! The gateways' audit trail on the chain: each owner records every access before data
+//! leaves and a completion after, refusals are recorded, and without a majority of
+//! the chain no data leaves.
+
+use std::time::{Duration, Instant};
+
+use sluice_chain::entry::Body;
+use sluice_chain::{ChainStore, TraceFilter, TrustBundle};
+use sluice_proto::GatewayClient;
+use sluice_proto::v1;
+
+use super::common::Harness;
+
+/// Waits until `store` holds an entry matching `pred`, and returns it.
+async fn wait_for(
+    store: &ChainStore,
+    what: &str,
+    pred: impl Fn(&Body) -> bool,
+) -> sluice_chain::TraceHit {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let hits = store.trace(&TraceFilter::default()).unwrap();
+        if let Some(h) = hits.into_iter().find(|h| pred(&h.entry.entry().body)) {
+            return h;
+        }
+        assert!(Instant::now() < deadline, "no {what} on the chain");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn owners_record_access_and_completion_and_refusals() {
+    let h = Harness::start().await;
+    let ctx = h.ctx();
+    let batches = h
+        .client
+        .query_all(
+            &ctx,
+            "SELECT person_id, amount FROM sh_hf.contributions WHERE amount > 0 ORDER BY person_id, month LIMIT 25",
+        )
+        .await
+        .unwrap();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert!(rows > 0);
+
+    let sh = h
+        .cluster
+        .gateway("sh_hf")
+        .unwrap()
+        .gateway
+        .chain
+        .clone()
+        .unwrap();
+    let store = sh.store();
+    let qid = ctx.query_id.clone();
+    let allowed = wait_for(
+        store,
+        "access entry",
+        |b| matches!(b, Body::AccessAllowed(d) if d.query_id.starts_with(&qid)),
+    )
+    .await;
+    let completed = wait_for(
+        store,
+        "completion entry",
+        |b| matches!(b, Body::AccessCompleted(c) if c.query_id.starts_with(&qid)),
+    )
+    .await;
+    assert!(
+        allowed.index < completed.index,
+        "the access is recorded first"
+    );
+    assert_eq!(allowed.entry.entry().author, "sh_hf");
+    let Body::AccessAllowed(d) = &allowed.entry.entry().body else {
+        unreachable!()
+    };
+    assert_eq!(d.principal, "bj_hf/analyst");
+    assert_eq!(d.purpose, "integration_test");
+    assert_eq!(d.datasets, vec!["sh_hf.contributions".to_string()]);
+    let mut cols: Vec<&str> = d.columns.iter().map(|c| c.column.as_str()).collect();
+    cols.sort_unstable();
+    assert_eq!(
+        cols,
+        ["amount", "month", "person_id"],
+        "only the columns read are recorded"
+    );
+    let Body::AccessCompleted(c) = &completed.entry.entry().body else {
+        unreachable!()
+    };
+    assert_eq!(
+        c.rows as usize, rows,
+        "the completion counts the rows delivered"
+    );
+    assert!(c.bytes > 0);
+
+    // Every replica holds the same entries, and they verify.
+    let bj = h
+        .cluster
+        .gateway("bj_hf")
+        .unwrap()
+        .gateway
+        .chain
+        .clone()
+        .unwrap();
+    bj.wait_for_size(completed.index + 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        bj.store().get_bytes(allowed.index).unwrap(),
+        store.get_bytes(allowed.index).unwrap()
+    );
+    let trust = TrustBundle::from_dir(&h.cluster.trust_dir()).unwrap();
+    store.verify(&trust).unwrap();
+
+    // A sub-query the owner refuses is recorded as refused, with the reason.
+    let addr = h.cluster.address("sh_hf").unwrap();
+    let mut peer = GatewayClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let mut refused_ctx = ctx.to_proto();
+    refused_ctx.query_id = format!("{qid}-refused");
+    let err = peer
+        .fetch(v1::FetchRequest {
+            context: Some(refused_ctx),
+            sql: "SELECT * FROM bj_hf.persons".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("bj_hf"), "{}", err.message());
+    let refused = wait_for(
+        store,
+        "refusal",
+        |b| matches!(b, Body::AccessRefused(d) if d.query_id == format!("{qid}-refused")),
+    )
+    .await;
+    let Body::AccessRefused(d) = &refused.entry.entry().body else {
+        unreachable!()
+    };
+    assert!(d.reason.contains("bj_hf"), "{}", d.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_data_leaves_without_a_committed_access_entry() {
+    let h = Harness::start().await;
+    // Warm up: the chain has a leader and the query path works.
+    h.client
+        .query_all(&h.ctx(), "SELECT COUNT(*) FROM sh_hf.loans")
+        .await
+        .unwrap();
+    // Two of three chain nodes stop: no majority can commit anything.
+    for agency in ["bj_hf", "cd_hf"] {
+        let node = h
+            .cluster
+            .gateway(agency)
+            .unwrap()
+            .gateway
+            .chain
+            .clone()
+            .unwrap();
+        node.shutdown().await.unwrap();
+    }
+    let err = h
+        .client
+        .query_all(&h.ctx(), "SELECT loan_id, amount FROM sh_hf.loans")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no data was released"), "{err}");
+}

@@ -1,0 +1,220 @@
+//! A loaded policy: one agency's Casbin model and policy, checked against its datasets'
+//! schemas, with the digest the audit chain records. [`Policy::decide`] is the entry
+//! point: a logical plan and a request in, a rewritten plan and its explanation out.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::LogicalPlan;
+use sha2::{Digest, Sha256};
+
+use crate::decision::{ColumnDecision, Decided};
+use crate::error::{Error, LoadError, Result};
+use crate::grant::Grants;
+use crate::level::Level;
+use crate::lineage::Analyzer;
+use crate::load;
+use crate::request::Request;
+
+/// The catalog datasets are registered under by default: `sluice.<agency>.<dataset>`.
+pub const DEFAULT_CATALOG: &str = "sluice";
+
+/// What the owning gateway tells the policy about itself.
+#[derive(Clone)]
+pub struct PolicyConfig {
+    /// The owning agency, e.g. `bj_hf`: the schema its datasets are registered under.
+    pub agency: String,
+    /// The catalog its datasets are registered under (default `sluice`).
+    pub catalog: String,
+    /// The owner's secret the `hash` mask key is derived from (at least 16 bytes).
+    pub secret: Vec<u8>,
+    /// Each dataset's schema, by dataset name.
+    pub datasets: BTreeMap<String, SchemaRef>,
+    /// Declared unique keys, by dataset: no two rows share these columns' values. The
+    /// lineage analysis uses them to see that a join on such a key does not repeat the
+    /// other side's rows (so an aggregate over that side stays countable). Optional.
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for PolicyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyConfig")
+            .field("agency", &self.agency)
+            .field("catalog", &self.catalog)
+            .field("datasets", &self.datasets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyConfig {
+    /// A configuration with the default catalog.
+    pub fn new(
+        agency: impl Into<String>,
+        secret: impl Into<Vec<u8>>,
+        datasets: BTreeMap<String, SchemaRef>,
+    ) -> Self {
+        PolicyConfig {
+            agency: agency.into(),
+            catalog: DEFAULT_CATALOG.to_string(),
+            secret: secret.into(),
+            datasets,
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// Declare that `columns` are a unique key of `dataset`.
+    pub fn with_key<I, S>(mut self, dataset: &str, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.keys.insert(
+            dataset.to_string(),
+            columns.into_iter().map(Into::into).collect(),
+        );
+        self
+    }
+}
+
+/// One agency's loaded disclosure policy.
+#[derive(Debug)]
+pub struct Policy {
+    pub(crate) config: PolicyConfig,
+    pub(crate) grants: Grants,
+    digest: String,
+}
+
+/// SHA-256 over the model and the policy, hex: `sha256(len(model) as u64 big-endian ||
+/// model || policy)`. The length prefix keeps the split between the files unambiguous.
+pub fn policy_digest(model: &[u8], policy: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update((model.len() as u64).to_be_bytes());
+    h.update(model);
+    h.update(policy);
+    hex::encode(h.finalize())
+}
+
+pub(crate) fn read(path: &Path) -> std::result::Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|e| LoadError::Io {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl Policy {
+    /// Load the model and policy files.
+    pub fn load(config: PolicyConfig, model: &Path, policy: &Path) -> Result<Policy, LoadError> {
+        let (m, p) = (read(model)?, read(policy)?);
+        Self::from_bytes(
+            config,
+            &model.display().to_string(),
+            &m,
+            &policy.display().to_string(),
+            &p,
+        )
+    }
+
+    /// Load a model and policy held in memory; the names stand for their files in errors
+    /// and explanations.
+    pub fn from_bytes(
+        config: PolicyConfig,
+        model_name: &str,
+        model: &[u8],
+        policy_name: &str,
+        policy: &[u8],
+    ) -> Result<Policy, LoadError> {
+        for (dataset, columns) in &config.keys {
+            let schema = config.datasets.get(dataset).ok_or_else(|| {
+                LoadError::Config(format!("a key is declared for unknown dataset `{dataset}`"))
+            })?;
+            if columns.is_empty() {
+                return Err(LoadError::Config(format!(
+                    "the key declared for `{dataset}` names no column"
+                )));
+            }
+            for c in columns {
+                if schema.field_with_name(c).is_err() {
+                    return Err(LoadError::Config(format!(
+                        "the key declared for `{dataset}` names column `{c}`, which it does not have"
+                    )));
+                }
+            }
+        }
+        if config.secret.len() < 16 {
+            return Err(LoadError::Config(
+                "the owner secret for the hash mask must be at least 16 bytes".into(),
+            ));
+        }
+        let text = |name: &str, b: &[u8]| {
+            std::str::from_utf8(b)
+                .map(str::to_string)
+                .map_err(|e| LoadError::Io {
+                    file: name.to_string(),
+                    message: format!("not UTF-8: {e}"),
+                })
+        };
+        let (mt, pt) = (text(model_name, model)?, text(policy_name, policy)?);
+        let grants = load::build(model_name, &mt, policy_name, &pt, &config.datasets)?;
+        Ok(Policy {
+            config,
+            grants,
+            digest: policy_digest(model, policy),
+        })
+    }
+
+    /// SHA-256 of the model and policy (see [`policy_digest`]).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The owning agency.
+    pub fn agency(&self) -> &str {
+        &self.config.agency
+    }
+
+    /// The Casbin enforcer holding the rules.
+    pub fn enforcer(&self) -> &casbin::Enforcer {
+        &self.grants.enforcer
+    }
+
+    /// Check `plan` (as planned from untrusted SQL, before optimisation) for `request`,
+    /// and return the plan to execute instead, with its explanation, or a refusal.
+    ///
+    /// The returned plan masks columns directly above their scans, injects the row
+    /// filters below the masks, and suppresses groups smaller than k wherever
+    /// aggregate-level data is released. It keeps its guarantees through DataFusion's
+    /// optimizer. Never execute the original plan.
+    pub fn decide(&self, plan: &LogicalPlan, request: &Request) -> Result<Decided> {
+        if request.purpose().is_none() {
+            return Err(Error::MissingPurpose);
+        }
+        Analyzer::new(self, request).run(plan)
+    }
+
+    /// The level one column gets for `request`, and the rule that decided it.
+    pub fn column_level(
+        &self,
+        request: &Request,
+        dataset: &str,
+        column: &str,
+    ) -> Result<ColumnDecision> {
+        let purpose = request.purpose().ok_or(Error::MissingPurpose)?;
+        let g = self.grants.grant(
+            &request.subjects(),
+            request.agency(),
+            purpose,
+            &format!("{dataset}.{column}"),
+        )?;
+        Ok(ColumnDecision {
+            dataset: dataset.to_string(),
+            column: column.to_string(),
+            mask: match &g.level {
+                Level::Masked(m) => Some(m.to_string()),
+                _ => None,
+            },
+            level: g.level,
+            rule: g.rule,
+        })
+    }
+}
