@@ -54,7 +54,11 @@ pub fn trace_table(hits: &[TraceHit]) -> comfy_table::Table {
                     .as_array()
                     .map(|cs| {
                         cs.iter()
-                            .map(|c| format!("{}:{}", s(&c["column"]), s(&c["level"])))
+                            .map(|c| {
+                                let dataset = s(&c["dataset"]);
+                                let table = dataset.rsplit('.').next().unwrap_or_default();
+                                format!("{table}.{}:{}", s(&c["column"]), s(&c["level"]))
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
@@ -75,7 +79,12 @@ pub fn trace_table(hits: &[TraceHit]) -> comfy_table::Table {
                 b["bytes"],
                 s(&b["digest"])
             ),
-            _ => s(&b["reason"]),
+            // The table shows the first line; `--format json` has the whole reason.
+            _ => s(&b["reason"])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         };
         table.add_row([
             h.index.to_string(),

@@ -246,11 +246,29 @@ impl PeerClient {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
                 self.unreachable(status.message().to_string())
             }
-            _ => GatewayError::PeerError {
-                agency: self.agency.clone(),
-                message: status.message().to_string(),
-            },
+            _ => peer_error(&self.agency, &status),
         }
+    }
+}
+
+/// The error a peer's answer stands for: its policy's refusal stays a refusal, anything
+/// else is the peer's error.
+fn peer_error(agency: &str, status: &tonic::Status) -> GatewayError {
+    let message = status.message();
+    if status.code() == tonic::Code::PermissionDenied {
+        // The refusing owner may be further away than the peer that answered.
+        let (owner, message) = message
+            .strip_prefix("refused by ")
+            .and_then(|rest| rest.split_once("'s disclosure policy: "))
+            .unwrap_or((agency, message));
+        return GatewayError::Refused {
+            agency: owner.to_string(),
+            message: message.to_string(),
+        };
+    }
+    GatewayError::PeerError {
+        agency: agency.to_string(),
+        message: message.to_string(),
     }
 }
 
@@ -342,10 +360,7 @@ pub fn decode_frames(
                 Ok(Err(status)) => Err(if is_transport_failure(&status) {
                     disconnected(rows, batches, status.message().to_string())
                 } else {
-                    GatewayError::PeerError {
-                        agency: agency.clone(),
-                        message: status.message().to_string(),
-                    }
+                    peer_error(&agency, &status)
                 }),
                 Ok(Ok(None)) => Err(disconnected(
                     rows,

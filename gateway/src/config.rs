@@ -30,6 +30,20 @@ pub struct GatewayConfig {
     pub base_dir: PathBuf,
     /// This gateway's node of the audit chain, if it runs one.
     pub chain: Option<ChainConfig>,
+    /// The agency's disclosure policy, if it has one.
+    pub policy: Option<PolicyFilesConfig>,
+}
+
+/// The `[policy]` section: the agency's Casbin model and rules, and the owner's secret
+/// for the `hash` mask. Paths are relative to the config file.
+#[derive(Debug, Clone)]
+pub struct PolicyFilesConfig {
+    pub model: PathBuf,
+    pub rules: PathBuf,
+    /// A file holding the base64 of 32 random bytes.
+    pub secret_file: PathBuf,
+    /// Columns that are unique keys of a dataset, as `(dataset, columns)`.
+    pub keys: Vec<(String, Vec<String>)>,
 }
 
 /// The `[chain]` section: this gateway's node of the audit chain and the chain's members.
@@ -105,6 +119,25 @@ struct RawConfig {
     datasets: Vec<RawDataset>,
     #[serde(default)]
     chain: Option<RawChain>,
+    #[serde(default)]
+    policy: Option<RawPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    model: PathBuf,
+    rules: PathBuf,
+    secret_file: PathBuf,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    dataset: Spanned<String>,
+    columns: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -278,8 +311,34 @@ impl GatewayConfig {
             Some(c) => Some(parse_chain(c, raw.agency.get_ref(), base_dir, &err_at)?),
         };
 
+        let policy = match raw.policy {
+            None => None,
+            Some(p) => {
+                let mut keys = Vec::new();
+                for k in p.keys {
+                    if !names.contains(k.dataset.get_ref()) {
+                        return Err(err_at(
+                            k.dataset.span().start,
+                            format!(
+                                "policy key: no dataset `{}` is published",
+                                k.dataset.get_ref()
+                            ),
+                        ));
+                    }
+                    keys.push((k.dataset.into_inner(), k.columns));
+                }
+                Some(PolicyFilesConfig {
+                    model: base_dir.join(p.model),
+                    rules: base_dir.join(p.rules),
+                    secret_file: base_dir.join(p.secret_file),
+                    keys,
+                })
+            }
+        };
+
         Ok(GatewayConfig {
             chain,
+            policy,
             agency: raw.agency.into_inner(),
             listen,
             peers,

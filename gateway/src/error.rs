@@ -130,6 +130,15 @@ pub enum GatewayError {
         reason: String,
     },
 
+    /// The agency's policy files could not be loaded.
+    #[error("policy: {0}")]
+    PolicyLoad(String),
+
+    /// The owning agency's disclosure policy refused the query. The message names each
+    /// column, the level the query needed, the level granted and the rule.
+    #[error("refused by {agency}'s disclosure policy: {message}")]
+    Refused { agency: String, message: String },
+
     /// The access could not be recorded on the audit chain, so no data was released.
     #[error("audit chain: {0}; no data was released")]
     Audit(String),
@@ -258,6 +267,11 @@ impl GatewayError {
             GatewayError::Sql(m) => GatewayError::Sql(m.clone()),
             GatewayError::BadRequest(m) => GatewayError::BadRequest(m.clone()),
             GatewayError::NotAQuery(m) => GatewayError::NotAQuery(m.clone()),
+            GatewayError::Refused { agency, message } => GatewayError::Refused {
+                agency: agency.clone(),
+                message: message.clone(),
+            },
+            GatewayError::Audit(m) => GatewayError::Audit(m.clone()),
             other => GatewayError::Internal(other.to_string()),
         }
     }

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod auditor;
 pub mod bench;
 pub mod bench_chain;
+pub mod bench_policy;
 pub mod catalog;
 pub mod client;
 pub mod config;

@@ -61,6 +61,29 @@ enum Command {
     /// Trace, verify and prove what the audit chain recorded.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The agency's disclosure policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Show what the policy does with a query: the level, rule and mask of each column,
+    /// the injected row filters, the small-group suppression and the rewritten SQL, or
+    /// the refusal and its reasons. Nothing is run and nothing is recorded.
+    Explain {
+        /// The gateway's TOML config (its datasets and its `[policy]`).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Who asks: `<agency>/<user>`.
+        #[arg(long = "as", value_name = "AGENCY/USER")]
+        principal: String,
+        /// Why.
+        #[arg(long)]
+        purpose: String,
+        /// SQL over this agency's datasets, named `<agency>.<dataset>`.
+        sql: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,6 +227,12 @@ enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// The planning time the disclosure policy adds at an owner, against planning
+    /// without it.
+    Policy {
+        #[arg(long, default_value_t = 200)]
+        iterations: u32,
+    },
     /// Filtered `audit trace` queries over a store of many entries.
     Trace {
         #[arg(long, default_value_t = 1_000_000)]
@@ -308,6 +337,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Bench(BenchCommand::Policy { iterations }) => {
+            let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            let timings = sluice_gateway::bench_policy::run(tmp.path(), iterations).await?;
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header([
+                "sub-query at sh_hf",
+                "planning",
+                "with policy",
+                "added",
+                "ratio",
+            ]);
+            for t in timings {
+                table.add_row([
+                    t.sql,
+                    format!("{:.0} µs", t.without.as_secs_f64() * 1e6),
+                    format!("{:.0} µs", t.with.as_secs_f64() * 1e6),
+                    format!(
+                        "{:.0} µs",
+                        (t.with.as_secs_f64() - t.without.as_secs_f64()) * 1e6
+                    ),
+                    format!(
+                        "{:.2}x",
+                        t.with.as_secs_f64() / t.without.as_secs_f64().max(1e-9)
+                    ),
+                ]);
+            }
+            println!("mean of {iterations} runs each\n{table}");
+            Ok(())
+        }
         Command::Bench(BenchCommand::Trace { entries, dir }) => {
             let tmp = tempfile::tempdir().context("creating a temporary directory")?;
             let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
@@ -344,6 +403,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(cmd) => audit(cmd),
+        Command::Policy(PolicyCommand::Explain {
+            config,
+            principal,
+            purpose,
+            sql,
+        }) => {
+            let config = GatewayConfig::load(&config)?;
+            if config.policy.is_none() {
+                bail!("the config has no [policy] section");
+            }
+            let owner =
+                sluice_gateway::Owner::open(&config, sluice_gateway::audit::Audit::disabled())
+                    .await?;
+            let ctx = RequestContext::new(Principal::parse(&principal)?, Purpose::parse(&purpose)?);
+            println!("{}", owner.explain(ctx, &sql).await?);
+            Ok(())
+        }
     }
 }
 

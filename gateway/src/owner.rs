@@ -3,11 +3,13 @@
 //! by planning that SQL itself, as untrusted input, against its own datasets only.
 //!
 //! The path of one request is explicit: [`Owner::plan`] yields a [`Planned`] query,
-//! which [`Owner::execute`] consumes. Policy and audit slot in between those two steps.
+//! [`Owner::judge`] applies the agency's disclosure policy to it, the decision is
+//! recorded on the audit chain, and only then [`Owner::execute`] runs the judged plan.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemorySchemaProvider, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::execution::SendableRecordBatchStream;
@@ -15,10 +17,11 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::TryStreamExt;
+use sluice_policy::{PolicyConfig, ReloadingPolicy, Request};
 
 use crate::audit::{Audit, ColumnUse, scanned_columns};
 use crate::catalog::{AgencyCatalog, DatasetInfo, split_table_ref};
-use crate::config::{DatasetConfig, GatewayConfig};
+use crate::config::{DatasetConfig, GatewayConfig, PolicyFilesConfig};
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
 
@@ -32,6 +35,7 @@ pub struct Owner {
     datasets: BTreeMap<String, DatasetInfo>,
     ctx: SessionContext,
     audit: Audit,
+    policy: Option<ReloadingPolicy>,
 }
 
 impl std::fmt::Debug for Owner {
@@ -88,11 +92,22 @@ impl Owner {
             )?;
             datasets.insert(d.name.clone(), info);
         }
+        let policy = match &config.policy {
+            Some(p) => Some(open_policy(&config.agency, p, &datasets)?),
+            None => {
+                tracing::warn!(
+                    agency = %config.agency,
+                    "no [policy] section: every published column is released plain"
+                );
+                None
+            }
+        };
         Ok(Owner {
             agency: config.agency.clone(),
             datasets,
             ctx,
             audit,
+            policy,
         })
     }
 
@@ -185,48 +200,167 @@ impl Owner {
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
-    /// Answer `sql` for `ctx`: plan it, record the decision on the audit chain, and only
-    /// once that entry is committed start the query. A refusal is recorded too. The
-    /// stream's end records the completion: rows, bytes and digest.
+    /// Apply this agency's disclosure policy to a planned query: the plan to run instead,
+    /// each column read with the level it got, and the reason to record.
+    pub fn judge(&self, planned: &Planned) -> Result<Judged> {
+        let Some(policy) = &self.policy else {
+            // Optimized, the scans list only the columns the query really reads.
+            let plan = self
+                .ctx
+                .state()
+                .optimize(&planned.plan)
+                .map_err(GatewayError::from_datafusion)?;
+            let columns = scanned_columns(&plan)
+                .into_iter()
+                .map(|(dataset, column)| ColumnUse {
+                    dataset,
+                    column,
+                    level: "plain".into(),
+                })
+                .collect();
+            return Ok(Judged {
+                plan,
+                columns,
+                reason: "no disclosure policy is configured: every published column is plain"
+                    .into(),
+                decision: None,
+            });
+        };
+        if let Some(e) = policy.last_error() {
+            tracing::error!(agency = %self.agency, error = %e, "policy file rejected; the last good policy stays in force");
+        }
+        let ctx = &planned.ctx;
+        let request = Request::new(&ctx.principal.to_string(), Some(ctx.purpose.as_str()))
+            .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+        let decided = policy.decide(&planned.plan, &request).map_err(|e| {
+            let message = match e.refusal() {
+                Some(r) => r.explain(),
+                None => e.to_string(),
+            };
+            GatewayError::Refused {
+                agency: self.agency.clone(),
+                message,
+            }
+        })?;
+        let d = &decided.decision;
+        let columns = d
+            .columns
+            .iter()
+            .map(|c| ColumnUse {
+                dataset: if c.dataset.contains('.') {
+                    c.dataset.clone()
+                } else {
+                    format!("{}.{}", self.agency, c.dataset)
+                },
+                column: c.column.clone(),
+                level: c.level.to_string(),
+            })
+            .collect();
+        let mut reason = format!("allowed by policy {}", short(&d.policy_digest));
+        for f in &d.row_filters {
+            reason.push_str(&format!("; row filter on {}: {}", f.dataset, f.predicate));
+        }
+        for s in &d.suppressions {
+            reason.push_str(&format!("; groups under {} rows suppressed", s.k));
+        }
+        Ok(Judged {
+            plan: decided.plan,
+            columns,
+            reason,
+            decision: Some(decided.decision),
+        })
+    }
+
+    /// What `sluice policy explain` prints: the level, rule and mask of each column, the
+    /// injected filters, the suppressions and the rewritten SQL; or the refusal.
+    pub async fn explain(&self, ctx: RequestContext, sql: &str) -> Result<String> {
+        let planned = self.plan(ctx, sql).await?;
+        let judged = self.judge(&planned)?;
+        Ok(match &judged.decision {
+            Some(d) => d.explain(),
+            None => judged.reason,
+        })
+    }
+
+    /// Optimize `plan` and turn it into a physical plan, as running it would.
+    pub async fn physical_plan(
+        &self,
+        plan: &LogicalPlan,
+    ) -> Result<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        self.ctx
+            .state()
+            .create_physical_plan(plan)
+            .await
+            .map_err(GatewayError::from_datafusion)
+    }
+
+    /// The digest of the policy in force, if the agency has one.
+    pub fn policy_digest(&self) -> Option<String> {
+        self.policy.as_ref().map(ReloadingPolicy::digest)
+    }
+
+    /// Answer `sql` for `ctx`: plan it, judge it by the policy, record the decision on the
+    /// audit chain, and only once that entry is committed start the query. A refusal is
+    /// recorded too. The stream's end records the completion: rows, bytes and digest.
     pub async fn fetch(&self, ctx: RequestContext, sql: &str) -> Result<SendableRecordBatchStream> {
-        let mut planned = match self.plan(ctx.clone(), sql).await {
+        let judged = match self.plan(ctx.clone(), sql).await {
+            Ok(planned) => self.judge(&planned).map(|j| (planned, j)),
+            Err(e) => Err(e),
+        };
+        let (mut planned, judged) = match judged {
             Ok(p) => p,
             Err(e) => {
                 self.audit.refused(&ctx, Vec::new(), e.to_string()).await;
                 return Err(e);
             }
         };
-        // Optimized, the scans list only the columns the query really reads.
-        planned.plan = self
-            .ctx
-            .state()
-            .optimize(&planned.plan)
-            .map_err(GatewayError::from_datafusion)?;
         let datasets = planned
             .datasets
             .iter()
             .map(|d| format!("{}.{d}", self.agency))
             .collect();
-        let columns = scanned_columns(&planned.plan)
-            .into_iter()
-            .map(|(dataset, column)| ColumnUse {
-                dataset,
-                column,
-                level: "plain".into(),
-            })
-            .collect();
         self.audit
-            .allowed(
-                &ctx,
-                datasets,
-                columns,
-                "no disclosure policy is configured: every published column is plain".into(),
-            )
+            .allowed(&ctx, datasets, judged.columns, judged.reason)
             .await?;
+        planned.plan = judged.plan;
         let query_id = planned.ctx.query_id.clone();
         let stream = self.execute(planned).await?;
         self.audit.deliver(&query_id, stream)
     }
+}
+
+/// A query judged by the policy: the plan to run, the columns and levels to record, and
+/// why it was allowed.
+#[derive(Debug)]
+pub struct Judged {
+    pub plan: LogicalPlan,
+    pub columns: Vec<ColumnUse>,
+    pub reason: String,
+    /// The policy's decision, when a policy decided. Rendering it (with the rewritten SQL)
+    /// costs more than deciding, so it is left to [`Owner::explain`].
+    pub decision: Option<sluice_policy::Decision>,
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+fn open_policy(
+    agency: &str,
+    files: &PolicyFilesConfig,
+    datasets: &BTreeMap<String, DatasetInfo>,
+) -> Result<ReloadingPolicy> {
+    let secret = crate::audit::read_key_file(&files.secret_file)?;
+    let schemas = datasets
+        .iter()
+        .map(|(name, info)| (name.clone(), SchemaRef::clone(&info.schema)))
+        .collect();
+    let mut config = PolicyConfig::new(agency, secret.to_vec(), schemas);
+    for (dataset, columns) in &files.keys {
+        config = config.with_key(dataset, columns.iter().cloned());
+    }
+    ReloadingPolicy::open(config, &files.model, &files.rules)
+        .map_err(|e| GatewayError::PolicyLoad(e.to_string()))
 }
 
 fn check_published_schema(

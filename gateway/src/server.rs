@@ -163,7 +163,8 @@ pub fn to_status(e: &GatewayError) -> Status {
         GatewayError::PeerUnreachable { .. }
         | GatewayError::PeerDisconnected { .. }
         | GatewayError::PeerError { .. } => Status::failed_precondition(msg),
-        GatewayError::Audit(_) => Status::unavailable(msg),
+        GatewayError::Audit(_) => Status::aborted(msg),
+        GatewayError::Refused { .. } => Status::permission_denied(msg),
         GatewayError::SchemaMismatch { .. } | GatewayError::BadPeerData { .. } => {
             Status::data_loss(msg)
         }
@@ -200,7 +201,11 @@ fn frames(mut batches: SendableRecordBatchStream, what: String) -> FrameStream {
                 Ok(b) => b,
                 Err(e) => {
                     let e = GatewayError::from_datafusion(e);
-                    tracing::warn!(%what, error = %e, "query failed mid-stream");
+                    if matches!(e, GatewayError::Refused { .. }) {
+                        tracing::info!(%what, error = %e, "query refused by a policy");
+                    } else {
+                        tracing::warn!(%what, error = %e, "query failed mid-stream");
+                    }
                     let _ = tx.send(Err(to_status(&e))).await;
                     return;
                 }

@@ -40,8 +40,17 @@ pub struct Cluster {
 
 impl Cluster {
     /// Write a config for each agency beside the data and start its gateway on an
-    /// ephemeral loopback port.
+    /// ephemeral loopback port. No disclosure policy: every column is plain.
     pub async fn start(data: DemoData) -> Result<Self> {
+        Self::start_with(data, false).await
+    }
+
+    /// As [`Self::start`], with the demo's disclosure policy at every agency.
+    pub async fn start_with_policy(data: DemoData) -> Result<Self> {
+        Self::start_with(data, true).await
+    }
+
+    async fn start_with(data: DemoData, policy: bool) -> Result<Self> {
         let mut listeners = Vec::new();
         for _ in AGENCIES {
             listeners.push(
@@ -80,6 +89,9 @@ impl Cluster {
                         peer.id, addrs[j]
                     ));
                 }
+            }
+            if policy {
+                toml.push_str(&super::policy::write(&data.dir.join("policy"), agency.id)?);
             }
             for (name, title, description) in DATASETS {
                 toml.push_str(&format!(

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod data;
+pub mod policy;
 
 use std::io::Write;
 use std::path::Path;
@@ -59,7 +60,7 @@ pub fn queries() -> Vec<DemoQuery> {
         .join(" UNION ALL ");
     vec![
         DemoQuery {
-            title: "Contribution history of one person who moved from Beijing to Shanghai",
+            title: "Answered in full: contribution history of one person who moved from Beijing to Shanghai",
             sql: format!("SELECT city, month, amount FROM (\n{history}\n) h ORDER BY month, city"),
         },
         DemoQuery {
@@ -69,11 +70,15 @@ pub fn queries() -> Vec<DemoQuery> {
             ),
         },
         DemoQuery {
-            title: "People registered in Beijing who hold a Shanghai loan (cross-agency join)",
-            sql: "SELECT b.id_number, b.name, l.amount, l.status\nFROM bj_hf.persons b\nJOIN sh_hf.persons s ON s.id_number = b.id_number\nJOIN sh_hf.loans l ON l.person_id = s.person_id\nORDER BY l.amount DESC, b.id_number LIMIT 5".to_string(),
+            title: "Masked: people registered in Beijing who hold a Shanghai loan (names and birth dates masked by their owner)",
+            sql: "SELECT b.id_number, b.name, b.birth_date, l.status\nFROM sh_hf.loans l\nJOIN sh_hf.persons s ON l.person_id = s.person_id\nJOIN bj_hf.persons b ON b.id_number = s.id_number\nORDER BY b.id_number, l.status LIMIT 5".to_string(),
         },
         DemoQuery {
-            title: "Top five loans across the three cities",
+            title: "Aggregate only: loans per city (loan amounts leave only as sums over five or more loans)",
+            sql: format!("SELECT city, COUNT(*) AS loans, SUM(amount) AS total, AVG(amount) AS average FROM ({loans}) t GROUP BY city ORDER BY city"),
+        },
+        DemoQuery {
+            title: "Refused: the five largest loans across the three cities (single loan amounts may not leave)",
             sql: format!("SELECT city, loan_id, amount, status FROM ({loans}) t ORDER BY amount DESC, loan_id LIMIT 5"),
         },
     ]
@@ -97,7 +102,7 @@ pub async fn run(dir: &Path, scale: f64, out: &mut (dyn Write + Send)) -> Result
         ),
     )?;
 
-    let cluster = Cluster::start(data).await?;
+    let cluster = Cluster::start_with_policy(data).await?;
     for (a, g) in AGENCIES.iter().zip(&cluster.gateways) {
         w(
             out,
@@ -139,7 +144,20 @@ pub async fn run(dir: &Path, scale: f64, out: &mut (dyn Write + Send)) -> Result
         let before = stats.total_rows();
         let ctx = RequestContext::new(analyst.clone(), purpose.clone());
         let t = Instant::now();
-        let batches = client.query_all(&ctx, &q.sql).await?;
+        let batches = match client.query_all(&ctx, &q.sql).await {
+            Ok(b) => b,
+            Err(e) if e.to_string().contains("disclosure policy") => {
+                w(
+                    out,
+                    format!(
+                        "{e}\n(refused in {:.1?}; the refusal is on the audit chain)",
+                        t.elapsed()
+                    ),
+                )?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let elapsed = t.elapsed();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         w(out, render_table(&batches)?)?;

@@ -282,7 +282,7 @@ async fn append_many(node: Arc<ChainNode>, from: u64, n: u64) -> (BTreeMap<u64, 
 
 /// Waits until the store of a running voter process holds `size` entries.
 async fn wait_store_size(data: &Path, size: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let len = ChainStore::open_read_only(data.join("chain")).and_then(|s| s.len());
         if len.as_ref().is_ok_and(|l| *l >= size) {
@@ -298,7 +298,7 @@ async fn wait_store_size(data: &Path, size: u64) {
 }
 
 async fn wait_size(node: &ChainNode, size: u64) {
-    node.wait_for_size(size, Duration::from_secs(60))
+    node.wait_for_size(size, Duration::from_secs(180))
         .await
         .unwrap_or_else(|e| panic!("the learner did not reach {size} entries: {e}"));
 }

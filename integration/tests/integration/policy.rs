@@ -1,0 +1,265 @@
+//! Disclosure policy through running gateways: each owner applies its own policy to the
+//! sub-queries it receives, masks before anything else sees a value, keeps aggregate-only
+//! columns inside large enough groups, refuses with reasons, records its decisions on
+//! the chain, and follows its policy file on disk.
+
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use sluice_chain::TraceFilter;
+use sluice_chain::entry::Body;
+use sluice_gateway::demo::{self, Cluster};
+use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
+
+use super::common::{SCALE, local_context};
+
+struct PolicyHarness {
+    cluster: Cluster,
+    client: AnalystClient,
+    local: datafusion::prelude::SessionContext,
+    _dir: tempfile::TempDir,
+}
+
+impl PolicyHarness {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = demo::generate(dir.path(), SCALE).unwrap();
+        let local = local_context(&data).await;
+        let cluster = Cluster::start_with_policy(data).await.unwrap();
+        let client =
+            AnalystClient::connect(&cluster.address("bj_hf").unwrap(), Duration::from_secs(5))
+                .await
+                .unwrap();
+        PolicyHarness {
+            cluster,
+            client,
+            local,
+            _dir: dir,
+        }
+    }
+
+    async fn query(&self, purpose: &str, sql: &str) -> Result<Vec<RecordBatch>, String> {
+        let ctx = RequestContext::new(
+            Principal::parse("bj_hf/analyst").unwrap(),
+            Purpose::parse(purpose).unwrap(),
+        );
+        self.client
+            .query_all(&ctx, sql)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn transfer(&self, sql: &str) -> Result<Vec<RecordBatch>, String> {
+        self.query("provident_fund_transfer", sql).await
+    }
+
+    async fn local(&self, sql: &str) -> Vec<RecordBatch> {
+        self.local.sql(sql).await.unwrap().collect().await.unwrap()
+    }
+}
+
+fn strings(batches: &[RecordBatch], col: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let a = arrow::compute::cast(b.column(col), &arrow::datatypes::DataType::Utf8).unwrap();
+        let a = a.as_string::<i32>();
+        for i in 0..a.len() {
+            out.push(if a.is_null(i) {
+                "NULL".into()
+            } else {
+                a.value(i).to_string()
+            });
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn owners_mask_aggregate_refuse_record_and_reload() {
+    let h = PolicyHarness::start().await;
+    let id = demo::mover_id_number();
+
+    // Masked: the name keeps its first letter, the birth date its year; no raw value.
+    let sql = format!("SELECT name, birth_date FROM sh_hf.persons WHERE id_number = '{id}'");
+    let got = h.transfer(&sql).await.unwrap();
+    let raw = h.local(&sql).await;
+    let (got_names, raw_names) = (strings(&got, 0), strings(&raw, 0));
+    assert_eq!(got_names.len(), 1);
+    assert_ne!(got_names, raw_names, "the raw name left sh_hf");
+    assert_eq!(got_names[0].chars().next(), raw_names[0].chars().next());
+    assert!(
+        strings(&got, 1)[0].ends_with("-01-01"),
+        "{:?}",
+        strings(&got, 1)
+    );
+
+    // Probing a masked column with its raw value finds nothing: the filter sees the mask.
+    let probe = format!(
+        "SELECT id_number FROM sh_hf.persons WHERE name = '{}'",
+        raw_names[0]
+    );
+    assert!(strings(&h.transfer(&probe).await.unwrap(), 0).is_empty());
+    let like = format!(
+        "SELECT COUNT(*) FROM sh_hf.persons WHERE name LIKE '{}%'",
+        &raw_names[0][..2]
+    );
+    assert_eq!(strings(&h.transfer(&like).await.unwrap(), 0), ["0"]);
+
+    // Aggregate only: sums over large groups are exact, single amounts are refused.
+    let sum = "SELECT COUNT(*), SUM(amount) FROM sh_hf.loans";
+    assert_eq!(
+        strings(&h.transfer(sum).await.unwrap(), 1),
+        strings(&h.local(sum).await, 1)
+    );
+    for probe in [
+        "SELECT amount FROM sh_hf.loans LIMIT 1",
+        "SELECT loan_id FROM sh_hf.loans ORDER BY amount DESC LIMIT 1",
+        "SELECT SUM(amount) OVER (ORDER BY loan_id) FROM sh_hf.loans",
+    ] {
+        let err = h.transfer(probe).await.unwrap_err();
+        assert!(
+            err.contains("refused by sh_hf's disclosure policy"),
+            "{probe}: {err}"
+        );
+        assert!(err.contains("loans.amount"), "{probe}: {err}");
+        assert!(
+            err.contains("sh_hf.csv:12"),
+            "{probe}: the rule is named: {err}"
+        );
+    }
+
+    // A cross-agency join on person ids is refused: they are join keys, never output.
+    let err = h
+        .transfer("SELECT b.person_id FROM bj_hf.persons b JOIN sh_hf.persons s ON s.person_id = b.person_id")
+        .await
+        .unwrap_err();
+    assert!(err.contains("person_id"), "{err}");
+
+    // Another purpose is refused.
+    let err = h
+        .query("marketing", "SELECT status FROM sh_hf.loans LIMIT 1")
+        .await
+        .unwrap_err();
+    assert!(err.contains("loans.status"), "{err}");
+
+    // Every decision is on sh_hf's chain, with the levels granted.
+    let sh = h
+        .cluster
+        .gateway("sh_hf")
+        .unwrap()
+        .gateway
+        .chain
+        .clone()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (allowed, refused) = loop {
+        let hits = sh
+            .store()
+            .trace(&TraceFilter {
+                principal: Some("bj_hf/analyst".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let levels: Vec<String> = hits
+            .iter()
+            .filter_map(|h| match &h.entry.entry().body {
+                Body::AccessAllowed(d) => Some(
+                    d.columns
+                        .iter()
+                        .map(|c| format!("{}:{}", c.column, c.level))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                _ => None,
+            })
+            .collect();
+        let refused = hits
+            .iter()
+            .filter(|h| matches!(&h.entry.entry().body, Body::AccessRefused(d) if d.reason.contains("loans.amount")))
+            .count();
+        if refused >= 3 || Instant::now() > deadline {
+            break (levels, refused);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(refused >= 3, "refusals recorded: {refused}");
+    assert!(
+        allowed.iter().any(|l| l.contains("name:masked:first:1")),
+        "{allowed:?}"
+    );
+    assert!(
+        allowed.iter().any(|l| l.contains("amount:aggregate")),
+        "{allowed:?}"
+    );
+
+    // Hot reload: sh_hf makes loan amounts plain; the next query sees it.
+    let rules = h.cluster.data.dir.join("policy").join("sh_hf.csv");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        text.replace(
+            "loans.amount, provident_fund_transfer, aggregate",
+            "loans.amount, provident_fund_transfer, plain",
+        ),
+    )
+    .unwrap();
+    let one = "SELECT amount FROM sh_hf.loans ORDER BY loan_id LIMIT 1";
+    assert_eq!(
+        strings(&h.transfer(one).await.unwrap(), 0),
+        strings(&h.local(one).await, 0)
+    );
+    // A broken file is rejected; the last good policy stays in force.
+    std::fs::write(&rules, format!("{text}p, *, *, loans.amount\n")).unwrap();
+    assert_eq!(
+        strings(&h.transfer(one).await.unwrap(), 0),
+        strings(&h.local(one).await, 0)
+    );
+    let persons = "SELECT birth_date FROM sh_hf.persons ORDER BY birth_date LIMIT 1";
+    assert!(strings(&h.transfer(persons).await.unwrap(), 0)[0].ends_with("-01-01"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn policy_explain_names_levels_rules_and_the_rewritten_sql() {
+    let h = PolicyHarness::start().await;
+    let config = h.cluster.configs[1].clone();
+    let out = std::process::Command::new(super::chain_faults::sluice_exe())
+        .args(["policy", "explain", "--config"])
+        .arg(&config)
+        .args([
+            "--as",
+            "bj_hf/analyst",
+            "--purpose",
+            "provident_fund_transfer",
+            "SELECT name, COUNT(*) FROM sh_hf.persons GROUP BY name",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("masked:first:1"), "{stdout}");
+    assert!(stdout.contains("sh_hf.csv:4"), "{stdout}");
+    assert!(stdout.to_lowercase().contains("select"), "{stdout}");
+
+    let refused = std::process::Command::new(super::chain_faults::sluice_exe())
+        .args(["policy", "explain", "--config"])
+        .arg(&config)
+        .args([
+            "--as",
+            "bj_hf/analyst",
+            "--purpose",
+            "provident_fund_transfer",
+            "SELECT amount FROM sh_hf.loans",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("loans.amount") && stderr.contains("aggregate"),
+        "{stderr}"
+    );
+}
