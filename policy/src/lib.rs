@@ -47,6 +47,7 @@ pub mod rewrite;
 pub use decision::{AppliedFilter, ColumnDecision, Decided, Decision, RuleRef, Suppression};
 pub use error::{Error, LoadError, Refusal, Result, Violation};
 pub use level::{DEFAULT_K, Level, MaskSpec, Need};
+pub use model::STANDARD_MODEL;
 pub use policy::{DEFAULT_CATALOG, Policy, PolicyConfig, policy_digest};
 pub use reload::ReloadingPolicy;
 pub use request::Request;

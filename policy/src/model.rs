@@ -13,6 +13,29 @@
 
 use casbin::{DefaultModel, Model};
 
+/// The model `policy/README.md` documents: roles through `g`, wildcards through
+/// `keyMatch` on principals, requesting agencies and `<dataset>.<column>`, an optional
+/// purpose (`*` for any), and row filters in `p2`. Most agencies can use it as it is.
+pub const STANDARD_MODEL: &str = r#"[request_definition]
+r = sub, dom, obj, purpose, level
+r2 = sub, dom, obj, purpose, filter
+
+[policy_definition]
+p = sub, dom, obj, purpose, level
+p2 = sub, dom, obj, purpose, filter
+
+[role_definition]
+g = _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+e2 = some(where (p.eft == allow))
+
+[matchers]
+m = (g(r.sub, p.sub) || keyMatch(r.sub, p.sub)) && keyMatch(r.dom, p.dom) && keyMatch(r.obj, p.obj) && (p.purpose == "*" || r.purpose == p.purpose) && r.level == p.level
+m2 = (g(r2.sub, p2.sub) || keyMatch(r2.sub, p2.sub)) && keyMatch(r2.dom, p2.dom) && r2.obj == p2.obj && (p2.purpose == "*" || r2.purpose == p2.purpose) && r2.filter == p2.filter
+"#;
+
 /// A request or policy field this crate knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FieldName {

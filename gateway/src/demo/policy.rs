@@ -7,26 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{GatewayError, Result};
 
-/// The Casbin model every demo agency uses (the one `policy/README.md` documents).
-pub const MODEL: &str = r#"[request_definition]
-r = sub, dom, obj, purpose, level
-r2 = sub, dom, obj, purpose, filter
-
-[policy_definition]
-p = sub, dom, obj, purpose, level
-p2 = sub, dom, obj, purpose, filter
-
-[role_definition]
-g = _, _
-
-[policy_effect]
-e = some(where (p.eft == allow))
-e2 = some(where (p.eft == allow))
-
-[matchers]
-m = (g(r.sub, p.sub) || keyMatch(r.sub, p.sub)) && keyMatch(r.dom, p.dom) && keyMatch(r.obj, p.obj) && (p.purpose == "*" || r.purpose == p.purpose) && r.level == p.level
-m2 = (g(r2.sub, p2.sub) || keyMatch(r2.sub, p2.sub)) && keyMatch(r2.dom, p2.dom) && r2.obj == p2.obj && (p2.purpose == "*" || r2.purpose == p2.purpose) && r2.filter == p2.filter
-"#;
+/// The Casbin model every demo agency uses.
+pub const MODEL: &str = sluice_policy::STANDARD_MODEL;
 
 /// The rules every demo agency applies.
 pub const RULES: &str = "\

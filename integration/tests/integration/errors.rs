@@ -89,9 +89,15 @@ async fn free_port() -> String {
     l.local_addr().unwrap().to_string()
 }
 
+/// A gateway config for agency `qa_hf` that waits 300 ms for a peer.
 fn config(dir: &Path, extra: &str) -> GatewayConfig {
-    let text =
-        format!("agency = \"qa_hf\"\nlisten = \"127.0.0.1:0\"\npeer_timeout_ms = 300\n{extra}");
+    config_waiting(dir, 300, extra)
+}
+
+fn config_waiting(dir: &Path, peer_timeout_ms: u64, extra: &str) -> GatewayConfig {
+    let text = format!(
+        "agency = \"qa_hf\"\nlisten = \"127.0.0.1:0\"\npeer_timeout_ms = {peer_timeout_ms}\n{extra}"
+    );
     GatewayConfig::parse(&text, &dir.join("qa.toml"), dir).unwrap()
 }
 
@@ -189,8 +195,11 @@ async fn peer_disconnecting_mid_stream_is_an_error_not_a_short_result() {
     let h = Harness::start().await;
     let proxy = cutting_proxy(h.cluster.address("sh_hf").unwrap(), 200_000).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
+    // The owner answers only once its access entry is committed; under load that can
+    // take longer than the 300 ms the other tests wait.
+    let cfg = config_waiting(
         dir.path(),
+        10_000,
         &format!("[[peers]]\nagency = \"sh_hf\"\naddress = \"{proxy}\"\n"),
     );
     let gw = Gateway::open(&cfg).await.unwrap();

@@ -18,25 +18,7 @@ use sluice_policy::{Decided, Error, Policy, PolicyConfig, Refusal, Request};
 pub const AGENCY: &str = "bj_hf";
 pub const SECRET: &[u8] = b"bj_hf owner secret, 32 bytes ok!";
 
-pub const MODEL: &str = r#"[request_definition]
-r = sub, dom, obj, purpose, level
-r2 = sub, dom, obj, purpose, filter
-
-[policy_definition]
-p = sub, dom, obj, purpose, level
-p2 = sub, dom, obj, purpose, filter
-
-[role_definition]
-g = _, _
-
-[policy_effect]
-e = some(where (p.eft == allow))
-e2 = some(where (p.eft == allow))
-
-[matchers]
-m = (g(r.sub, p.sub) || keyMatch(r.sub, p.sub)) && keyMatch(r.dom, p.dom) && keyMatch(r.obj, p.obj) && (p.purpose == "*" || r.purpose == p.purpose) && r.level == p.level
-m2 = (g(r2.sub, p2.sub) || keyMatch(r2.sub, p2.sub)) && keyMatch(r2.dom, p2.dom) && r2.obj == p2.obj && (p2.purpose == "*" || r2.purpose == p2.purpose) && r2.filter == p2.filter
-"#;
+pub const MODEL: &str = sluice_policy::STANDARD_MODEL;
 
 pub const POLICY: &str = r#"# Roles. Officers inherit what analysts may do.
 g, sh_hf/bob, fund_analyst
