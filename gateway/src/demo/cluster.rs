@@ -118,6 +118,11 @@ impl Cluster {
         self.data.dir.join("keys")
     }
 
+    /// `agency`'s running chain node.
+    pub fn chain(&self, agency: &str) -> Option<&std::sync::Arc<sluice_chain::ChainNode>> {
+        self.gateway(agency).and_then(|g| g.gateway.chain.as_ref())
+    }
+
     /// `agency`'s copy of the chain.
     pub fn chain_dir(&self, agency: &str) -> PathBuf {
         self.data.dir.join("chain").join(agency)

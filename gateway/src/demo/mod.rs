@@ -194,8 +194,7 @@ async fn audit_tour(
         writeln!(out, "{s}").map_err(|e| GatewayError::Transport(format!("writing output: {e}")))
     };
     let node = cluster
-        .gateway("sh_hf")
-        .and_then(|g| g.gateway.chain.as_ref())
+        .chain("sh_hf")
         .ok_or_else(|| GatewayError::Internal("the demo's sh_hf gateway has no chain".into()))?;
     // Wait for the leader's next checkpoint, so the bundle below can be proved.
     let size = node.store().len()?;

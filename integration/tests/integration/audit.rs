@@ -43,14 +43,7 @@ async fn owners_record_access_and_completion_and_refusals() {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert!(rows > 0);
 
-    let sh = h
-        .cluster
-        .gateway("sh_hf")
-        .unwrap()
-        .gateway
-        .chain
-        .clone()
-        .unwrap();
+    let sh = h.cluster.chain("sh_hf").unwrap();
     let store = sh.store();
     let qid = ctx.query_id.clone();
     let allowed = wait_for(
@@ -93,14 +86,7 @@ async fn owners_record_access_and_completion_and_refusals() {
     assert!(c.bytes > 0);
 
     // Every replica holds the same entries, and they verify.
-    let bj = h
-        .cluster
-        .gateway("bj_hf")
-        .unwrap()
-        .gateway
-        .chain
-        .clone()
-        .unwrap();
+    let bj = h.cluster.chain("bj_hf").unwrap();
     bj.wait_for_size(completed.index + 1, Duration::from_secs(10))
         .await
         .unwrap();

@@ -143,14 +143,7 @@ async fn owners_mask_aggregate_refuse_record_and_reload() {
     assert!(err.contains("loans.status"), "{err}");
 
     // Every decision is on sh_hf's chain, with the levels granted.
-    let sh = h
-        .cluster
-        .gateway("sh_hf")
-        .unwrap()
-        .gateway
-        .chain
-        .clone()
-        .unwrap();
+    let sh = h.cluster.chain("sh_hf").unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let (allowed, refused) = loop {
         let hits = sh
@@ -222,18 +215,21 @@ async fn owners_mask_aggregate_refuse_record_and_reload() {
 async fn policy_explain_names_levels_rules_and_the_rewritten_sql() {
     let h = PolicyHarness::start().await;
     let config = h.cluster.configs[1].clone();
-    let out = std::process::Command::new(super::chain_faults::sluice_exe())
-        .args(["policy", "explain", "--config"])
-        .arg(&config)
-        .args([
-            "--as",
-            "bj_hf/analyst",
-            "--purpose",
-            "provident_fund_transfer",
-            "SELECT name, COUNT(*) FROM sh_hf.persons GROUP BY name",
-        ])
-        .output()
-        .unwrap();
+    let explain = |sql: &str| {
+        std::process::Command::new(super::chain_faults::sluice_exe())
+            .args(["policy", "explain", "--config"])
+            .arg(&config)
+            .args([
+                "--as",
+                "bj_hf/analyst",
+                "--purpose",
+                "provident_fund_transfer",
+                sql,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = explain("SELECT name, COUNT(*) FROM sh_hf.persons GROUP BY name");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -244,18 +240,7 @@ async fn policy_explain_names_levels_rules_and_the_rewritten_sql() {
     assert!(stdout.contains("sh_hf.csv:4"), "{stdout}");
     assert!(stdout.to_lowercase().contains("select"), "{stdout}");
 
-    let refused = std::process::Command::new(super::chain_faults::sluice_exe())
-        .args(["policy", "explain", "--config"])
-        .arg(&config)
-        .args([
-            "--as",
-            "bj_hf/analyst",
-            "--purpose",
-            "provident_fund_transfer",
-            "SELECT amount FROM sh_hf.loans",
-        ])
-        .output()
-        .unwrap();
+    let refused = explain("SELECT amount FROM sh_hf.loans");
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
