@@ -628,6 +628,16 @@ impl Entry {
         }
     }
 
+    /// The purpose the entry was made for, if any (for the by-purpose index).
+    pub fn purpose(&self) -> Option<&str> {
+        match &self.body {
+            Body::AccessAllowed(d) | Body::AccessRefused(d) => Some(&d.purpose),
+            Body::AccessRequest(r) => Some(&r.purpose),
+            Body::ConsentGrant(g) => Some(&g.purpose),
+            _ => None,
+        }
+    }
+
     /// The datasets the entry is about (for the by-dataset index).
     pub fn datasets(&self) -> Vec<&str> {
         match &self.body {

@@ -54,35 +54,61 @@ fn to_usize(v: u64) -> Result<usize> {
     usize::try_from(v).map_err(|_| Error::InvalidArgument(format!("{v} does not fit in usize")))
 }
 
-/// MTH(D[n]): the root over these leaf hashes.
-///
-/// Computed in one pass with a stack of perfect subtrees (O(log n) memory): after the
-/// last leaf the stack holds the binary decomposition of n, left to right, and folding it
-/// from the right gives the RFC's left-heavy tree. Tests check it against the recursive
-/// definition.
-pub fn root(leaves: &[Hash]) -> Hash {
-    // (height, hash) of perfect subtrees, heights strictly decreasing from bottom to top.
-    let mut stack: Vec<(u32, Hash)> = Vec::with_capacity(64);
-    for leaf in leaves {
+/// The right edge of a tree: the roots of its perfect subtrees, left to right, one per
+/// set bit of its size. Appending a leaf and computing the root are both O(log n), so a
+/// growing chain never rehashes its history. Folding the subtrees from the right gives
+/// the RFC's left-heavy tree; tests check it against the recursive definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// (height, hash) of perfect subtrees, heights strictly decreasing left to right.
+    subtrees: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many leaves it covers.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends one leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
         let mut height = 0;
-        let mut hash = *leaf;
-        while let Some(&(top_height, top_hash)) = stack.last() {
+        let mut hash = leaf;
+        while let Some(&(top_height, top_hash)) = self.subtrees.last() {
             if top_height != height {
                 break;
             }
-            stack.pop();
+            self.subtrees.pop();
             hash = node_hash(&top_hash, &hash);
             height += 1;
         }
-        stack.push((height, hash));
+        self.subtrees.push((height, hash));
+        self.size += 1;
     }
-    let Some((_, mut acc)) = stack.pop() else {
-        return empty_root();
-    };
-    while let Some((_, left)) = stack.pop() {
-        acc = node_hash(&left, &acc);
+
+    /// MTH over every leaf pushed so far.
+    pub fn root(&self) -> Hash {
+        let mut subtrees = self.subtrees.iter().rev();
+        let Some((_, last)) = subtrees.next() else {
+            return empty_root();
+        };
+        subtrees.fold(*last, |acc, (_, left)| node_hash(left, &acc))
     }
-    acc
+}
+
+/// MTH(D[n]): the root over these leaf hashes.
+pub fn root(leaves: &[Hash]) -> Hash {
+    let mut frontier = Frontier::new();
+    for leaf in leaves {
+        frontier.push(*leaf);
+    }
+    frontier.root()
 }
 
 fn mth(leaves: &[Hash]) -> Result<Hash> {

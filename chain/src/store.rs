@@ -15,11 +15,14 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Mutex;
 
-use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    ColumnFamily, DB, DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+};
 
 use crate::checkpoint::CheckpointVerified;
+use crate::entry::EntryKind;
 use crate::error::{Error, Result};
-use crate::merkle::{self, Hash, InclusionProof};
+use crate::merkle::{self, Frontier, Hash, InclusionProof};
 use crate::sign::{SignedEntry, TrustBundle, VerifiedEntry};
 
 /// Entry bytes by log index.
@@ -34,15 +37,34 @@ pub const CF_BY_AGENCY: &str = "by_agency";
 pub const CF_BY_PRINCIPAL: &str = "by_principal";
 /// Index: dataset -> log indexes.
 pub const CF_BY_DATASET: &str = "by_dataset";
+/// Index: purpose -> log indexes.
+pub const CF_BY_PURPOSE: &str = "by_purpose";
+/// Index: entry kind -> log indexes.
+pub const CF_BY_KIND: &str = "by_kind";
+/// Index: (entry time, log index), for time ranges.
+pub const CF_BY_TIME: &str = "by_time";
+
+/// The column families that only index the entries, and can be rebuilt from them.
+pub const INDEX_FAMILIES: [&str; 6] = [
+    CF_BY_AGENCY,
+    CF_BY_PRINCIPAL,
+    CF_BY_DATASET,
+    CF_BY_PURPOSE,
+    CF_BY_KIND,
+    CF_BY_TIME,
+];
 
 /// Every column family the store needs, in creation order.
-pub const COLUMN_FAMILIES: [&str; 6] = [
+pub const COLUMN_FAMILIES: [&str; 9] = [
     CF_ENTRIES,
     CF_LEAVES,
     CF_META,
     CF_BY_AGENCY,
     CF_BY_PRINCIPAL,
     CF_BY_DATASET,
+    CF_BY_PURPOSE,
+    CF_BY_KIND,
+    CF_BY_TIME,
 ];
 
 const META_SIZE: &[u8] = b"size";
@@ -66,11 +88,24 @@ impl StoreVerified {
     }
 }
 
+/// How a write to the store reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// fsync before returning.
+    Synced,
+    /// Left to the OS: the caller holds the same data in a synced log it can replay (the
+    /// Raft state machine, whose committed log entries are re-applied after a crash).
+    LogBacked,
+}
+
 /// The chain's entries, tree leaves and indexes in one RocksDB.
 pub struct ChainStore {
     db: DB,
     /// The committed size. Held while appending so appends are serialised.
     size: Mutex<u64>,
+    /// The tree's right edge at the committed size, built on first use and then kept up
+    /// to date by appends, so checkpoints cost O(log n). Locked after `size`.
+    frontier: Mutex<Option<Frontier>>,
 }
 
 impl std::fmt::Debug for ChainStore {
@@ -96,6 +131,13 @@ fn index_prefix(value: &str) -> Result<Vec<u8>> {
     Ok(k)
 }
 
+fn time_key(time_ms: u64, index: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&time_ms.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
 fn synced() -> WriteOptions {
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
@@ -113,6 +155,9 @@ fn decode_index(key: &[u8]) -> Result<u64> {
 /// with [`Error::MissingColumnFamily`]; extra column families are opened and left alone.
 pub(crate) fn open_db(path: &Path, required: &[&'static str]) -> Result<DB> {
     let mut opts = Options::default();
+    // After a crash, recover every whole write batch up to the first damaged one, so an
+    // unsynced write is either all there or not at all (see [`Durability::LogBacked`]).
+    opts.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
     let db = if path.join("CURRENT").exists() {
         let existing = DB::list_cf(&opts, path)?;
         if let Some(missing) = required
@@ -146,6 +191,7 @@ impl ChainStore {
         let store = Self {
             db,
             size: Mutex::new(0),
+            frontier: Mutex::new(None),
         };
         let size = match store.db.get_cf(store.cf(CF_META)?, META_SIZE)? {
             Some(v) => u64::from_be_bytes(
@@ -183,6 +229,7 @@ impl ChainStore {
         let store = Self {
             db,
             size: Mutex::new(0),
+            frontier: Mutex::new(None),
         };
         let size = store
             .db
@@ -243,15 +290,16 @@ impl ChainStore {
     /// Appends entries whose signatures were verified, in order, in one `WriteBatch` with one
     /// fsync (group commit). Returns their index range. On error nothing was written.
     pub fn append_batch(&self, entries: Vec<VerifiedEntry>) -> Result<Range<u64>> {
-        self.commit(entries, &[])
+        self.commit(entries, &[], Durability::Synced)
     }
 
     /// Appends `entries` and writes the extra `meta` keys (e.g. the Raft state machine's
-    /// last applied id) in the same synced batch.
+    /// last applied id) in the same atomic batch.
     pub(crate) fn commit(
         &self,
         entries: Vec<VerifiedEntry>,
         meta: &[(&[u8], Vec<u8>)],
+        durability: Durability,
     ) -> Result<Range<u64>> {
         let mut size = self.lock()?;
         let start = *size;
@@ -259,13 +307,22 @@ impl ChainStore {
             return Ok(start..start);
         }
         let mut batch = WriteBatch::default();
-        let end = self.put_entries(&mut batch, start, &entries)?;
+        let mut leaves = Vec::with_capacity(entries.len());
+        let end = self.put_entries(&mut batch, start, &entries, &mut leaves)?;
         self.put_extra_meta(&mut batch, meta)?;
         // Durability: the whole batch (entries, leaves, indexes, the new size and any extra
-        // meta) goes to the WAL in one atomic write and one fsync. When this returns every
-        // entry survives a crash; if it fails or the machine dies first, none are visible.
-        self.db.write_opt(batch, &synced())?;
+        // meta) goes to the WAL in one atomic write. Synced, every entry survives a crash
+        // when this returns; otherwise a machine crash may drop whole batches from the end
+        // (never part of one), which Raft re-applies from its synced log.
+        let options = match durability {
+            Durability::Synced => synced(),
+            Durability::LogBacked => WriteOptions::default(),
+        };
+        self.db.write_opt(batch, &options)?;
         *size = end;
+        if let Some(f) = self.frontier()?.as_mut() {
+            leaves.into_iter().for_each(|leaf| f.push(leaf));
+        }
         Ok(start..end)
     }
 
@@ -278,25 +335,20 @@ impl ChainStore {
     ) -> Result<Range<u64>> {
         let mut size = self.lock()?;
         let mut batch = WriteBatch::default();
-        for name in [
-            CF_ENTRIES,
-            CF_LEAVES,
-            CF_BY_AGENCY,
-            CF_BY_PRINCIPAL,
-            CF_BY_DATASET,
-        ] {
+        for name in [CF_ENTRIES, CF_LEAVES].into_iter().chain(INDEX_FAMILIES) {
             let cf = self.cf(name)?;
             for item in self.db.iterator_cf(cf, IteratorMode::Start) {
                 let (k, _) = item?;
                 batch.delete_cf(cf, k);
             }
         }
-        let end = self.put_entries(&mut batch, 0, &entries)?;
+        let end = self.put_entries(&mut batch, 0, &entries, &mut Vec::new())?;
         self.put_extra_meta(&mut batch, meta)?;
         // Durability: the old chain disappears and the new one appears in one synced write;
         // a crash leaves either the old chain or the new one, never a mix.
         self.db.write_opt(batch, &synced())?;
         *size = end;
+        *self.frontier()? = None;
         Ok(0..end)
     }
 
@@ -326,12 +378,14 @@ impl ChainStore {
         Ok(())
     }
 
-    /// Adds `entries` at `start..` (entries, leaves, indexes, new size) to `batch`.
+    /// Adds `entries` at `start..` (entries, leaves, indexes, new size) to `batch`, and
+    /// their leaf hashes to `leaves`.
     fn put_entries(
         &self,
         batch: &mut WriteBatch,
         start: u64,
         entries: &[VerifiedEntry],
+        leaves: &mut Vec<Hash>,
     ) -> Result<u64> {
         let end = start
             .checked_add(entries.len() as u64)
@@ -343,11 +397,18 @@ impl ChainStore {
             self.cf(CF_BY_PRINCIPAL)?,
             self.cf(CF_BY_DATASET)?,
         );
+        let (cf_purpose, cf_kind, cf_time) = (
+            self.cf(CF_BY_PURPOSE)?,
+            self.cf(CF_BY_KIND)?,
+            self.cf(CF_BY_TIME)?,
+        );
         for (index, verified) in (start..end).zip(entries) {
             let signed = verified.signed();
             let bytes = signed.to_bytes()?;
             let key = index.to_be_bytes();
-            batch.put_cf(cf_leaves, key, merkle::leaf_hash(&bytes));
+            let leaf = merkle::leaf_hash(&bytes);
+            batch.put_cf(cf_leaves, key, leaf);
+            leaves.push(leaf);
             batch.put_cf(cf_entries, key, bytes);
             let entry = signed.entry();
             batch.put_cf(cf_agency, index_key(&entry.author, index)?, b"");
@@ -357,6 +418,11 @@ impl ChainStore {
             for d in entry.datasets() {
                 batch.put_cf(cf_dataset, index_key(d, index)?, b"");
             }
+            if let Some(p) = entry.purpose() {
+                batch.put_cf(cf_purpose, index_key(p, index)?, b"");
+            }
+            batch.put_cf(cf_kind, index_key(entry.kind().name(), index)?, b"");
+            batch.put_cf(cf_time, time_key(entry.time_ms, index), b"");
         }
         batch.put_cf(cf_meta, META_SIZE, end.to_be_bytes());
         Ok(end)
@@ -387,6 +453,11 @@ impl ChainStore {
                 size: len,
             });
         }
+        self.leaf_hashes_unlocked(size)
+    }
+
+    /// [`Self::leaf_hashes`] for a caller that holds the size lock and checked `size`.
+    fn leaf_hashes_unlocked(&self, size: u64) -> Result<Vec<Hash>> {
         let mut out = Vec::new();
         let iter = self
             .db
@@ -414,9 +485,31 @@ impl ChainStore {
         Ok(out)
     }
 
-    /// The tree root over the first `size` entries.
+    /// The tree root over the first `size` entries: O(log n) at the committed size, a pass
+    /// over the leaves for an earlier one.
     pub fn root_at(&self, size: u64) -> Result<Hash> {
-        Ok(merkle::root(&self.leaf_hashes(size)?))
+        let len = self.lock()?;
+        if size != *len {
+            drop(len);
+            return Ok(merkle::root(&self.leaf_hashes(size)?));
+        }
+        let mut frontier = self.frontier()?;
+        if let Some(f) = frontier.as_ref() {
+            return Ok(f.root());
+        }
+        let mut built = Frontier::new();
+        for leaf in self.leaf_hashes_unlocked(size)? {
+            built.push(leaf);
+        }
+        let root = built.root();
+        *frontier = Some(built);
+        Ok(root)
+    }
+
+    fn frontier(&self) -> Result<std::sync::MutexGuard<'_, Option<Frontier>>> {
+        self.frontier
+            .lock()
+            .map_err(|_| Error::Internal("chain store lock poisoned by a panic"))
     }
 
     /// The current size and root.
@@ -471,6 +564,42 @@ impl ChainStore {
     /// Indexes of entries about `dataset`, in log order.
     pub fn by_dataset(&self, dataset: &str) -> Result<Vec<u64>> {
         self.lookup(CF_BY_DATASET, dataset)
+    }
+
+    /// Indexes of entries made for `purpose`, in log order.
+    pub fn by_purpose(&self, purpose: &str) -> Result<Vec<u64>> {
+        self.lookup(CF_BY_PURPOSE, purpose)
+    }
+
+    /// Indexes of entries of `kind`, in log order.
+    pub fn by_kind(&self, kind: EntryKind) -> Result<Vec<u64>> {
+        self.lookup(CF_BY_KIND, kind.name())
+    }
+
+    /// Indexes of entries whose time is in `from_ms..to_ms`, in log order. Each agency's
+    /// clock stamps its own entries, so times are not sorted along the log.
+    pub fn by_time(&self, from_ms: u64, to_ms: u64) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        if from_ms >= to_ms {
+            return Ok(out);
+        }
+        let start = time_key(from_ms, 0);
+        let iter = self.db.iterator_cf(
+            self.cf(CF_BY_TIME)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            let (time, index) = k.split_at_checked(8).ok_or_else(|| {
+                Error::Inconsistent(format!("time index key of {} bytes", k.len()))
+            })?;
+            if decode_index(time)? >= to_ms {
+                break;
+            }
+            out.push(decode_index(index)?);
+        }
+        out.sort_unstable();
+        Ok(out)
     }
 
     /// Recomputes everything from the stored bytes: each entry must parse, its signature must
@@ -598,6 +727,36 @@ mod tests {
         let opts = Options::default();
         let cfs = DB::list_cf(&opts, path).unwrap();
         DB::open_cf(&opts, path, cfs).unwrap()
+    }
+
+    #[test]
+    fn root_kept_at_the_tip_matches_a_pass_over_the_leaves() {
+        let f = fixture();
+        let all = entries(&f);
+        let store = ChainStore::open(&f.path).unwrap();
+        let full_pass =
+            |store: &ChainStore, size: u64| merkle::root(&store.leaf_hashes(size).unwrap());
+        assert_eq!(store.root().unwrap(), (0, merkle::empty_root()));
+        // Built on first use, then carried forward by appends of every batch size.
+        for (n, chunk) in (1..).zip(all.chunks(3)) {
+            store.append_batch(chunk.to_vec()).unwrap();
+            let (size, root) = store.root().unwrap();
+            assert_eq!(root, full_pass(&store, size), "after {n} batches");
+            if size > 2 {
+                // An earlier size still gets its own root.
+                assert_eq!(
+                    store.root_at(size - 2).unwrap(),
+                    full_pass(&store, size - 2)
+                );
+            }
+        }
+        let (size, root) = store.root().unwrap();
+        drop(store);
+        let reopened = ChainStore::open(&f.path).unwrap();
+        assert_eq!(reopened.root().unwrap(), (size, root));
+        // Replacing the chain (a snapshot) starts the edge over.
+        reopened.replace_all(all[..5].to_vec(), &[]).unwrap();
+        assert_eq!(reopened.root().unwrap(), (5, full_pass(&reopened, 5)));
     }
 
     #[test]

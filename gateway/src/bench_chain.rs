@@ -202,7 +202,7 @@ pub fn trace_queries() -> Vec<(&'static str, TraceFilter)> {
             "one dataset, one purpose",
             TraceFilter {
                 dataset: Some("bj_hf.dataset7".into()),
-                purpose: Some("loan_review".into()),
+                purpose: Some("statistics".into()),
                 ..Default::default()
             },
         ),
@@ -216,7 +216,7 @@ pub fn trace_queries() -> Vec<(&'static str, TraceFilter)> {
             },
         ),
         (
-            "one day, refused (no index: full scan)",
+            "one day, refused",
             TraceFilter {
                 from_ms: Some(1_767_225_600_000 + 10 * day),
                 to_ms: Some(1_767_225_600_000 + 11 * day),

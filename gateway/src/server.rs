@@ -12,6 +12,7 @@ use sluice_proto::v1::{self, result_frame::Frame};
 use sluice_proto::{Gateway as GatewayRpc, GatewayServer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::audit::Audit;
@@ -82,13 +83,12 @@ impl Gateway {
         let svc = GatewayServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        // The builder's `tcp_nodelay` does not reach sockets from a listener of our own;
+        // without it, Nagle and delayed ACKs hold small replies for ~40 ms.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .add_service(svc)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                shutdown,
-            )
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(|e| GatewayError::Transport(e.to_string()))
     }

@@ -27,6 +27,7 @@ use tonic::transport::Channel;
 use crate::checkpoint::{NoteSigner, NoteVerifier, SignedCheckpoint};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::raft::state_machine::SignedHere;
 use crate::raft::{NodeId, TypeConfig};
 use crate::sign::{AgencySigner, SignedEntry, TrustBundle};
 use crate::store::ChainStore;
@@ -159,6 +160,8 @@ impl Shared {
 pub struct ChainNode {
     shared: Arc<Shared>,
     signer: AgencySigner,
+    trust: TrustBundle,
+    signed_here: Arc<SignedHere>,
     committer: commit::Committer,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
@@ -222,7 +225,8 @@ impl ChainNode {
             let client = network::peer_client(&m.addr).map_err(Error::InvalidArgument)?;
             peers.insert(m.id, (m.addr.clone(), client));
         }
-        let sm = ChainStateMachine::new(Arc::clone(&store), trust);
+        let sm = ChainStateMachine::new(Arc::clone(&store), trust.clone());
+        let signed_here = sm.signed_here();
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),
@@ -273,6 +277,8 @@ impl ChainNode {
         Ok(ChainNode {
             shared,
             signer,
+            trust,
+            signed_here,
             committer,
             addr,
             stop,
@@ -303,8 +309,10 @@ impl ChainNode {
     /// Signs `entry` with this agency's key and appends it; returns once it is committed.
     /// Concurrent appends share Raft log writes and fsyncs (group commit).
     pub async fn append(&self, entry: Entry) -> Result<EntryCommitted> {
-        let signed = self.signer.sign(entry)?;
-        self.append_signed(signed).await
+        let vouched = self.trust.sign_trusted(&self.signer, entry)?;
+        let wire = vouched.signed().to_bytes()?;
+        self.signed_here.remember(&wire, vouched);
+        self.committer.submit(wire).await
     }
 
     /// Appends an entry signed elsewhere. Every replica re-verifies its signature, so an

@@ -106,9 +106,9 @@ impl PeerConnection {
             Ok(c) => c.clone(),
             Err(e) => return Err(self.transport(e)),
         };
-        let json = serde_json::to_vec(req).map_err(|e| self.decode_error(e))?;
+        let body = crate::raft::encode(req).map_err(|e| self.decode_error(e))?;
         let reply =
-            match tokio::time::timeout(option.hard_ttl(), call(client, RaftMessage { json })).await
+            match tokio::time::timeout(option.hard_ttl(), call(client, RaftMessage { body })).await
             {
                 Err(_) => {
                     return Err(self.transport(format!(
@@ -120,7 +120,7 @@ impl PeerConnection {
                 Ok(Ok(reply)) => reply.into_inner(),
             };
         let result: Result<Resp, RaftError<NodeId, E>> =
-            serde_json::from_slice(&reply.json).map_err(|e| self.decode_error(e))?;
+            crate::raft::decode(&reply.body).map_err(|e| self.decode_error(e))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }

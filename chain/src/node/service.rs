@@ -14,6 +14,7 @@ use sluice_proto::chain_v1::{
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, commit, cosign};
@@ -34,9 +35,10 @@ pub(crate) fn serve(
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
     tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // The builder's `tcp_nodelay` does not reach sockets from a listener of our own;
+        // without it, Nagle and delayed ACKs hold small Raft replies for ~40 ms.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let res = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped.changed().await;
@@ -49,13 +51,13 @@ pub(crate) fn serve(
 }
 
 fn decode<T: DeserializeOwned>(m: &RaftMessage) -> Result<T, Status> {
-    serde_json::from_slice(&m.json)
+    crate::raft::decode(&m.body)
         .map_err(|e| Status::invalid_argument(format!("malformed raft message: {e}")))
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Response<RaftMessage>, Status> {
-    let json = serde_json::to_vec(v).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Response::new(RaftMessage { json }))
+    let body = crate::raft::encode(v).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(RaftMessage { body }))
 }
 
 fn status(e: Error) -> Status {

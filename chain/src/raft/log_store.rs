@@ -80,11 +80,11 @@ impl RaftLogStore {
         else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(read_err)
+        super::decode(&bytes).map(Some).map_err(read_err)
     }
 
     fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(value).map_err(write_err)?;
+        let bytes = super::encode(value).map_err(write_err)?;
         // Durability: synced; the vote, commit point and purge marker survive a crash once
         // this returns (Raft's safety needs the vote on disk before it answers).
         self.db
@@ -119,7 +119,7 @@ impl RaftLogReader<TypeConfig> for RaftLogStore {
             if !range.contains(&u64::from_be_bytes(key)) {
                 break;
             }
-            out.push(serde_json::from_slice(&v).map_err(read_err)?);
+            out.push(super::decode(&v).map_err(read_err)?);
         }
         Ok(out)
     }
@@ -134,7 +134,7 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
         let last = match iter.next() {
             Some(item) => {
                 let (_, v) = item.map_err(read_err)?;
-                let e: Entry = serde_json::from_slice(&v).map_err(read_err)?;
+                let e: Entry = super::decode(&v).map_err(read_err)?;
                 Some(e.log_id)
             }
             None => None,
@@ -182,7 +182,7 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
         let cf = self.cf(CF_LOGS)?;
         let mut batch = WriteBatch::default();
         for e in entries {
-            let bytes = serde_json::to_vec(&e).map_err(write_err)?;
+            let bytes = super::encode(&e).map_err(write_err)?;
             batch.put_cf(cf, e.log_id.index.to_be_bytes(), bytes);
         }
         // Durability: group commit. Every entry openraft hands us in this call goes to the

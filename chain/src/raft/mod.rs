@@ -54,6 +54,17 @@ openraft::declare_raft_types!(
         R = ChainResponse,
 );
 
+/// Encodes a Raft value (log entry, RPC, reply) in postcard, the compact binary form used
+/// on disk and on the wire: JSON spelled every entry byte as a decimal number.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(value)
+}
+
+/// Decodes a value written by [`encode`].
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
 /// Raft node ids.
 pub type NodeId = u64;
 /// openraft's storage error for this config.

@@ -98,6 +98,44 @@ fn apply_verifies_signatures_and_appends_to_the_chain() {
     assert_eq!(last.map(|l| l.index), Some(3));
 }
 
+#[test]
+fn entries_signed_here_skip_the_check_but_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Arc::new(ChainStore::open(dir.path().join("chain")).unwrap());
+    let mut sm = ChainStateMachine::new(Arc::clone(&chain), trust());
+    let here = sm.signed_here();
+    let entries = one_of_each("bj_hf");
+    let mut wires = Vec::new();
+    for e in entries.iter().take(3) {
+        let vouched = trust().sign_trusted(&signer(), e.clone()).unwrap();
+        let wire = vouched.signed().to_bytes().unwrap();
+        here.remember(&wire, vouched);
+        wires.push(wire);
+    }
+    // The same entry as the third, in another key's signature: remembering the genuine one
+    // must not let the forgery through.
+    let forger = AgencySigner::from_seed("bj_hf", [9; 32]).unwrap();
+    let forged = forger.sign(entries[2].clone()).unwrap().to_bytes().unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt
+        .block_on(sm.apply([
+            normal(1, vec![wires[0].clone(), forged]),
+            normal(2, wires.clone()),
+        ]))
+        .unwrap();
+    assert!(matches!(
+        &out[0],
+        ChainResponse::Refused { position: 1, .. }
+    ));
+    assert_eq!(out[1], ChainResponse::Appended { first: 0, count: 3 });
+    // What was applied from memory is byte for byte what was signed, and verifies.
+    for (i, wire) in (0u64..).zip(&wires) {
+        assert_eq!(&chain.get_bytes(i).unwrap(), wire);
+    }
+    chain.verify(&trust()).unwrap();
+}
+
 fn signed_bytes(signer: &AgencySigner) -> Vec<Vec<u8>> {
     one_of_each(signer.agency())
         .into_iter()
