@@ -44,16 +44,6 @@ pub const CF_BY_KIND: &str = "by_kind";
 /// Index: (entry time, log index), for time ranges.
 pub const CF_BY_TIME: &str = "by_time";
 
-/// The column families that only index the entries, and can be rebuilt from them.
-pub const INDEX_FAMILIES: [&str; 6] = [
-    CF_BY_AGENCY,
-    CF_BY_PRINCIPAL,
-    CF_BY_DATASET,
-    CF_BY_PURPOSE,
-    CF_BY_KIND,
-    CF_BY_TIME,
-];
-
 /// Every column family the store needs, in creation order.
 pub const COLUMN_FAMILIES: [&str; 9] = [
     CF_ENTRIES,
@@ -335,7 +325,8 @@ impl ChainStore {
     ) -> Result<Range<u64>> {
         let mut size = self.lock()?;
         let mut batch = WriteBatch::default();
-        for name in [CF_ENTRIES, CF_LEAVES].into_iter().chain(INDEX_FAMILIES) {
+        // Everything but the meta family, which keeps the extra keys and gets a new size.
+        for name in COLUMN_FAMILIES.into_iter().filter(|cf| *cf != CF_META) {
             let cf = self.cf(name)?;
             for item in self.db.iterator_cf(cf, IteratorMode::Start) {
                 let (k, _) = item?;

@@ -11,6 +11,9 @@ use crate::config::GatewayConfig;
 use crate::error::{GatewayError, Result};
 use crate::server::RunningGateway;
 
+/// How long a started cluster may take to elect its chain leader.
+const CHAIN_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The datasets every demo agency publishes: name, title, description.
 pub const DATASETS: [(&str, &str, &str); 3] = [
     (
@@ -105,6 +108,13 @@ impl Cluster {
             let config = GatewayConfig::load(&path)?;
             gateways.push(RunningGateway::start(&config, listener).await?);
             configs.push(path);
+        }
+        // Owners release no data before their access entry commits, so the cluster is
+        // ready only once every chain node knows a leader.
+        for g in &gateways {
+            if let Some(chain) = &g.gateway.chain {
+                chain.wait_for_leader(CHAIN_READY_TIMEOUT).await?;
+            }
         }
         Ok(Cluster {
             data,

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use sluice_chain::entry::{AccessDecision, Body};
 use sluice_chain::{AgencySigner, ChainNode, ChainStore, Entry, Member, NodeConfig, TrustBundle};
+use sluice_gateway::bench_chain::sized_entry;
 use tokio::net::TcpListener;
+
+use super::common::{run_sluice, run_sluice_ok, sluice_exe};
 
 const VOTERS: [&str; 3] = ["bj_hf", "sh_hf", "cd_hf"];
 const LEARNER: &str = "audit_office";
@@ -22,19 +24,6 @@ fn b64(bytes: &[u8]) -> String {
 
 fn signer(agency: &str, i: u8) -> AgencySigner {
     AgencySigner::from_seed(agency, [i + 1; 32]).unwrap()
-}
-
-/// The `sluice` binary cargo built beside this test binary.
-pub fn sluice_exe() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join("sluice");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
 }
 
 fn free_port() -> u16 {
@@ -223,20 +212,9 @@ impl ChainCluster {
     }
 }
 
+/// An access entry by the learner whose signed form is about 256 bytes.
 fn access(n: u64) -> Entry {
-    Entry {
-        author: LEARNER.into(),
-        time_ms: 1_700_000_000_000 + n,
-        body: Body::AccessAllowed(AccessDecision {
-            query_id: format!("q{n}"),
-            principal: format!("{LEARNER}/auditor"),
-            purpose: "fault_test".into(),
-            datasets: vec!["bj_hf.persons".into()],
-            columns: vec![],
-            reason: format!("entry {n} of the fault test, padded to about 256 bytes ....."),
-            consents: vec![],
-        }),
-    }
+    sized_entry(LEARNER, n, 256)
 }
 
 /// Appends `n` entries from 64 concurrent writers; returns the acknowledged ones.
@@ -440,7 +418,7 @@ async fn tampering_forgery_and_evidence_bundles() {
     let (tmp, stores) = c.stop().await;
     let learner_store = dir.join("learner");
     let bundle = dir.join("entry7.json");
-    let out = run_sluice(&[
+    run_sluice_ok(&[
         "audit",
         "prove",
         "7",
@@ -449,23 +427,13 @@ async fn tampering_forgery_and_evidence_bundles() {
         "--out",
         bundle.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ok = run_sluice(&[
+    let ok = run_sluice_ok(&[
         "audit",
         "verify-bundle",
         bundle.to_str().unwrap(),
         "--trust",
         trust_dir.to_str().unwrap(),
     ]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("ok: entry 7"));
 
     // A forged checkpoint: the root is changed, the signatures kept.
@@ -516,7 +484,7 @@ async fn tampering_forgery_and_evidence_bundles() {
     let stderr = String::from_utf8_lossy(&verify.stderr);
     assert!(stderr.contains("entry 5 is bad"), "{stderr}");
     // The untouched voter still verifies.
-    let fine = run_sluice(&[
+    run_sluice_ok(&[
         "audit",
         "verify",
         "--store",
@@ -524,14 +492,5 @@ async fn tampering_forgery_and_evidence_bundles() {
         "--trust",
         trust_dir.to_str().unwrap(),
     ]);
-    assert!(
-        fine.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fine.stderr)
-    );
     drop(tmp);
-}
-
-fn run_sluice(args: &[&str]) -> std::process::Output {
-    Command::new(sluice_exe()).args(args).output().unwrap()
 }

@@ -1,6 +1,8 @@
 //! Shared set-up: a demo cluster at a small scale, a local reference context over the
 //! same files, and result comparison that ignores nothing but float noise.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,35 @@ use sluice_gateway::demo::{self, AGENCIES, Cluster};
 use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
 
 pub const SCALE: f64 = 0.05;
+
+/// The `sluice` binary cargo built beside this test binary.
+pub fn sluice_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join("sluice");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// Runs the `sluice` CLI to completion.
+pub fn run_sluice<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(sluice_exe()).args(args).output().unwrap()
+}
+
+/// Runs the `sluice` CLI and fails the test, with its stderr, unless it succeeds.
+pub fn run_sluice_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    let out = run_sluice(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
 
 pub struct Harness {
     pub cluster: Cluster,

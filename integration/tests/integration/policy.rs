@@ -11,7 +11,7 @@ use sluice_chain::entry::Body;
 use sluice_gateway::demo::{self, Cluster};
 use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
 
-use super::common::{SCALE, local_context};
+use super::common::{SCALE, local_context, run_sluice};
 
 struct PolicyHarness {
     cluster: Cluster,
@@ -214,28 +214,27 @@ async fn owners_mask_aggregate_refuse_record_and_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn policy_explain_names_levels_rules_and_the_rewritten_sql() {
     let h = PolicyHarness::start().await;
-    let config = h.cluster.configs[1].clone();
+    let config = h.cluster.configs[1].to_str().unwrap().to_owned();
     let explain = |sql: &str| {
-        std::process::Command::new(super::chain_faults::sluice_exe())
-            .args(["policy", "explain", "--config"])
-            .arg(&config)
-            .args([
-                "--as",
-                "bj_hf/analyst",
-                "--purpose",
-                "provident_fund_transfer",
-                sql,
-            ])
-            .output()
-            .unwrap()
+        run_sluice(&[
+            "policy",
+            "explain",
+            "--config",
+            &config,
+            "--as",
+            "bj_hf/analyst",
+            "--purpose",
+            "provident_fund_transfer",
+            sql,
+        ])
     };
     let out = explain("SELECT name, COUNT(*) FROM sh_hf.persons GROUP BY name");
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("masked:first:1"), "{stdout}");
     assert!(stdout.contains("sh_hf.csv:4"), "{stdout}");
     assert!(stdout.to_lowercase().contains("select"), "{stdout}");
