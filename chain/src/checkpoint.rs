@@ -233,7 +233,7 @@ impl NoteVerifier {
     pub fn to_vkey(&self) -> String {
         let mut material = vec![ED25519_ALG];
         material.extend_from_slice(self.key.as_bytes());
-        let id: String = self.key_id.iter().map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(self.key_id);
         format!("{}+{}+{}", self.name, id, B64.encode(material))
     }
 

@@ -559,16 +559,9 @@ pub struct Entry {
     pub body: Body,
 }
 
-/// Whether `id` is a valid agency id: a lower-case SQL identifier (`[a-z_][a-z0-9_]*`),
-/// at most 63 bytes.
+/// Whether `id` is a valid agency id, by [`sluice_core::AgencyId`]'s one rule.
 pub fn is_agency_id(id: &str) -> bool {
-    let mut chars = id.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
-    first_ok
-        && id.len() <= 63
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    sluice_core::AgencyId::parse(id).is_ok()
 }
 
 impl Entry {

@@ -6,10 +6,6 @@ use serde_json::{Value, json};
 use crate::entry::{Body, MemberRole, MembershipAction};
 use crate::sign::SignedEntry;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// One entry as a JSON object: index, kind, author, time, the body's fields and the
 /// signature.
 pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
@@ -27,7 +23,7 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
             "consents": d.consents,
         }),
         Body::AccessCompleted(c) => json!({
-            "query_id": c.query_id, "rows": c.rows, "bytes": c.bytes, "digest": hex(&c.digest),
+            "query_id": c.query_id, "rows": c.rows, "bytes": c.bytes, "digest": hex::encode(c.digest),
         }),
         Body::CatalogPublish(r) | Body::CatalogChange(r) => json!({
             "dataset": r.dataset,
@@ -55,7 +51,7 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
         }),
         Body::ConsentRevoke(r) => json!({ "consent_id": r.consent_id, "subject": r.subject }),
         Body::PolicyChange(p) => json!({
-            "digest": hex(&p.digest), "version": p.version, "note": p.note,
+            "digest": hex::encode(p.digest), "version": p.version, "note": p.note,
         }),
         Body::Membership(m) => json!({
             "agency": m.agency,
@@ -65,7 +61,7 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
                 MembershipAction::Leave => "leave",
             },
             "role": match m.role { MemberRole::Voter => "voter", MemberRole::Learner => "learner" },
-            "public_key": hex(&m.public_key),
+            "public_key": hex::encode(m.public_key),
             "address": m.address,
         }),
     };
@@ -75,6 +71,6 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
         "author": e.author,
         "time_ms": e.time_ms,
         "body": body,
-        "signature": hex(signed.signature()),
+        "signature": hex::encode(signed.signature()),
     })
 }

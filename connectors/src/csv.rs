@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::csv::CsvFormat;
 
-use crate::Connector;
+use crate::connector::Connector;
 use crate::error::{ConnectorError, Result};
 use crate::listing::open_listing_table;
 

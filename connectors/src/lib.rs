@@ -21,10 +21,10 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
 use serde::{Deserialize, Serialize};
 
+mod connector;
 pub mod csv;
 mod dburl;
 mod error;
@@ -42,6 +42,7 @@ pub use crate::ndjson::NdjsonConnector;
 pub use crate::parquet::ParquetConnector;
 pub use crate::postgres::PostgresConnector;
 pub use crate::sqlite::SqliteConnector;
+pub use connector::Connector;
 pub use error::{ConnectorError, Result};
 
 /// Where a dataset's rows live. Deserialised from the `connector` table of a dataset in
@@ -147,20 +148,6 @@ impl ConnectorConfig {
             ConnectorConfig::Sqlite { .. } => "sqlite",
         }
     }
-}
-
-/// A source of rows for one dataset.
-///
-/// Implementations live one per file. The provider they return must push projections,
-/// filters and limits into the source where it can, and say which it cannot through
-/// `TableProvider::supports_filters_pushdown`.
-#[async_trait]
-pub trait Connector: Debug + Send + Sync {
-    /// The connector kind, as in [`ConnectorConfig::kind`].
-    fn kind(&self) -> &'static str;
-
-    /// Connect (or open the files) and return a provider for the dataset.
-    async fn table_provider(&self) -> Result<Arc<dyn TableProvider>>;
 }
 
 /// Open the source described by `config`. Relative file paths are resolved against

@@ -30,7 +30,7 @@ use datafusion_table_providers::sql::db_connection_pool::mysqlpool::{
 use datafusion_table_providers::util::secrets::to_secret_map;
 use mysql_async::DriverError;
 
-use crate::Connector;
+use crate::connector::Connector;
 use crate::dburl::{DbUrl, redact_url};
 use crate::error::{ConnectorError, Result};
 use crate::remote::{

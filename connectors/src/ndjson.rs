@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::json::JsonFormat;
 
-use crate::Connector;
+use crate::connector::Connector;
 use crate::error::Result;
 use crate::listing::open_listing_table;
 

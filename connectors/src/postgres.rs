@@ -25,7 +25,7 @@ use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresC
 use datafusion_table_providers::sql::sql_provider_datafusion::SqlTable;
 use datafusion_table_providers::util::secrets::to_secret_map;
 
-use crate::Connector;
+use crate::connector::Connector;
 use crate::dburl::{DbUrl, redact_url};
 use crate::error::{ConnectorError, Result};
 use crate::remote::{connect_with_timeout, table_error, within_timeout};

@@ -31,7 +31,7 @@ use datafusion_table_providers::sqlite::DynSqliteConnectionPool;
 use datafusion_table_providers::sqlite::sql_table::SQLiteTable;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::Connector;
+use crate::connector::Connector;
 use crate::error::{ConnectorError, Result, chain_to_string};
 use crate::remote::verbatim_table_reference;
 

@@ -1,18 +1,24 @@
 //! The analyst's side of the wire: connect to a home gateway, send SQL with a request
 //! context, and read the result stream. The CLI, the demo and the tests all use this.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt};
 use sluice_proto::GatewayClient;
 use sluice_proto::v1;
 use tonic::transport::Channel;
 
 use crate::catalog::AgencyCatalog;
-use crate::client::{MAX_MESSAGE_BYTES, connect, decode_frames};
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
+use crate::grpc::status::{Received, from_status};
+use crate::ipc::MAX_MESSAGE_BYTES;
+use crate::peer::remote::connect;
+use crate::peer::stream::{BatchStream, decode_frames_with_schema};
 
 /// A connection to one gateway, as an analyst uses it.
 #[derive(Debug, Clone)]
@@ -26,6 +32,7 @@ pub struct AnalystClient {
 #[derive(Debug)]
 pub struct CatalogListing {
     pub agencies: Vec<AgencyCatalog>,
+    /// Agencies the gateway could not reach, with the reason.
     pub unreachable: Vec<(String, String)>,
 }
 
@@ -49,20 +56,25 @@ impl AnalystClient {
         })
     }
 
+    /// The error a failed call stands for: the gateway's own error keeps its variant.
     fn remote(&self, status: tonic::Status) -> GatewayError {
-        GatewayError::Remote {
-            address: self.address.clone(),
-            code: format!("{:?}", status.code()),
-            message: status.message().to_string(),
+        match from_status(status) {
+            Received::Gateway(e) => e,
+            Received::Other { code, message } => GatewayError::Remote {
+                address: self.address.clone(),
+                code: format!("{code:?}"),
+                message,
+            },
+            Received::Transport(s) => GatewayError::GatewayUnreachable {
+                address: self.address.clone(),
+                waited: self.idle,
+                reason: s.message().to_string(),
+            },
         }
     }
 
-    /// Run `sql` at the gateway and stream the result batches.
-    pub async fn query(
-        &self,
-        ctx: &RequestContext,
-        sql: &str,
-    ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + use<>> {
+    /// Run `sql` at the gateway and stream the result, its schema first.
+    pub async fn query(&self, ctx: &RequestContext, sql: &str) -> Result<ResultStream> {
         let req = v1::QueryRequest {
             context: Some(ctx.to_proto()),
             sql: sql.to_string(),
@@ -74,23 +86,27 @@ impl AnalystClient {
             .await
             .map_err(|s| self.remote(s))?;
         let address = self.address.clone();
-        Ok(
-            decode_frames(self.address.clone(), resp.into_inner(), self.idle).map(move |r| {
-                r.map_err(|e| match e {
-                    GatewayError::PeerError { message, .. } => GatewayError::Remote {
-                        address: address.clone(),
-                        code: "Aborted".into(),
-                        message,
-                    },
-                    other => other,
-                })
-            }),
-        )
+        let relabel = move |e: GatewayError| match e {
+            GatewayError::PeerError { code, message, .. } => GatewayError::Remote {
+                address: address.clone(),
+                code,
+                message,
+            },
+            other => other,
+        };
+        let (schema, batches) =
+            decode_frames_with_schema(self.address.clone(), resp.into_inner(), self.idle)
+                .await
+                .map_err(relabel.clone())?;
+        Ok(ResultStream {
+            schema,
+            batches: Box::pin(batches.map(move |r| r.map_err(&relabel))),
+        })
     }
 
     /// Run `sql` and collect every batch.
     pub async fn query_all(&self, ctx: &RequestContext, sql: &str) -> Result<Vec<RecordBatch>> {
-        let mut stream = Box::pin(self.query(ctx, sql).await?);
+        let mut stream = self.query(ctx, sql).await?;
         let mut out = Vec::new();
         while let Some(b) = stream.next().await {
             out.push(b?);
@@ -127,5 +143,26 @@ impl AnalystClient {
                 .map(|p| (p.agency, p.message))
                 .collect(),
         })
+    }
+}
+
+/// A result as it arrives from a gateway: its schema, then its batches.
+pub struct ResultStream {
+    schema: SchemaRef,
+    batches: BatchStream,
+}
+
+impl ResultStream {
+    /// The result's columns, known before the first batch, even for no rows.
+    pub fn schema(&self) -> SchemaRef {
+        SchemaRef::clone(&self.schema)
+    }
+}
+
+impl Stream for ResultStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.batches.as_mut().poll_next(cx)
     }
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use sluice_chain::render::entry_json;
 use sluice_chain::{AgencySigner, ChainStore, EvidenceBundle, TraceHit, TrustBundle};
 
-use crate::audit::write_key_file;
+use sluice_core::AgencyId;
+
 use crate::error::{GatewayError, Result};
+use crate::keys::write_key_file;
 
 /// Opens the chain store under `path`: a node's data directory or its `chain` folder.
 pub fn open_store(path: &Path) -> Result<ChainStore> {
@@ -132,8 +134,7 @@ pub fn read_bundle(path: &Path) -> Result<EvidenceBundle> {
 /// Creates agency `agency`'s signing key in `dir`: `<agency>.key` (the secret seed,
 /// mode 0600) and `<agency>.pub` (the public key, for trust directories and configs).
 /// Refuses to overwrite an existing key.
-pub fn init_keys(agency: &str, dir: &Path) -> Result<(PathBuf, PathBuf, String)> {
-    crate::config::check_identifier(agency).map_err(GatewayError::BadRequest)?;
+pub fn init_keys(agency: &AgencyId, dir: &Path) -> Result<(PathBuf, PathBuf, String)> {
     std::fs::create_dir_all(dir)
         .map_err(|e| GatewayError::BadRequest(format!("cannot create {}: {e}", dir.display())))?;
     let key = dir.join(format!("{agency}.key"));
@@ -143,10 +144,10 @@ pub fn init_keys(agency: &str, dir: &Path) -> Result<(PathBuf, PathBuf, String)>
             key.display()
         )));
     }
-    let signer = AgencySigner::generate(agency)?;
+    let signer = AgencySigner::generate(agency.as_str())?;
     write_key_file(&key, &signer.seed())?;
     let mut trust = TrustBundle::new();
-    trust.insert(agency, signer.verifying_key())?;
+    trust.insert(agency.as_str(), signer.verifying_key())?;
     trust.to_dir(dir)?;
     use base64::Engine as _;
     let public =

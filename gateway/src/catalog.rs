@@ -2,7 +2,7 @@
 //! Arrow schema. This is the form catalogs take on the wire and in the federated planner.
 
 use arrow::datatypes::SchemaRef;
-use datafusion::common::TableReference;
+use sluice_core::{AgencyId, DatasetName, DatasetRef};
 use sluice_proto::v1;
 
 use crate::error::{GatewayError, Result};
@@ -11,8 +11,8 @@ use crate::ipc;
 /// One published dataset, addressed in SQL as `<agency>.<name>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasetInfo {
-    pub agency: String,
-    pub name: String,
+    pub agency: AgencyId,
+    pub name: DatasetName,
     pub title: String,
     pub description: String,
     pub schema: SchemaRef,
@@ -20,13 +20,13 @@ pub struct DatasetInfo {
 
 impl DatasetInfo {
     /// `<agency>.<name>`
-    pub fn qualified_name(&self) -> String {
-        format!("{}.{}", self.agency, self.name)
+    pub fn dataset_ref(&self) -> DatasetRef {
+        DatasetRef::new(self.agency.clone(), self.name.clone())
     }
 
     pub fn to_proto(&self) -> Result<v1::DatasetInfo> {
         Ok(v1::DatasetInfo {
-            name: self.name.clone(),
+            name: self.name.to_string(),
             title: self.title.clone(),
             description: self.description.clone(),
             arrow_schema: ipc::schema_to_bytes(&self.schema).map_err(|e| {
@@ -36,19 +36,17 @@ impl DatasetInfo {
     }
 
     /// Read a dataset description sent by `agency`'s gateway.
-    pub fn from_proto(agency: &str, d: &v1::DatasetInfo) -> Result<Self> {
-        let schema =
-            ipc::schema_from_bytes(&d.arrow_schema).map_err(|e| GatewayError::BadPeerData {
-                agency: agency.to_string(),
-                message: format!("schema of dataset `{}`: {e}", d.name),
-            })?;
-        crate::config::check_identifier(&d.name).map_err(|m| GatewayError::BadPeerData {
+    pub fn from_proto(agency: &AgencyId, d: &v1::DatasetInfo) -> Result<Self> {
+        let bad = |message: String| GatewayError::BadPeerData {
             agency: agency.to_string(),
-            message: format!("dataset name: {m}"),
-        })?;
+            message,
+        };
+        let schema = ipc::schema_from_bytes(&d.arrow_schema)
+            .map_err(|e| bad(format!("schema of dataset `{}`: {e}", d.name)))?;
+        let name = DatasetName::parse(&d.name).map_err(|e| bad(e.to_string()))?;
         Ok(DatasetInfo {
-            agency: agency.to_string(),
-            name: d.name.clone(),
+            agency: agency.clone(),
+            name,
             title: d.title.clone(),
             description: d.description.clone(),
             schema,
@@ -59,14 +57,14 @@ impl DatasetInfo {
 /// One agency's catalog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgencyCatalog {
-    pub agency: String,
+    pub agency: AgencyId,
     pub datasets: Vec<DatasetInfo>,
 }
 
 impl AgencyCatalog {
     pub fn to_proto(&self) -> Result<v1::AgencyCatalog> {
         Ok(v1::AgencyCatalog {
-            agency: self.agency.clone(),
+            agency: self.agency.to_string(),
             datasets: self
                 .datasets
                 .iter()
@@ -76,27 +74,17 @@ impl AgencyCatalog {
     }
 
     pub fn from_proto(c: &v1::AgencyCatalog) -> Result<Self> {
-        Ok(AgencyCatalog {
+        let agency = AgencyId::parse(&c.agency).map_err(|e| GatewayError::BadPeerData {
             agency: c.agency.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(AgencyCatalog {
             datasets: c
                 .datasets
                 .iter()
-                .map(|d| DatasetInfo::from_proto(&c.agency, d))
+                .map(|d| DatasetInfo::from_proto(&agency, d))
                 .collect::<Result<_>>()?,
+            agency,
         })
-    }
-}
-
-/// Split a table reference from SQL into `(agency, dataset)`. Tables must be named
-/// `<agency>.<dataset>`, optionally prefixed with the `sluice` catalog.
-pub fn split_table_ref(r: &TableReference) -> Result<(&str, &str)> {
-    match r {
-        TableReference::Partial { schema, table } => Ok((schema, table)),
-        TableReference::Full {
-            catalog,
-            schema,
-            table,
-        } if catalog.as_ref() == crate::owner::CATALOG => Ok((schema, table)),
-        _ => Err(GatewayError::UnqualifiedTable(r.to_string())),
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sluice_connectors::ConnectorConfig;
+use sluice_core::{AgencyId, DatasetName};
 use toml::Spanned;
 
 use crate::error::{GatewayError, Result};
@@ -16,8 +17,10 @@ use crate::error::{GatewayError, Result};
 /// A gateway's whole config, as loaded and validated from one TOML file.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
+    /// The file the config was read from, for messages that name it.
+    pub file: PathBuf,
     /// The agency this gateway serves, e.g. `bj_hf`.
-    pub agency: String,
+    pub agency: AgencyId,
     /// Where the gateway listens for analysts and peers.
     pub listen: SocketAddr,
     /// The other agencies' gateways.
@@ -28,10 +31,35 @@ pub struct GatewayConfig {
     pub peer_timeout: Duration,
     /// Directory that relative paths in connector configs are resolved against.
     pub base_dir: PathBuf,
-    /// This gateway's node of the audit chain, if it runs one.
-    pub chain: Option<ChainConfig>,
-    /// The agency's disclosure policy, if it has one.
-    pub policy: Option<PolicyFilesConfig>,
+    /// Where the gateway records accesses. `None` when the config has no `[chain]`
+    /// section: such a gateway refuses to serve.
+    pub chain: Option<ChainChoice>,
+    /// What the gateway may release.
+    pub policy: PolicyChoice,
+}
+
+/// The `[policy]` section, or its absence.
+#[derive(Debug, Clone)]
+pub enum PolicyChoice {
+    /// No `[policy]` section: every column is denied, as anything a policy does not
+    /// name is.
+    DenyAll,
+    /// `[policy] open = true`: every published column is released plain. For tests,
+    /// benchmarks and open data; the gateway says so at start.
+    Open,
+    /// The agency's Casbin policy files.
+    Files(PolicyFilesConfig),
+}
+
+/// The `[chain]` section: a node of the audit chain, or the deliberate choice to
+/// record nothing.
+#[derive(Debug, Clone)]
+pub enum ChainChoice {
+    /// This gateway runs its agency's node of the audit chain.
+    Node(ChainConfig),
+    /// `[chain] none = true`: nothing is recorded. For tests and benchmarks only; the
+    /// gateway says so at start.
+    Unaudited,
 }
 
 /// The `[policy]` section: the agency's Casbin model and rules, and the owner's secret
@@ -71,7 +99,7 @@ pub struct ChainConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainMemberConfig {
     pub id: u64,
-    pub agency: String,
+    pub agency: AgencyId,
     /// `host:port` of its chain listener.
     pub address: String,
     /// Its ed25519 public key, which checks its entries and checkpoint signatures.
@@ -83,7 +111,7 @@ pub struct ChainMemberConfig {
 /// Another agency's gateway.
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
-    pub agency: String,
+    pub agency: AgencyId,
     /// `host:port` of the peer's gateway.
     pub address: String,
 }
@@ -91,7 +119,7 @@ pub struct PeerConfig {
 /// One dataset the agency publishes, addressed in SQL as `<agency>.<name>`.
 #[derive(Debug, Clone)]
 pub struct DatasetConfig {
-    pub name: String,
+    pub name: DatasetName,
     pub title: String,
     pub description: String,
     pub connector: ConnectorConfig,
@@ -118,17 +146,22 @@ struct RawConfig {
     #[serde(default)]
     datasets: Vec<RawDataset>,
     #[serde(default)]
-    chain: Option<RawChain>,
+    chain: Option<Spanned<RawChain>>,
     #[serde(default)]
-    policy: Option<RawPolicy>,
+    policy: Option<Spanned<RawPolicy>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
-    model: PathBuf,
-    rules: PathBuf,
-    secret_file: PathBuf,
+    #[serde(default)]
+    open: Option<Spanned<bool>>,
+    #[serde(default)]
+    model: Option<PathBuf>,
+    #[serde(default)]
+    rules: Option<PathBuf>,
+    #[serde(default)]
+    secret_file: Option<PathBuf>,
     #[serde(default)]
     keys: Vec<RawKey>,
 }
@@ -143,17 +176,24 @@ struct RawKey {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChain {
-    node_id: Spanned<u64>,
-    listen: Spanned<String>,
-    data_dir: PathBuf,
-    key_file: PathBuf,
+    #[serde(default)]
+    none: Option<Spanned<bool>>,
+    #[serde(default)]
+    node_id: Option<Spanned<u64>>,
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    key_file: Option<PathBuf>,
     #[serde(default = "default_origin")]
     origin: String,
     #[serde(default)]
     checkpoint_quorum: Option<Spanned<usize>>,
     #[serde(default)]
     append_timeout_ms: Option<u64>,
-    members: Spanned<Vec<RawMember>>,
+    #[serde(default)]
+    members: Option<Spanned<Vec<RawMember>>>,
 }
 
 fn default_origin() -> String {
@@ -206,7 +246,7 @@ impl GatewayConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| GatewayError::ConfigIo {
             file: path.to_path_buf(),
-            source,
+            source: std::sync::Arc::new(source),
         })?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::parse(&text, path, &base_dir)
@@ -228,7 +268,7 @@ impl GatewayConfig {
             err_at(offset, e.message().trim().to_string())
         })?;
 
-        check_identifier(raw.agency.get_ref())
+        let agency = AgencyId::parse(raw.agency.get_ref())
             .map_err(|m| err_at(raw.agency.span().start, format!("agency: {m}")))?;
         let listen: SocketAddr = raw.listen.get_ref().parse().map_err(|e| {
             err_at(
@@ -240,12 +280,12 @@ impl GatewayConfig {
             )
         })?;
 
-        let mut seen = HashSet::from([raw.agency.get_ref().clone()]);
+        let mut seen = HashSet::from([agency.clone()]);
         let mut peers = Vec::with_capacity(raw.peers.len());
         for p in raw.peers {
-            check_identifier(p.agency.get_ref())
+            let peer = AgencyId::parse(p.agency.get_ref())
                 .map_err(|m| err_at(p.agency.span().start, format!("peer agency: {m}")))?;
-            if !seen.insert(p.agency.get_ref().clone()) {
+            if !seen.insert(peer.clone()) {
                 return Err(err_at(
                     p.agency.span().start,
                     format!("agency `{}` is listed twice", p.agency.get_ref()),
@@ -254,7 +294,7 @@ impl GatewayConfig {
             check_address(p.address.get_ref())
                 .map_err(|m| err_at(p.address.span().start, format!("peer address: {m}")))?;
             peers.push(PeerConfig {
-                agency: p.agency.into_inner(),
+                agency: peer,
                 address: p.address.into_inner(),
             });
         }
@@ -262,7 +302,7 @@ impl GatewayConfig {
         let mut names = HashSet::new();
         let mut datasets = Vec::with_capacity(raw.datasets.len());
         for d in raw.datasets {
-            check_identifier(d.name.get_ref())
+            let name = DatasetName::parse(d.name.get_ref())
                 .map_err(|m| err_at(d.name.span().start, format!("dataset name: {m}")))?;
             if !names.insert(d.name.get_ref().clone()) {
                 return Err(err_at(
@@ -298,7 +338,7 @@ impl GatewayConfig {
                 }
             };
             datasets.push(DatasetConfig {
-                name: d.name.into_inner(),
+                name,
                 title: d.title,
                 description: d.description,
                 connector: d.connector,
@@ -308,38 +348,25 @@ impl GatewayConfig {
 
         let chain = match raw.chain {
             None => None,
-            Some(c) => Some(parse_chain(c, raw.agency.get_ref(), base_dir, &err_at)?),
+            Some(c) => {
+                let at = c.span().start;
+                Some(parse_chain(c.into_inner(), &agency, at, base_dir, &err_at)?)
+            }
         };
 
         let policy = match raw.policy {
-            None => None,
+            None => PolicyChoice::DenyAll,
             Some(p) => {
-                let mut keys = Vec::new();
-                for k in p.keys {
-                    if !names.contains(k.dataset.get_ref()) {
-                        return Err(err_at(
-                            k.dataset.span().start,
-                            format!(
-                                "policy key: no dataset `{}` is published",
-                                k.dataset.get_ref()
-                            ),
-                        ));
-                    }
-                    keys.push((k.dataset.into_inner(), k.columns));
-                }
-                Some(PolicyFilesConfig {
-                    model: base_dir.join(p.model),
-                    rules: base_dir.join(p.rules),
-                    secret_file: base_dir.join(p.secret_file),
-                    keys,
-                })
+                let at = p.span().start;
+                parse_policy(p.into_inner(), at, &names, base_dir, &err_at)?
             }
         };
 
         Ok(GatewayConfig {
+            file: file.to_path_buf(),
             chain,
             policy,
-            agency: raw.agency.into_inner(),
+            agency,
             listen,
             peers,
             datasets,
@@ -352,27 +379,110 @@ impl GatewayConfig {
     }
 }
 
-fn parse_chain(
-    c: RawChain,
-    agency: &str,
+fn parse_policy(
+    p: RawPolicy,
+    at: usize,
+    names: &HashSet<String>,
     base_dir: &Path,
     err_at: &dyn Fn(usize, String) -> GatewayError,
-) -> Result<ChainConfig> {
+) -> Result<PolicyChoice> {
+    if let Some(open) = &p.open {
+        let has_files = p.model.is_some() || p.rules.is_some() || p.secret_file.is_some();
+        if has_files || !p.keys.is_empty() {
+            return Err(err_at(
+                open.span().start,
+                "policy: `open = true` releases everything plain; it cannot be combined with model, rules, secret_file or keys".into(),
+            ));
+        }
+        if !*open.get_ref() {
+            return Err(err_at(
+                open.span().start,
+                "policy: `open = false` means nothing; remove it and name the model, rules and secret_file".into(),
+            ));
+        }
+        return Ok(PolicyChoice::Open);
+    }
+    let (Some(model), Some(rules), Some(secret_file)) = (p.model, p.rules, p.secret_file) else {
+        return Err(err_at(
+            at,
+            "[policy] needs `model`, `rules` and `secret_file` (or `open = true`)".into(),
+        ));
+    };
+    let mut keys = Vec::new();
+    for k in p.keys {
+        if !names.contains(k.dataset.get_ref()) {
+            return Err(err_at(
+                k.dataset.span().start,
+                format!(
+                    "policy key: no dataset `{}` is published",
+                    k.dataset.get_ref()
+                ),
+            ));
+        }
+        keys.push((k.dataset.into_inner(), k.columns));
+    }
+    Ok(PolicyChoice::Files(PolicyFilesConfig {
+        model: base_dir.join(model),
+        rules: base_dir.join(rules),
+        secret_file: base_dir.join(secret_file),
+        keys,
+    }))
+}
+
+fn parse_chain(
+    c: RawChain,
+    agency: &AgencyId,
+    at: usize,
+    base_dir: &Path,
+    err_at: &dyn Fn(usize, String) -> GatewayError,
+) -> Result<ChainChoice> {
     use base64::Engine as _;
-    let listen: SocketAddr = c.listen.get_ref().parse().map_err(|e| {
+    if let Some(none) = &c.none {
+        let has_node = c.node_id.is_some()
+            || c.listen.is_some()
+            || c.data_dir.is_some()
+            || c.key_file.is_some()
+            || c.members.is_some();
+        if has_node {
+            return Err(err_at(
+                none.span().start,
+                "chain: `none = true` records nothing; it cannot be combined with a chain node's settings".into(),
+            ));
+        }
+        if !*none.get_ref() {
+            return Err(err_at(
+                none.span().start,
+                "chain: `none = false` means nothing; remove it and configure the chain node"
+                    .into(),
+            ));
+        }
+        return Ok(ChainChoice::Unaudited);
+    }
+    let missing = |key: &str| {
         err_at(
-            c.listen.span().start,
+            at,
+            format!("[chain] needs `{key}` (or `none = true` to record nothing)"),
+        )
+    };
+    let node_id = c.node_id.ok_or_else(|| missing("node_id"))?;
+    let listen_raw = c.listen.ok_or_else(|| missing("listen"))?;
+    let data_dir = c.data_dir.ok_or_else(|| missing("data_dir"))?;
+    let key_file = c.key_file.ok_or_else(|| missing("key_file"))?;
+    let members_raw = c.members.ok_or_else(|| missing("members"))?;
+    let listen: SocketAddr = listen_raw.get_ref().parse().map_err(|e| {
+        err_at(
+            listen_raw.span().start,
             format!(
                 "chain listen: `{}` is not a socket address: {e}",
-                c.listen.get_ref()
+                listen_raw.get_ref()
             ),
         )
     })?;
-    let members_at = c.members.span().start;
+    let members_at = members_raw.span().start;
     let mut members = Vec::new();
     let (mut ids, mut agencies) = (HashSet::new(), HashSet::new());
-    for m in c.members.into_inner() {
-        check_identifier(m.agency.get_ref())
+    for m in members_raw.into_inner() {
+        let member_agency = AgencyId::parse(m.agency.get_ref())
             .map_err(|e| err_at(m.agency.span().start, format!("chain member agency: {e}")))?;
         if !ids.insert(*m.id.get_ref()) {
             return Err(err_at(
@@ -413,7 +523,7 @@ fn parse_chain(
         };
         members.push(ChainMemberConfig {
             id: m.id.into_inner(),
-            agency: m.agency.into_inner(),
+            agency: member_agency,
             address: m.address.into_inner(),
             public_key: key,
             voter,
@@ -426,11 +536,11 @@ fn parse_chain(
             format!("the chain has {voters} voters; it needs one to seven"),
         ));
     }
-    match members.iter().find(|m| m.id == *c.node_id.get_ref()) {
-        Some(m) if m.agency == agency => {}
+    match members.iter().find(|m| m.id == *node_id.get_ref()) {
+        Some(m) if &m.agency == agency => {}
         Some(m) => {
             return Err(err_at(
-                c.node_id.span().start,
+                node_id.span().start,
                 format!(
                     "node_id {} belongs to `{}`, not to this gateway's agency `{agency}`",
                     m.id, m.agency
@@ -439,10 +549,10 @@ fn parse_chain(
         }
         None => {
             return Err(err_at(
-                c.node_id.span().start,
+                node_id.span().start,
                 format!(
                     "node_id {} is not among the chain members",
-                    c.node_id.get_ref()
+                    node_id.get_ref()
                 ),
             ));
         }
@@ -455,31 +565,16 @@ fn parse_chain(
             format!("checkpoint_quorum must be between 1 and the {voters} voters"),
         ));
     }
-    Ok(ChainConfig {
-        node_id: c.node_id.into_inner(),
+    Ok(ChainChoice::Node(ChainConfig {
+        node_id: node_id.into_inner(),
         listen,
-        data_dir: base_dir.join(c.data_dir),
-        key_file: base_dir.join(c.key_file),
+        data_dir: base_dir.join(data_dir),
+        key_file: base_dir.join(key_file),
         origin: c.origin,
         checkpoint_quorum: c.checkpoint_quorum.map(Spanned::into_inner),
         append_timeout: Duration::from_millis(c.append_timeout_ms.unwrap_or(3000)),
         members,
-    })
-}
-
-/// Agency and dataset ids are plain lower-case SQL identifiers, so they never need quoting.
-pub fn check_identifier(id: &str) -> std::result::Result<(), String> {
-    let mut chars = id.chars();
-    let ok_first = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
-    if ok_first && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{id}` is not a valid id: use lower-case letters, digits and `_`, not starting with a digit"
-        ))
-    }
+    }))
 }
 
 fn check_address(addr: &str) -> std::result::Result<(), String> {
@@ -561,7 +656,7 @@ columns = [ { name = "id", type = "Int64" } ]
     fn bad_agency_id_is_refused() {
         let (line, _, msg) = config_error("agency = \"Bj-HF\"\nlisten = \"127.0.0.1:1\"\n");
         assert_eq!(line, 1);
-        assert!(msg.contains("not a valid id"), "{msg}");
+        assert!(msg.contains("not a valid agency id"), "{msg}");
     }
 
     #[test]
@@ -602,5 +697,48 @@ columns = [ { name = "id", type = "Int64" } ]
         let (line, _, msg) = config_error(text);
         assert_eq!(line, 4);
         assert!(msg.contains("listed twice"), "{msg}");
+    }
+
+    #[test]
+    fn policy_and_chain_default_to_deny_and_missing() {
+        let c = parse(GOOD).unwrap();
+        assert!(matches!(c.policy, PolicyChoice::DenyAll));
+        assert!(c.chain.is_none());
+    }
+
+    #[test]
+    fn open_policy_and_no_chain_are_explicit_choices() {
+        let c = parse(&format!(
+            "{GOOD}\n[policy]\nopen = true\n[chain]\nnone = true\n"
+        ))
+        .unwrap();
+        assert!(matches!(c.policy, PolicyChoice::Open));
+        assert!(matches!(c.chain, Some(ChainChoice::Unaudited)));
+    }
+
+    #[test]
+    fn open_policy_cannot_be_mixed_or_false() {
+        let (line, _, msg) = config_error(&format!(
+            "{GOOD}\n[policy]\nopen = true\nmodel = \"m.conf\"\n"
+        ));
+        assert_eq!(line, 16);
+        assert!(msg.contains("cannot be combined"), "{msg}");
+        let (_, _, msg) = config_error(&format!("{GOOD}\n[policy]\nopen = false\n"));
+        assert!(msg.contains("means nothing"), "{msg}");
+        let (line, _, msg) = config_error(&format!("{GOOD}\n[policy]\nmodel = \"m.conf\"\n"));
+        assert_eq!(line, 15);
+        assert!(
+            msg.contains("needs `model`, `rules` and `secret_file`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unaudited_chain_cannot_be_mixed_and_a_node_needs_its_keys() {
+        let (_, _, msg) = config_error(&format!("{GOOD}\n[chain]\nnone = true\nnode_id = 1\n"));
+        assert!(msg.contains("cannot be combined"), "{msg}");
+        let (line, _, msg) = config_error(&format!("{GOOD}\n[chain]\nnode_id = 1\n"));
+        assert_eq!(line, 15);
+        assert!(msg.contains("[chain] needs `listen`"), "{msg}");
     }
 }

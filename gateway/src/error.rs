@@ -1,8 +1,11 @@
 //! The gateway's one error type. Variants are split by whose fault it is: the caller
-//! (bad SQL, unknown names, bad config), a peer (unreachable, disconnected, bad data),
-//! or ours (`Internal`, a broken invariant worth a bug report).
+//! (bad SQL, unknown names, bad config, a policy refusal), a peer (unreachable,
+//! disconnected, bad data), or ours (`Internal`, a broken invariant worth a bug report).
+//! Errors cross the wire as fields ([`crate::grpc::status`]), never as text to re-parse.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::error::DataFusionError;
@@ -12,7 +15,10 @@ use sluice_connectors::ConnectorError;
 pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in a gateway, with enough context to act on it.
-#[derive(Debug, thiserror::Error)]
+///
+/// It is `Clone`, so an error that passed through DataFusion's shared plans comes back
+/// whole; sources that are not `Clone` are held in an `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum GatewayError {
     /// A config file could not be read or is invalid. `line` and `column` are 1-based.
@@ -29,8 +35,16 @@ pub enum GatewayError {
     ConfigIo {
         file: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
+
+    /// The config has no `[chain]` section. A gateway that cannot record accesses does
+    /// not serve.
+    #[error(
+        "{}: there is no [chain] section, and a gateway that cannot record its accesses does not serve; configure the agency's chain node, or write `[chain]` `none = true` to run unaudited (tests and benchmarks only)",
+        file.display()
+    )]
+    NoChain { file: PathBuf },
 
     /// The SQL does not parse or does not plan.
     #[error("bad SQL: {0}")]
@@ -60,15 +74,14 @@ pub enum GatewayError {
     #[error("only read-only queries are accepted: {0}")]
     NotAQuery(String),
 
-    /// A peer did not answer within the timeout.
-    #[error(
-        "peer `{agency}` at {address} did not answer within {:.1?}: {reason}",
-        waited
-    )]
+    /// A peer could not be reached: the connection was refused or timed out.
+    #[error("peer `{agency}` at {address}: {reason}")]
     PeerUnreachable {
         agency: String,
         address: String,
+        /// How long the gateway was prepared to wait.
         waited: Duration,
+        /// What happened, e.g. "connection refused" or "no answer within 5.0s".
         reason: String,
     },
 
@@ -83,9 +96,13 @@ pub enum GatewayError {
         reason: String,
     },
 
-    /// A peer answered with an error of its own.
-    #[error("peer `{agency}` refused the sub-query: {message}")]
-    PeerError { agency: String, message: String },
+    /// A peer answered with an error of its own that has no more specific variant.
+    #[error("peer `{agency}` failed the sub-query ({code}): {message}")]
+    PeerError {
+        agency: String,
+        code: String,
+        message: String,
+    },
 
     /// A peer sent bytes that are not a valid Arrow IPC stream, or rows of the wrong shape.
     #[error("peer `{agency}` sent a malformed result: {message}")]
@@ -107,15 +124,15 @@ pub enum GatewayError {
     Connector {
         dataset: String,
         #[source]
-        source: ConnectorError,
+        source: Arc<ConnectorError>,
     },
 
     /// A failure inside query planning or execution.
     #[error("{0}")]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(Arc<DataFusionError>),
 
-    /// The analyst's home gateway refused the query or failed while answering it.
-    #[error("{message}")]
+    /// The analyst's home gateway failed in a way that has no more specific variant.
+    #[error("gateway at {address} ({code}): {message}")]
     Remote {
         address: String,
         code: String,
@@ -123,7 +140,7 @@ pub enum GatewayError {
     },
 
     /// The analyst's home gateway could not be reached.
-    #[error("gateway at {address} did not answer within {:.1?}: {reason}", waited)]
+    #[error("gateway at {address}: {reason}")]
     GatewayUnreachable {
         address: String,
         waited: Duration,
@@ -134,10 +151,9 @@ pub enum GatewayError {
     #[error("policy: {0}")]
     PolicyLoad(String),
 
-    /// The owning agency's disclosure policy refused the query. The message names each
-    /// column, the level the query needed, the level granted and the rule.
-    #[error("refused by {agency}'s disclosure policy: {message}")]
-    Refused { agency: String, message: String },
+    /// The owning agency's disclosure policy refused the query.
+    #[error("{0}")]
+    Refused(Box<Refusal>),
 
     /// The access could not be recorded on the audit chain, so no data was released.
     #[error("audit chain: {0}; no data was released")]
@@ -145,14 +161,11 @@ pub enum GatewayError {
 
     /// The audit chain node could not start, or an auditor's command failed.
     #[error("audit chain: {0}")]
-    Chain(#[from] sluice_chain::Error),
+    Chain(Arc<sluice_chain::Error>),
 
     /// A key file could not be read or is malformed.
-    #[error("key file {file}: {message}")]
-    KeyFile {
-        file: std::path::PathBuf,
-        message: String,
-    },
+    #[error("key file {}: {message}", file.display())]
+    KeyFile { file: PathBuf, message: String },
 
     /// The gateway could not listen or serve.
     #[error("transport: {0}")]
@@ -163,6 +176,101 @@ pub enum GatewayError {
     Internal(String),
 }
 
+/// A query refused by an owner's disclosure policy: the columns it would have needed
+/// more of, each with the level it needed, the level granted and the rule that granted
+/// it, or a reason when no single column is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The agency whose policy refused.
+    pub agency: String,
+    /// `<agency>/<user>` of the request.
+    pub principal: String,
+    /// The request's purpose.
+    pub purpose: String,
+    /// Each refused use of a column.
+    pub columns: Vec<RefusedColumn>,
+    /// Why, when the refusal is not about particular columns (an unsupported construct,
+    /// no purpose, no policy at all).
+    pub reason: Option<String>,
+}
+
+/// One refused use of one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedColumn {
+    /// The dataset, e.g. `loans`.
+    pub dataset: String,
+    /// The column, e.g. `amount`.
+    pub column: String,
+    /// The level the use needs, e.g. `plain`.
+    pub needed: String,
+    /// The level granted, e.g. `aggregate`.
+    pub granted: String,
+    /// The rule that granted it (`file:line`), or `None` when no rule names the column.
+    pub rule: Option<String>,
+    /// How the query uses the column, e.g. "in the result".
+    pub usage: String,
+    /// A hint, e.g. a rule that would grant more for another purpose.
+    pub note: Option<String>,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "refused by {}'s disclosure policy for {} (purpose {})",
+            self.agency, self.principal, self.purpose
+        )?;
+        if let Some(r) = &self.reason {
+            write!(f, ": {r}")?;
+        }
+        for (i, c) in self.columns.iter().enumerate() {
+            f.write_str(if i == 0 && self.reason.is_none() {
+                ": "
+            } else {
+                "; "
+            })?;
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RefusedColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "column {}.{} is used {}, which needs level {}; granted {} by ",
+            self.dataset, self.column, self.usage, self.needed, self.granted
+        )?;
+        match &self.rule {
+            Some(r) => write!(f, "rule {r}")?,
+            None => f.write_str("no rule (anything not named is denied)")?,
+        }
+        if let Some(n) = &self.note {
+            write!(f, " ({n})")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<DataFusionError> for GatewayError {
+    fn from(e: DataFusionError) -> Self {
+        GatewayError::from_datafusion(e)
+    }
+}
+
+impl From<sluice_core::IdError> for GatewayError {
+    fn from(e: sluice_core::IdError) -> Self {
+        GatewayError::BadRequest(e.to_string())
+    }
+}
+
+impl From<sluice_chain::Error> for GatewayError {
+    fn from(e: sluice_chain::Error) -> Self {
+        GatewayError::Chain(Arc::new(e))
+    }
+}
+
 impl GatewayError {
     /// Wrap this error so it can travel through DataFusion's execution machinery and be
     /// recovered intact by [`GatewayError::from_datafusion`].
@@ -171,108 +279,78 @@ impl GatewayError {
     }
 
     /// Recover a [`GatewayError`] that went through DataFusion, unwrapping the layers of
-    /// context DataFusion adds on the way.
+    /// context DataFusion adds on the way. Planning errors become [`GatewayError::Sql`];
+    /// anything else keeps its DataFusion cause.
     pub fn from_datafusion(err: DataFusionError) -> Self {
-        let mut cur = &err;
-        loop {
-            match cur {
-                DataFusionError::External(e) => {
-                    if let Some(g) = e.downcast_ref::<GatewayError>() {
-                        return g.clone_shallow();
-                    }
-                    break;
-                }
-                DataFusionError::Context(_, inner) => cur = inner,
-                DataFusionError::Shared(inner) => cur = inner,
-                DataFusionError::ArrowError(arrow_err, _) => {
-                    if let arrow::error::ArrowError::ExternalError(e) = arrow_err.as_ref() {
-                        if let Some(g) = e.downcast_ref::<GatewayError>() {
-                            return g.clone_shallow();
-                        }
-                        if let Some(d) = e.downcast_ref::<DataFusionError>() {
-                            cur = d;
-                            continue;
-                        }
-                    }
-                    break;
-                }
+        match find_gateway_error(&err) {
+            Some(g) => g.clone(),
+            None => match &err {
                 DataFusionError::SQL(..)
                 | DataFusionError::Plan(_)
                 | DataFusionError::SchemaError(..) => {
-                    return GatewayError::Sql(strip_df_prefix(&cur.to_string()));
+                    GatewayError::Sql(strip_df_prefix(&err.to_string()))
                 }
-                _ => break,
-            }
+                _ => match innermost(&err) {
+                    e @ (DataFusionError::SQL(..)
+                    | DataFusionError::Plan(_)
+                    | DataFusionError::SchemaError(..)) => {
+                        GatewayError::Sql(strip_df_prefix(&e.to_string()))
+                    }
+                    _ => GatewayError::DataFusion(Arc::new(err)),
+                },
+            },
         }
-        GatewayError::DataFusion(err)
     }
 
-    /// A copy of the variants that can be copied; the rest become their message.
-    fn clone_shallow(&self) -> Self {
+    /// The refusal, if this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
         match self {
-            GatewayError::PeerUnreachable {
-                agency,
-                address,
-                waited,
-                reason,
-            } => GatewayError::PeerUnreachable {
-                agency: agency.clone(),
-                address: address.clone(),
-                waited: *waited,
-                reason: reason.clone(),
-            },
-            GatewayError::PeerDisconnected {
-                agency,
-                batches,
-                rows,
-                reason,
-            } => GatewayError::PeerDisconnected {
-                agency: agency.clone(),
-                batches: *batches,
-                rows: *rows,
-                reason: reason.clone(),
-            },
-            GatewayError::PeerError { agency, message } => GatewayError::PeerError {
-                agency: agency.clone(),
-                message: message.clone(),
-            },
-            GatewayError::BadPeerData { agency, message } => GatewayError::BadPeerData {
-                agency: agency.clone(),
-                message: message.clone(),
-            },
-            GatewayError::SchemaMismatch {
-                dataset,
-                column,
-                published,
-                actual,
-            } => GatewayError::SchemaMismatch {
-                dataset: dataset.clone(),
-                column: column.clone(),
-                published: published.clone(),
-                actual: actual.clone(),
-            },
-            GatewayError::UnknownAgency { agency, known } => GatewayError::UnknownAgency {
-                agency: agency.clone(),
-                known: known.clone(),
-            },
-            GatewayError::UnknownDataset {
-                agency,
-                dataset,
-                published,
-            } => GatewayError::UnknownDataset {
-                agency: agency.clone(),
-                dataset: dataset.clone(),
-                published: published.clone(),
-            },
-            GatewayError::Sql(m) => GatewayError::Sql(m.clone()),
-            GatewayError::BadRequest(m) => GatewayError::BadRequest(m.clone()),
-            GatewayError::NotAQuery(m) => GatewayError::NotAQuery(m.clone()),
-            GatewayError::Refused { agency, message } => GatewayError::Refused {
-                agency: agency.clone(),
-                message: message.clone(),
-            },
-            GatewayError::Audit(m) => GatewayError::Audit(m.clone()),
-            other => GatewayError::Internal(other.to_string()),
+            GatewayError::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The first [`GatewayError`] wrapped anywhere in `err`'s layers.
+fn find_gateway_error(err: &DataFusionError) -> Option<&GatewayError> {
+    let mut cur = err;
+    loop {
+        match cur {
+            DataFusionError::External(e) => {
+                if let Some(g) = e.downcast_ref::<GatewayError>() {
+                    return Some(g);
+                }
+                return e
+                    .downcast_ref::<DataFusionError>()
+                    .and_then(find_gateway_error);
+            }
+            DataFusionError::Context(_, inner) => cur = inner,
+            DataFusionError::Shared(inner) => cur = inner,
+            DataFusionError::Diagnostic(_, inner) => cur = inner,
+            DataFusionError::ArrowError(arrow_err, _) => {
+                let arrow::error::ArrowError::ExternalError(e) = arrow_err.as_ref() else {
+                    return None;
+                };
+                if let Some(g) = e.downcast_ref::<GatewayError>() {
+                    return Some(g);
+                }
+                cur = e.downcast_ref::<DataFusionError>()?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The error under DataFusion's context and sharing layers.
+fn innermost(err: &DataFusionError) -> &DataFusionError {
+    let mut cur = err;
+    loop {
+        match cur {
+            DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+                cur = inner
+            }
+            DataFusionError::Shared(inner) => cur = inner,
+            _ => return cur,
         }
     }
 }
@@ -286,4 +364,51 @@ fn strip_df_prefix(msg: &str) -> String {
         }
     }
     msg.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn gateway_errors_survive_datafusion_layers() {
+        let original = GatewayError::PeerDisconnected {
+            agency: "sh_hf".into(),
+            batches: 2,
+            rows: 10,
+            reason: "reset".into(),
+        };
+        let wrapped = DataFusionError::Context(
+            "reading".into(),
+            Box::new(DataFusionError::Shared(Arc::new(
+                original.clone().into_datafusion(),
+            ))),
+        );
+        let back = GatewayError::from_datafusion(wrapped);
+        assert!(
+            matches!(&back, GatewayError::PeerDisconnected { agency, rows: 10, .. } if agency == "sh_hf"),
+            "{back:?}"
+        );
+    }
+
+    #[test]
+    fn internal_faults_keep_their_cause() {
+        let e = GatewayError::from_datafusion(DataFusionError::Execution("disk on fire".into()));
+        assert!(matches!(e, GatewayError::DataFusion(_)), "{e:?}");
+        assert!(e.to_string().contains("disk on fire"), "{e}");
+        assert!(!e.to_string().contains("please report"), "{e}");
+    }
+
+    #[test]
+    fn planning_errors_are_bad_sql() {
+        let e = GatewayError::from_datafusion(DataFusionError::Context(
+            "x".into(),
+            Box::new(DataFusionError::Plan("no column z".into())),
+        ));
+        assert!(
+            matches!(&e, GatewayError::Sql(m) if m == "no column z"),
+            "{e:?}"
+        );
+    }
 }

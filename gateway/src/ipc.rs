@@ -8,6 +8,9 @@ use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 
+/// Largest gRPC message a gateway sends or accepts; a frame holds one record batch.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
 /// Encodes record batches as successive pieces of one Arrow IPC stream.
 pub struct FrameEncoder {
     writer: StreamWriter<Vec<u8>>,

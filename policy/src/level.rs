@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::mask;
+use crate::mask::{self, MaskSpec};
 
 /// k of small-group suppression when an `aggregate` rule does not name one.
 pub const DEFAULT_K: u32 = 5;
@@ -25,24 +25,6 @@ pub enum Level {
     Join,
     /// Nothing. The default for anything no rule names.
     Deny,
-}
-
-/// A mask as written after `masked:`, e.g. `last:4`: a mask name and its argument.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MaskSpec {
-    /// The mask's name, e.g. `last`.
-    pub name: String,
-    /// Its argument, e.g. `4`, if any.
-    pub arg: Option<String>,
-}
-
-impl fmt::Display for MaskSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.arg {
-            Some(a) => write!(f, "{}:{a}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
 }
 
 impl Level {

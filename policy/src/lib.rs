@@ -31,6 +31,7 @@
 //! `r2`/`p2` hold row filters, `g` holds roles. See `policy/README.md` for the format and
 //! a complete example.
 
+mod config;
 pub mod decision;
 pub mod error;
 mod grant;
@@ -44,10 +45,12 @@ pub mod reload;
 mod request;
 pub mod rewrite;
 
+pub use config::PolicyConfig;
 pub use decision::{AppliedFilter, ColumnDecision, Decided, Decision, RuleRef, Suppression};
 pub use error::{Error, LoadError, Refusal, Result, Violation};
-pub use level::{DEFAULT_K, Level, MaskSpec, Need};
+pub use level::{DEFAULT_K, Level, Need};
+pub use mask::MaskSpec;
 pub use model::STANDARD_MODEL;
-pub use policy::{DEFAULT_CATALOG, Policy, PolicyConfig, policy_digest};
+pub use policy::{Policy, policy_digest};
 pub use reload::ReloadingPolicy;
 pub use request::Request;

@@ -33,11 +33,12 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 
+use crate::config::PolicyConfig;
 use crate::decision::{AppliedFilter, ColumnDecision, Decided, Decision, RuleRef, Suppression};
 use crate::error::{Error, Refusal, Result, Violation};
+use crate::grant::Grants;
 use crate::level::{Level, Need};
 use crate::mask::{self, MaskContext, MaskUdf};
-use crate::policy::Policy;
 use crate::request::Request;
 use crate::rewrite::{ScanColumn, mask_scan, suppress_small_groups};
 
@@ -128,7 +129,9 @@ impl Scope<'_> {
 
 /// One decision in progress.
 pub(crate) struct Analyzer<'p> {
-    policy: &'p Policy,
+    config: &'p PolicyConfig,
+    grants: &'p Grants,
+    digest: &'p str,
     request: &'p Request,
     subjects: Vec<String>,
     purpose: String,
@@ -163,13 +166,20 @@ fn node_name(plan: &LogicalPlan) -> String {
 }
 
 impl<'p> Analyzer<'p> {
-    pub fn new(policy: &'p Policy, request: &'p Request) -> Self {
+    pub fn new(
+        config: &'p PolicyConfig,
+        grants: &'p Grants,
+        digest: &'p str,
+        request: &'p Request,
+    ) -> Self {
         Analyzer {
-            policy,
+            config,
+            grants,
+            digest,
             request,
             subjects: request.subjects(),
             purpose: request.purpose().unwrap_or_default().to_string(),
-            mask_ctx: MaskContext::new(&policy.config.secret, request.agency()),
+            mask_ctx: MaskContext::new(&config.secret, request.agency()),
             udfs: HashMap::new(),
             srcs: Vec::new(),
             scan_datasets: Vec::new(),
@@ -208,7 +218,7 @@ impl<'p> Analyzer<'p> {
         let decision = Decision {
             principal: self.request.principal().to_string(),
             purpose: self.purpose.clone(),
-            policy_digest: self.policy.digest().to_string(),
+            policy_digest: self.digest.to_string(),
             columns,
             row_filters: std::mem::take(&mut self.filters),
             suppressions: std::mem::take(&mut self.suppressions),
@@ -252,7 +262,7 @@ impl<'p> Analyzer<'p> {
                 continue;
             }
             let note = if src.rule.is_none() {
-                self.policy.grants.purpose_hint(
+                self.grants.purpose_hint(
                     &self.subjects,
                     self.request.agency(),
                     &self.purpose,
@@ -540,7 +550,7 @@ impl<'p> Analyzer<'p> {
         let mut cols = Vec::new();
         let mut what = Vec::new();
         for (_, field) in scan.projected_schema.iter() {
-            let grant = self.policy.grants.grant(
+            let grant = self.grants.grant(
                 &self.subjects,
                 self.request.agency(),
                 &self.purpose,
@@ -571,7 +581,7 @@ impl<'p> Analyzer<'p> {
             });
             what.push(action);
         }
-        let rules = self.policy.grants.filters_for(
+        let rules = self.grants.filters_for(
             &self.subjects,
             self.request.agency(),
             &self.purpose,
@@ -614,7 +624,7 @@ impl<'p> Analyzer<'p> {
     }
 
     fn dataset_of(&self, t: &TableReference) -> Result<String> {
-        let agency = self.policy.agency();
+        let agency = self.config.agency.as_str();
         let name = match t {
             TableReference::Bare { table } => Some(table),
             TableReference::Partial { schema, table } if schema.as_ref() == agency => Some(table),
@@ -622,13 +632,13 @@ impl<'p> Analyzer<'p> {
                 catalog,
                 schema,
                 table,
-            } if catalog.as_ref() == self.policy.config.catalog && schema.as_ref() == agency => {
+            } if catalog.as_ref() == self.config.catalog && schema.as_ref() == agency => {
                 Some(table)
             }
             _ => None,
         };
         match name {
-            Some(n) if self.policy.config.datasets.contains_key(n.as_ref()) => Ok(n.to_string()),
+            Some(n) if self.config.datasets.contains_key(n.as_ref()) => Ok(n.to_string()),
             _ => Err(Error::Unsupported(format!(
                 "table `{t}` is not a dataset of {agency} under this policy"
             ))),
@@ -637,7 +647,7 @@ impl<'p> Analyzer<'p> {
 
     fn udf(
         &mut self,
-        spec: &crate::level::MaskSpec,
+        spec: &crate::mask::MaskSpec,
         t: &arrow::datatypes::DataType,
     ) -> Option<Arc<ScalarUDF>> {
         let m = mask::parse(spec).ok()?;
@@ -809,7 +819,7 @@ impl<'p> Analyzer<'p> {
         let Some(dataset) = self.scan_datasets.get(scan) else {
             return false;
         };
-        let Some(key) = self.policy.config.keys.get(dataset) else {
+        let Some(key) = self.config.keys.get(dataset) else {
             return false;
         };
         let compared: BTreeSet<&str> = keys

@@ -9,9 +9,10 @@ use std::time::SystemTime;
 
 use datafusion::logical_expr::LogicalPlan;
 
+use crate::config::PolicyConfig;
 use crate::decision::Decided;
 use crate::error::{LoadError, Result};
-use crate::policy::{Policy, PolicyConfig, policy_digest, read};
+use crate::policy::{Policy, policy_digest, read};
 use crate::request::Request;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

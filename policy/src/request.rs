@@ -2,6 +2,8 @@
 //! the owning gateway vouches for) and why (the purpose). Values are checked here so that
 //! no wildcard or separator from a request can reach a Casbin matcher.
 
+use sluice_core::{Principal, Purpose};
+
 use crate::error::{Error, Result};
 
 /// Who asks and why.
@@ -13,19 +15,17 @@ pub struct Request {
     purpose: Option<String>,
 }
 
-fn check_name(what: &str, s: &str, allow_slash: bool) -> Result<()> {
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, '_' | '-' | '.' | '@')
-                || (allow_slash && c == '/')
-        });
+/// Roles may also hold `/` (e.g. `sh_hf/officer` granted through an approval).
+fn check_role(r: &str) -> Result<()> {
+    let ok = !r.is_empty()
+        && r.len() <= 128
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '/'));
     if ok {
         Ok(())
     } else {
         Err(Error::BadRequest(format!(
-            "{what} `{s}` must be 1 to 128 letters, digits, `_`, `-`, `.` or `@`"
+            "role `{r}` must be 1 to 128 letters, digits, `_`, `-`, `.`, `@` or `/`"
         )))
     }
 }
@@ -35,31 +35,15 @@ impl Request {
     /// purpose can be built, but every decision on it is refused with
     /// [`Error::MissingPurpose`].
     pub fn new(principal: &str, purpose: Option<&str>) -> Result<Self> {
-        let (agency, user) = principal.split_once('/').ok_or_else(|| {
-            Error::BadRequest(format!(
-                "principal `{principal}` has no `/`; expected `<agency>/<user>`"
-            ))
-        })?;
-        let agency_ok = !agency.is_empty()
-            && agency
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !agency_ok {
-            return Err(Error::BadRequest(format!(
-                "principal `{principal}`: the agency must be a lower-case SQL identifier"
-            )));
-        }
-        check_name("user", user, false)?;
+        let bad = |e: sluice_core::IdError| Error::BadRequest(e.to_string());
+        let parsed = Principal::parse(principal).map_err(bad)?;
         let purpose = match purpose {
             None | Some("") => None,
-            Some(p) => {
-                check_name("purpose", p, false)?;
-                Some(p.to_string())
-            }
+            Some(p) => Some(Purpose::parse(p).map_err(bad)?.to_string()),
         };
         Ok(Request {
-            principal: principal.to_string(),
-            agency: agency.to_string(),
+            principal: parsed.to_string(),
+            agency: parsed.agency().to_string(),
             roles: Vec::new(),
             purpose,
         })
@@ -75,7 +59,7 @@ impl Request {
     {
         for r in roles {
             let r = r.as_ref();
-            check_name("role", r, true)?;
+            check_role(r)?;
             self.roles.push(r.to_string());
         }
         Ok(self)

@@ -13,7 +13,7 @@ use sluice_proto::chain_v1::SubmitRequest;
 use sluice_proto::chain_v1::submit_response::Outcome;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::Shared;
+use super::shared::Shared;
 use crate::error::{Error, Result};
 use crate::raft::{ChainRequest, ChainResponse, NodeId};
 

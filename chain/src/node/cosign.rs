@@ -8,7 +8,7 @@ use std::time::Duration;
 use sluice_proto::chain_v1::{CosignRequest, PublishRequest};
 use tokio::sync::watch;
 
-use super::{Shared, wait_for_size};
+use super::shared::{Shared, wait_for_size};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::error::{Error, Result};
 

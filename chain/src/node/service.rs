@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, commit, cosign};
+use super::shared::Shared;
+use super::{commit, cosign};
 use crate::error::Error;
 use crate::raft::{ChainRequest, ChainResponse};
 

@@ -20,9 +20,9 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-use crate::client::AgencyClient;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
+use crate::peer::AgencyClient;
 
 /// Runs one SQL sub-query at its owning agency.
 pub struct RemoteExec {
@@ -64,7 +64,7 @@ impl RemoteExec {
     }
 
     /// The agency this sub-query goes to.
-    pub fn agency(&self) -> &str {
+    pub fn agency(&self) -> &sluice_core::AgencyId {
         self.client.agency()
     }
 

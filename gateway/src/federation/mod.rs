@@ -1,6 +1,13 @@
 //! The home gateway's federated planner: the federated catalog ([`schema`]), the
 //! rewrites that push work to owners ([`union_aggregate`], [`pushdown`]), and the
 //! execution node that streams a sub-query's answer back ([`exec`]).
+//!
+//! It is written here rather than taken from `datafusion-federation` because the unit
+//! of pushdown is an agency, not a database connection: every sub-query becomes SQL
+//! that another gateway re-plans and judges as untrusted input under its own policy,
+//! with the request context and audit id of this query, and GROUP BY and top-N over a
+//! UNION ALL of agencies are split into per-agency partial work, which that crate does
+//! not do.
 
 mod branch;
 pub mod exec;
@@ -8,9 +15,3 @@ pub mod pushdown;
 pub mod schema;
 pub mod union_aggregate;
 pub mod union_topk;
-
-pub use exec::{RemoteExec, RemoteQueryTable};
-pub use pushdown::{Federator, SubQuery};
-pub use schema::{AgencySchema, RemoteDataset};
-pub use union_aggregate::push_aggregates_through_union;
-pub use union_topk::push_top_n_through_union;

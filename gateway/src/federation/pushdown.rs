@@ -15,10 +15,12 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection};
 use datafusion::sql::unparser::Unparser;
 
+use sluice_core::AgencyId;
+
 use super::exec::RemoteQueryTable;
 use super::schema::RemoteDataset;
-use crate::client::AgencyClient;
 use crate::context::RequestContext;
+use crate::peer::AgencyClient;
 
 /// One SQL sub-query the rewrite sent to an owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,16 +36,16 @@ enum Owners {
     /// No datasets at all (`VALUES`, `SELECT 1`).
     None,
     /// Exactly one agency, and every node could run there.
-    One(String),
+    One(AgencyId),
     /// Several agencies, or a node that must run at home.
     Many,
 }
 
 impl Owners {
-    fn add(&mut self, agency: &str) {
+    fn add(&mut self, agency: &AgencyId) {
         *self = match std::mem::replace(self, Owners::Many) {
-            Owners::None => Owners::One(agency.to_string()),
-            Owners::One(a) if a == agency => Owners::One(a),
+            Owners::None => Owners::One(agency.clone()),
+            Owners::One(a) if &a == agency => Owners::One(a),
             _ => Owners::Many,
         }
     }
@@ -53,7 +55,7 @@ impl Owners {
 pub struct Federator<'a> {
     state: &'a SessionState,
     ctx: &'a RequestContext,
-    clients: &'a BTreeMap<String, Arc<dyn AgencyClient>>,
+    clients: &'a BTreeMap<AgencyId, Arc<dyn AgencyClient>>,
     sub_queries: Vec<SubQuery>,
 }
 
@@ -61,7 +63,7 @@ impl<'a> Federator<'a> {
     pub fn new(
         state: &'a SessionState,
         ctx: &'a RequestContext,
-        clients: &'a BTreeMap<String, Arc<dyn AgencyClient>>,
+        clients: &'a BTreeMap<AgencyId, Arc<dyn AgencyClient>>,
     ) -> Self {
         Federator {
             state,
@@ -137,7 +139,7 @@ impl<'a> Federator<'a> {
     fn remote_scan(
         &mut self,
         plan: &LogicalPlan,
-        agency: &str,
+        agency: &AgencyId,
         sql: String,
     ) -> DfResult<LogicalPlan> {
         let client = self.clients.get(agency).ok_or_else(|| {
@@ -147,7 +149,7 @@ impl<'a> Federator<'a> {
         let ctx = self.ctx.sub_query(n);
         self.sub_queries.push(SubQuery {
             agency: agency.to_string(),
-            query_id: ctx.query_id.clone(),
+            query_id: ctx.query_id.to_string(),
             sql: sql.clone(),
         });
         let schema: SchemaRef = Arc::new(Schema::new(

@@ -16,11 +16,13 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::unparser::Unparser;
 
+use sluice_core::{AgencyId, Principal, Purpose};
+
 use super::exec::RemoteExec;
 use crate::catalog::DatasetInfo;
-use crate::client::AgencyClient;
-use crate::context::{Principal, Purpose, RequestContext};
+use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
+use crate::peer::AgencyClient;
 
 /// How long a fetched catalog is trusted before a missing name triggers a refresh.
 const CATALOG_REFRESH: Duration = Duration::from_secs(1);
@@ -29,15 +31,15 @@ const CATALOG_REFRESH: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct AgencySchema {
     client: Arc<dyn AgencyClient>,
-    home_agency: String,
+    home_agency: AgencyId,
     cache: RwLock<Option<(Instant, BTreeMap<String, DatasetInfo>)>>,
 }
 
 impl AgencySchema {
-    pub fn new(client: Arc<dyn AgencyClient>, home_agency: &str) -> Self {
+    pub fn new(client: Arc<dyn AgencyClient>, home_agency: &AgencyId) -> Self {
         AgencySchema {
             client,
-            home_agency: home_agency.to_string(),
+            home_agency: home_agency.clone(),
             cache: RwLock::new(None),
         }
     }
@@ -59,15 +61,16 @@ impl AgencySchema {
                 return Ok(map);
             }
         }
+        let bad = |e: sluice_core::IdError| GatewayError::Internal(e.to_string());
         let ctx = RequestContext::new(
-            Principal::parse(&format!("{}/gateway", self.home_agency))?,
-            Purpose::parse("catalog")?,
+            Principal::parse(&format!("{}/gateway", self.home_agency)).map_err(bad)?,
+            Purpose::parse("catalog").map_err(bad)?,
         );
         let catalog = self.client.catalog(&ctx).await?;
         let map: BTreeMap<_, _> = catalog
             .datasets
             .into_iter()
-            .map(|d| (d.name.clone(), d))
+            .map(|d| (d.name.to_string(), d))
             .collect();
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
             Some((Instant::now(), map.clone()));
@@ -121,7 +124,7 @@ pub struct RemoteDataset {
 }
 
 impl RemoteDataset {
-    pub fn agency(&self) -> &str {
+    pub fn agency(&self) -> &AgencyId {
         &self.info.agency
     }
 }

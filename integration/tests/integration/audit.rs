@@ -49,13 +49,13 @@ async fn owners_record_access_and_completion_and_refusals() {
     let allowed = wait_for(
         store,
         "access entry",
-        |b| matches!(b, Body::AccessAllowed(d) if d.query_id.starts_with(&qid)),
+        |b| matches!(b, Body::AccessAllowed(d) if d.query_id.starts_with(qid.as_str())),
     )
     .await;
     let completed = wait_for(
         store,
         "completion entry",
-        |b| matches!(b, Body::AccessCompleted(c) if c.query_id.starts_with(&qid)),
+        |b| matches!(b, Body::AccessCompleted(c) if c.query_id.starts_with(qid.as_str())),
     )
     .await;
     assert!(

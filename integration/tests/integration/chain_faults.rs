@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sluice_chain::{AgencySigner, ChainNode, ChainStore, Entry, Member, NodeConfig, TrustBundle};
-use sluice_gateway::bench_chain::sized_entry;
+use sluice_examples::chain_fixtures::sized_entry;
 use tokio::net::TcpListener;
 
 use super::common::{run_sluice, run_sluice_ok, sluice_exe};
@@ -126,7 +126,7 @@ impl ChainCluster {
         let mut voters = Vec::new();
         for (i, (id, agency, addr)) in members.iter().enumerate() {
             let key = dir.path().join(format!("{agency}.key"));
-            sluice_gateway::audit::write_key_file(&key, &signer(agency, i as u8).seed()).unwrap();
+            sluice_gateway::keys::write_key_file(&key, &signer(agency, i as u8).seed()).unwrap();
             let config = dir.path().join(format!("{agency}.toml"));
             let data = dir.path().join(format!("{agency}-chain"));
             std::fs::write(

@@ -12,7 +12,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use sluice_gateway::demo::{self, AGENCIES, Cluster};
+use sluice_examples::provident_fund::{self as demo, AGENCIES, Cluster};
 use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
 
 pub const SCALE: f64 = 0.05;

@@ -179,7 +179,7 @@ async fn federated_results_match_local_datafusion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_queries_match_local_datafusion() {
     let h = Harness::start().await;
-    for q in sluice_gateway::demo::queries() {
+    for q in sluice_examples::provident_fund::queries() {
         let mut want = rows(&h.reference(&q.sql).await);
         let mut have = rows(&h.federated(&q.sql).await.unwrap());
         want.sort();

@@ -3,5 +3,7 @@ mod chain_faults;
 mod common;
 mod errors;
 mod federated_sql;
+mod layout;
+mod owner_path;
 mod policy;
 mod pushdown;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray, RecordBatch};
 use sluice_chain::TraceFilter;
 use sluice_chain::entry::Body;
-use sluice_gateway::demo::{self, Cluster};
+use sluice_examples::provident_fund::{self as demo, Cluster};
 use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
 
 use super::common::{SCALE, local_context, run_sluice};
@@ -245,5 +245,41 @@ async fn policy_explain_names_levels_rules_and_the_rewritten_sql() {
     assert!(
         stderr.contains("loans.amount") && stderr.contains("aggregate"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_refusal_reaches_the_analyst_as_fields() {
+    let h = PolicyHarness::start().await;
+    let ctx = RequestContext::new(
+        Principal::parse("bj_hf/analyst").unwrap(),
+        Purpose::parse("provident_fund_transfer").unwrap(),
+    );
+    // sh_hf refuses; bj_hf relays; the analyst's client reads the refusal's fields, not
+    // its text.
+    let err = h
+        .client
+        .query_all(&ctx, "SELECT loan_id, amount FROM sh_hf.loans")
+        .await
+        .expect_err("single loan amounts may not leave");
+    let r = err
+        .refusal()
+        .unwrap_or_else(|| panic!("expected a refusal, got {err:?}"));
+    assert_eq!(r.agency, "sh_hf");
+    assert_eq!(r.principal, "bj_hf/analyst");
+    assert_eq!(r.purpose, "provident_fund_transfer");
+    let amount = r
+        .columns
+        .iter()
+        .find(|c| c.dataset.ends_with("loans") && c.column == "amount")
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(amount.needed, "plain");
+    assert_eq!(amount.granted, "aggregate");
+    assert!(
+        amount
+            .rule
+            .as_deref()
+            .is_some_and(|rule| rule.contains("sh_hf.csv:")),
+        "{amount:?}"
     );
 }

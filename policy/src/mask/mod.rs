@@ -33,8 +33,6 @@ use datafusion::logical_expr::{
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::level::MaskSpec;
-
 /// One mask, ready to apply.
 pub trait Mask: fmt::Debug + Send + Sync {
     /// The spec as written in a policy, e.g. `last:4`.
@@ -70,6 +68,24 @@ pub static KINDS: &[&dyn MaskKind] = &[
 /// The names of the known masks.
 pub fn names() -> Vec<&'static str> {
     KINDS.iter().map(|k| k.name()).collect()
+}
+
+/// A mask as written after `masked:`, e.g. `last:4`: a mask name and its argument.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MaskSpec {
+    /// The mask's name, e.g. `last`.
+    pub name: String,
+    /// Its argument, e.g. `4`, if any.
+    pub arg: Option<String>,
+}
+
+impl fmt::Display for MaskSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.arg {
+            Some(a) => write!(f, "{}:{a}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
 }
 
 /// Build the mask a spec names.

@@ -1,0 +1,159 @@
+//! What the tasks of one chain node share: its config and membership ([`NodeConfig`],
+//! [`Member`]), and [`Shared`], the Raft handle, store, keys and peer clients that the
+//! committer, the cosigner and the peer service all use.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use openraft::Raft;
+use sluice_proto::chain_v1::chain_peer_client::ChainPeerClient;
+use tonic::transport::Channel;
+
+use crate::checkpoint::{NoteSigner, NoteVerifier};
+use crate::error::{Error, Result};
+use crate::raft::{NodeId, TypeConfig};
+use crate::store::ChainStore;
+use std::sync::Arc;
+
+/// One agency's place in the chain cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The Raft node id, unique in the cluster.
+    pub id: NodeId,
+    /// The agency that runs the node; its key signs entries and checkpoints.
+    pub agency: String,
+    /// The node's chain address, `host:port`.
+    pub addr: String,
+}
+
+/// How to run one chain node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id; it must be one of `voters` or `learners`.
+    pub id: NodeId,
+    /// Where the Raft log and the chain are kept.
+    pub data_dir: PathBuf,
+    /// The agencies that vote (three to seven).
+    pub voters: Vec<Member>,
+    /// Agencies that replicate the chain without voting.
+    pub learners: Vec<Member>,
+    /// The checkpoint origin line, the chain's unique name.
+    pub origin: String,
+    /// How many voters must sign a checkpoint for it to count (k of n).
+    pub checkpoint_quorum: usize,
+    /// How often the leader publishes a checkpoint when the chain has grown.
+    pub checkpoint_interval: Duration,
+    /// Raft's heartbeat, which is also how long openraft lets one AppendEntries take
+    /// (the follower's fsync included); elections time out after 4 to 8 heartbeats.
+    pub heartbeat: Duration,
+    /// How long an append waits for a leader or a peer before it fails.
+    pub append_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// A config with the defaults for everything but the membership: a majority of voters
+    /// cosign checkpoints, published every second; 250 ms heartbeats; appends give up
+    /// after 10 s.
+    pub fn new(id: NodeId, data_dir: impl Into<PathBuf>, voters: Vec<Member>) -> Self {
+        let quorum = voters.len() / 2 + 1;
+        NodeConfig {
+            id,
+            data_dir: data_dir.into(),
+            voters,
+            learners: Vec::new(),
+            origin: "sluice/chain".to_string(),
+            checkpoint_quorum: quorum,
+            checkpoint_interval: Duration::from_secs(1),
+            heartbeat: Duration::from_millis(250),
+            append_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub(crate) fn member(&self, id: NodeId) -> Option<&Member> {
+        self.voters
+            .iter()
+            .chain(&self.learners)
+            .find(|m| m.id == id)
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if self.voters.is_empty() {
+            return bad("a chain needs at least one voter".into());
+        }
+        let mut ids = BTreeSet::new();
+        for m in self.voters.iter().chain(&self.learners) {
+            if !ids.insert(m.id) {
+                return bad(format!("node id {} appears twice in the membership", m.id));
+            }
+        }
+        if self.member(self.id).is_none() {
+            return bad(format!("node id {} is not in the membership", self.id));
+        }
+        if self.checkpoint_quorum == 0 || self.checkpoint_quorum > self.voters.len() {
+            return bad(format!(
+                "checkpoint quorum {} must be between 1 and the {} voters",
+                self.checkpoint_quorum,
+                self.voters.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the tasks of one node share.
+pub(crate) struct Shared {
+    pub(crate) id: NodeId,
+    pub(crate) raft: Raft<TypeConfig>,
+    pub(crate) store: Arc<ChainStore>,
+    pub(crate) config: NodeConfig,
+    pub(crate) note_signer: Option<NoteSigner>,
+    pub(crate) voter_keys: Vec<NoteVerifier>,
+    /// A lazily connected client per member, by node id.
+    pub(crate) peers: BTreeMap<NodeId, (String, ChainPeerClient<Channel>)>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// The address of node `id` and a client for it.
+    pub(crate) fn peer(&self, id: NodeId) -> Option<(String, ChainPeerClient<Channel>)> {
+        self.peers.get(&id).cloned()
+    }
+
+    pub(crate) fn is_voter(&self) -> bool {
+        self.config.voters.iter().any(|m| m.id == self.id)
+    }
+}
+
+pub(crate) async fn wait_for_size(shared: &Shared, size: u64, timeout: Duration) -> Result<()> {
+    let mut metrics = shared.raft.metrics();
+    let wait = async {
+        loop {
+            if shared.store.len()? >= size {
+                return Ok(());
+            }
+            if metrics.changed().await.is_err() {
+                return Err(Error::Raft("the node stopped".into()));
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| Error::Unavailable {
+            peer: format!("node {}", shared.id),
+            reason: format!(
+                "did not reach {size} entries within {} ms",
+                timeout.as_millis()
+            ),
+        })?
+}

@@ -1,0 +1,240 @@
+//! `sluice bench`: the benchmarks, each reported against its reference. Run them from a
+//! release build (`cargo run --release --bin sluice -- bench …`); the debug build says
+//! so, because its figures mean little.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use sluice_examples::bench;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// A per-city aggregate and a selective filter across three gateways, against one
+    /// local DataFusion context over the same data.
+    Federated(FederatedArgs),
+    /// Entries committed per second, and commit latency, on a three-node chain on
+    /// loopback with fsync on.
+    Chain {
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        /// Size of one signed entry.
+        #[arg(long, default_value_t = 256)]
+        entry_bytes: usize,
+        /// Where to keep the chains (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// The planning time the disclosure policy adds at an owner, against planning
+    /// without it.
+    Policy {
+        #[arg(long, default_value_t = 200)]
+        iterations: u32,
+    },
+    /// Filtered `audit trace` queries over a store of many entries.
+    Trace {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Where to keep the store; an existing one is reused (default: temporary).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The two processes of the federated benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Local,
+    Federated,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FederatedArgs {
+    /// Contribution rows in all, split across the three agencies.
+    #[arg(long, default_value_t = 10_000_000)]
+    rows: u64,
+    /// Runs per query; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    /// Where to keep the generated data (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Run one mode in this process (used by the benchmark itself).
+    #[arg(long, hide = true, value_enum)]
+    worker: Option<Mode>,
+}
+
+fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(header);
+    t
+}
+
+pub async fn run(cmd: Command) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this sluice was built without --release; its benchmark figures are not representative"
+        );
+    }
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    match cmd {
+        Command::Federated(args) => federated(args).await,
+        Command::Chain {
+            entries,
+            writers,
+            entry_bytes,
+            dir,
+        } => {
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            let r = bench::chain::commit_throughput(&dir, entries, writers, entry_bytes).await?;
+            println!(
+                "{} entries of {} bytes, {writers} writers, 3 nodes on loopback, fsync on:\n  {:.0} entries/s, commit latency p50 {:.1?}, p99 {:.1?}",
+                r.entries,
+                r.entry_bytes,
+                r.entries as f64 / r.elapsed.as_secs_f64(),
+                r.p50,
+                r.p99
+            );
+            Ok(())
+        }
+        Command::Policy { iterations } => {
+            let timings = bench::policy::run(tmp.path(), iterations).await?;
+            let mut t = table(&[
+                "sub-query at sh_hf",
+                "planning",
+                "with policy",
+                "added",
+                "ratio",
+            ]);
+            for p in timings {
+                let (without, with) = (p.without.as_secs_f64(), p.with.as_secs_f64());
+                t.add_row([
+                    p.sql,
+                    format!("{:.0} µs", without * 1e6),
+                    format!("{:.0} µs", with * 1e6),
+                    format!("{:.0} µs", (with - without) * 1e6),
+                    format!("{:.2}x", with / without.max(1e-9)),
+                ]);
+            }
+            println!("mean of {iterations} runs each\n{t}");
+            Ok(())
+        }
+        Command::Trace { entries, dir } => {
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            eprintln!(
+                "filling a store with {entries} entries under {} ...",
+                dir.display()
+            );
+            let (size, timings) = bench::trace::run(&dir, entries)?;
+            let mut t = table(&["trace", "matches", "time (median of 5)"]);
+            for r in timings {
+                t.add_row([
+                    r.name.to_string(),
+                    r.matches.to_string(),
+                    format!("{:.1?}", r.median),
+                ]);
+            }
+            println!("{size} entries\n{t}");
+            Ok(())
+        }
+    }
+}
+
+async fn federated(args: FederatedArgs) -> anyhow::Result<()> {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    if let Some(mode) = args.worker {
+        let data = sluice_examples::provident_fund::DemoData::existing(&dir);
+        let result = match mode {
+            Mode::Local => bench::federated::run_local(&data, args.iterations).await?,
+            Mode::Federated => bench::federated::run_federated(data, args.iterations).await?,
+        };
+        for (name, d, rows) in &result.timings {
+            println!("{name}\t{}\t{rows}", d.as_secs_f64());
+        }
+        println!("peak_rss_kib\t{}", result.peak_rss_kib);
+        return Ok(());
+    }
+
+    eprintln!(
+        "generating about {} contribution rows under {} ...",
+        args.rows,
+        dir.display()
+    );
+    let data = bench::federated::prepare(&dir, args.rows)?;
+    eprintln!(
+        "{} rows in all; running each mode in its own process",
+        data.rows
+    );
+    let exe = std::env::current_exe().context("finding the sluice executable")?;
+    let mut results = Vec::new();
+    for mode in ["local", "federated"] {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "bench",
+                "federated",
+                "--worker",
+                mode,
+                "--iterations",
+                &args.iterations.to_string(),
+                "--dir",
+            ])
+            .arg(&dir)
+            .output()
+            .with_context(|| format!("running the {mode} benchmark"))?;
+        if !out.status.success() {
+            bail!(
+                "the {mode} benchmark failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        results.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let parse = |text: &str| -> Vec<(String, f64, String)> {
+        text.lines()
+            .filter_map(|l| {
+                let mut it = l.split('\t');
+                let name = it.next()?.to_string();
+                let secs: f64 = it.next()?.parse().ok()?;
+                Some((name, secs, it.next().unwrap_or("").to_string()))
+            })
+            .collect()
+    };
+    let (local, fed) = (parse(&results[0]), parse(&results[1]));
+    let mut t = table(&[
+        "measure",
+        "local DataFusion",
+        "3 gateways on loopback",
+        "ratio",
+    ]);
+    for (l, f) in local.iter().zip(&fed) {
+        if l.0 == "peak_rss_kib" {
+            t.add_row([
+                "peak memory (MiB)".to_string(),
+                format!("{:.0}", l.1 / 1024.0),
+                format!("{:.0}", f.1 / 1024.0),
+                format!("{:.2}x", f.1 / l.1.max(1.0)),
+            ]);
+        } else {
+            t.add_row([
+                format!("{} ({} rows out)", l.0, l.2),
+                format!("{:.1} ms", l.1 * 1000.0),
+                format!("{:.1} ms", f.1 * 1000.0),
+                format!("{:.2}x", f.1 / l.1.max(1e-9)),
+            ]);
+        }
+    }
+    println!(
+        "{} contribution rows, median of {} runs\n{t}",
+        data.rows, args.iterations
+    );
+    Ok(())
+}

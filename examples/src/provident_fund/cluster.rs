@@ -1,0 +1,204 @@
+//! Three demo gateways on loopback, each with its own config file and Parquet data, as
+//! `sluice demo`, the benchmarks and the integration tests run them. The three agencies
+//! also run the audit chain, all three voting, with fresh keys and a fresh chain.
+
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+
+use sluice_gateway::error::{GatewayError, Result};
+use sluice_gateway::{GatewayConfig, RunningGateway};
+
+use super::data::{AGENCIES, DemoData};
+
+/// How long a started cluster may take to elect its chain leader.
+const CHAIN_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The datasets every demo agency publishes: name, title, description.
+pub const DATASETS: [(&str, &str, &str); 3] = [
+    (
+        "persons",
+        "Registered persons",
+        "Everyone registered with the housing-fund centre: id number, name, birth date, employer.",
+    ),
+    (
+        "contributions",
+        "Monthly contributions",
+        "One row per person and month paid into the housing fund.",
+    ),
+    (
+        "loans",
+        "Housing loans",
+        "Provident-fund loans granted: amount, term, status and rate.",
+    ),
+];
+
+/// Three running demo gateways.
+#[derive(Debug)]
+pub struct Cluster {
+    pub data: DemoData,
+    pub gateways: Vec<RunningGateway>,
+    pub configs: Vec<PathBuf>,
+}
+
+impl Cluster {
+    /// Write a config for each agency beside the data and start its gateway on an
+    /// ephemeral loopback port, with `[policy] open = true`: every column is plain.
+    pub async fn start(data: DemoData) -> Result<Self> {
+        Self::start_with(data, false).await
+    }
+
+    /// As [`Self::start`], with the demo's disclosure policy at every agency.
+    pub async fn start_with_policy(data: DemoData) -> Result<Self> {
+        Self::start_with(data, true).await
+    }
+
+    async fn start_with(data: DemoData, policy: bool) -> Result<Self> {
+        let mut listeners = Vec::new();
+        for _ in AGENCIES {
+            listeners.push(
+                TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+                    GatewayError::Transport(format!("binding a loopback port: {e}"))
+                })?,
+            );
+        }
+        let addrs = listeners
+            .iter()
+            .map(|l| {
+                l.local_addr()
+                    .map_err(|e| GatewayError::Transport(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        let (chain_members, chain_addrs) = chain_members(&data)?;
+        let mut gateways = Vec::new();
+        let mut configs = Vec::new();
+        for ((i, agency), listener) in AGENCIES.iter().enumerate().zip(listeners) {
+            let mut toml = format!(
+                "# {} housing-fund centre ({})\nagency = \"{}\"\nlisten = \"{}\"\n",
+                agency.city, agency.id, agency.id, addrs[i]
+            );
+            toml.push_str(&format!(
+                "\n[chain]\nnode_id = {}\nlisten = \"{}\"\ndata_dir = \"chain/{}\"\nkey_file = \"keys/{}.key\"\norigin = \"sluice/demo\"\n{chain_members}",
+                i + 1,
+                chain_addrs[i],
+                agency.id,
+                agency.id
+            ));
+            for (j, peer) in AGENCIES.iter().enumerate() {
+                if j != i {
+                    toml.push_str(&format!(
+                        "\n[[peers]]\nagency = \"{}\"\naddress = \"{}\"\n",
+                        peer.id, addrs[j]
+                    ));
+                }
+            }
+            if policy {
+                toml.push_str(&super::policy::write(&data.dir.join("policy"), agency.id)?);
+            } else {
+                toml.push_str("\n[policy]\nopen = true\n");
+            }
+            for (name, title, description) in DATASETS {
+                toml.push_str(&format!(
+                    "\n[[datasets]]\nname = \"{name}\"\ntitle = \"{} — {title}\"\ndescription = \"{description}\"\nconnector = {{ kind = \"parquet\", path = \"{}/{name}.parquet\" }}\n",
+                    agency.city, agency.id
+                ));
+            }
+            let path = data.dir.join(format!("{}.toml", agency.id));
+            std::fs::write(&path, toml)
+                .map_err(|e| GatewayError::Internal(format!("writing {}: {e}", path.display())))?;
+            let config = GatewayConfig::load(&path)?;
+            gateways.push(RunningGateway::start(&config, listener).await?);
+            configs.push(path);
+        }
+        // Owners release no data before their access entry commits, so the cluster is
+        // ready only once every chain node knows a leader.
+        for g in &gateways {
+            if let Some(chain) = &g.gateway.chain {
+                chain.wait_for_leader(CHAIN_READY_TIMEOUT).await?;
+            }
+        }
+        Ok(Cluster {
+            data,
+            gateways,
+            configs,
+        })
+    }
+
+    /// The directory of `<agency>.pub` files that checks the demo chain.
+    pub fn trust_dir(&self) -> PathBuf {
+        self.data.dir.join("keys")
+    }
+
+    /// `agency`'s running chain node.
+    pub fn chain(&self, agency: &str) -> Option<&std::sync::Arc<sluice_chain::ChainNode>> {
+        self.gateway(agency).and_then(|g| g.gateway.chain.as_ref())
+    }
+
+    /// `agency`'s copy of the chain.
+    pub fn chain_dir(&self, agency: &str) -> PathBuf {
+        self.data.dir.join("chain").join(agency)
+    }
+
+    /// The gateway of `agency`.
+    pub fn gateway(&self, agency: &str) -> Option<&RunningGateway> {
+        AGENCIES
+            .iter()
+            .position(|a| a.id == agency)
+            .and_then(|i| self.gateways.get(i))
+    }
+
+    /// `host:port` of `agency`'s gateway.
+    pub fn address(&self, agency: &str) -> Result<String> {
+        self.gateway(agency)
+            .map(|g| g.addr.to_string())
+            .ok_or_else(|| GatewayError::BadRequest(format!("no demo agency `{agency}`")))
+    }
+
+    /// Stop every gateway.
+    pub async fn stop(self) -> Result<()> {
+        for g in self.gateways {
+            g.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Fresh keys and a fresh, empty chain for the three agencies; returns the
+/// `[[chain.members]]` tables every config shares and each agency's chain address.
+fn chain_members(data: &DemoData) -> Result<(String, Vec<String>)> {
+    use base64::Engine as _;
+    let io = |what: String| move |e: std::io::Error| GatewayError::Internal(format!("{what}: {e}"));
+    let keys = data.dir.join("keys");
+    let chain = data.dir.join("chain");
+    for dir in [&keys, &chain] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io(format!("clearing {}", dir.display())))?;
+        }
+    }
+    std::fs::create_dir_all(&keys).map_err(io(format!("creating {}", keys.display())))?;
+    let mut trust = sluice_chain::TrustBundle::new();
+    let mut toml = String::new();
+    let mut addrs = Vec::new();
+    for (i, agency) in AGENCIES.iter().enumerate() {
+        let signer = sluice_chain::AgencySigner::generate(agency.id)?;
+        sluice_gateway::keys::write_key_file(
+            &keys.join(format!("{}.key", agency.id)),
+            &signer.seed(),
+        )?;
+        trust.insert(agency.id, signer.verifying_key())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(io("finding a free port for the chain".into()))?
+            .port();
+        addrs.push(format!("127.0.0.1:{port}"));
+        toml.push_str(&format!(
+            "\n[[chain.members]]\nid = {}\nagency = \"{}\"\naddress = \"127.0.0.1:{port}\"\npublic_key = \"{}\"\nrole = \"voter\"\n",
+            i + 1,
+            agency.id,
+            base64::engine::general_purpose::STANDARD.encode(signer.verifying_key().as_bytes())
+        ));
+    }
+    trust.to_dir(&keys)?;
+    Ok((toml, addrs))
+}

@@ -1,0 +1,177 @@
+//! The gateway's gRPC face: analysts' `Query`, peers' `Fetch`, and `Catalog`. Results
+//! leave as Arrow IPC frames through a small bounded channel, so a slow reader holds
+//! the query back instead of filling memory.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt};
+use sluice_proto::Gateway as GatewayRpc;
+use sluice_proto::v1::{self, result_frame::Frame};
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use super::status::to_status;
+use crate::context::RequestContext;
+use crate::error::GatewayError;
+use crate::home::Home;
+use crate::ipc::FrameEncoder;
+use crate::owner::Owner;
+
+/// The gRPC service of one gateway: its home planner and its owner.
+#[derive(Debug, Clone)]
+pub struct GatewayService {
+    pub owner: Arc<Owner>,
+    pub home: Arc<Home>,
+}
+
+fn internal(message: String) -> Status {
+    to_status(&GatewayError::Internal(message))
+}
+
+type FrameStream = Pin<Box<dyn Stream<Item = Result<v1::ResultFrame, Status>> + Send>>;
+
+/// Stream `batches` as frames. The channel holds two frames: the query runs only as
+/// fast as the caller reads.
+fn frames(mut batches: SendableRecordBatchStream, what: String) -> FrameStream {
+    let (tx, rx) = mpsc::channel::<Result<v1::ResultFrame, Status>>(2);
+    tokio::spawn(async move {
+        let ipc = |bytes: Vec<u8>| v1::ResultFrame {
+            frame: Some(Frame::Ipc(bytes)),
+        };
+        let schema = batches.schema();
+        let mut enc = match FrameEncoder::new(&schema) {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = tx
+                    .send(Err(internal(format!("encoding the result: {e}"))))
+                    .await;
+                return;
+            }
+        };
+        let (mut rows, mut count, mut bytes) = (0u64, 0u64, 0u64);
+        let first = enc.take();
+        bytes += first.len() as u64;
+        if tx.send(Ok(ipc(first))).await.is_err() {
+            return;
+        }
+        while let Some(item) = batches.next().await {
+            let batch = match item {
+                Ok(b) => b,
+                Err(e) => {
+                    let e = GatewayError::from_datafusion(e);
+                    if matches!(e, GatewayError::Refused { .. }) {
+                        tracing::info!(%what, error = %e, "query refused by a policy");
+                    } else {
+                        tracing::warn!(%what, error = %e, "query failed mid-stream");
+                    }
+                    let _ = tx.send(Err(to_status(&e))).await;
+                    return;
+                }
+            };
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            if let Err(e) = enc.write(&batch) {
+                let _ = tx
+                    .send(Err(internal(format!("encoding the result: {e}"))))
+                    .await;
+                return;
+            }
+            let frame = enc.take();
+            rows += batch.num_rows() as u64;
+            count += 1;
+            bytes += frame.len() as u64;
+            if tx.send(Ok(ipc(frame))).await.is_err() {
+                tracing::debug!(%what, "caller went away");
+                return;
+            }
+        }
+        if let Err(e) = enc.finish() {
+            let _ = tx
+                .send(Err(internal(format!("encoding the result: {e}"))))
+                .await;
+            return;
+        }
+        let last = enc.take();
+        bytes += last.len() as u64;
+        if tx.send(Ok(ipc(last))).await.is_err() {
+            return;
+        }
+        tracing::info!(%what, rows, batches = count, bytes, "result delivered");
+        let _ = tx
+            .send(Ok(v1::ResultFrame {
+                frame: Some(Frame::End(v1::ResultSummary {
+                    rows,
+                    batches: count,
+                    bytes,
+                })),
+            }))
+            .await;
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+#[tonic::async_trait]
+impl GatewayRpc for GatewayService {
+    type QueryStream = FrameStream;
+    type FetchStream = FrameStream;
+
+    async fn query(
+        &self,
+        request: Request<v1::QueryRequest>,
+    ) -> Result<Response<Self::QueryStream>, Status> {
+        let req = request.into_inner();
+        let ctx = RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
+        let what = format!("query {}", ctx.query_id);
+        match self.home.query(&ctx, &req.sql).await {
+            Ok(stream) => Ok(Response::new(frames(stream, what))),
+            Err(e) => {
+                tracing::info!(query_id = %ctx.query_id, error = %e, "query refused");
+                Err(to_status(&e))
+            }
+        }
+    }
+
+    async fn fetch(
+        &self,
+        request: Request<v1::FetchRequest>,
+    ) -> Result<Response<Self::FetchStream>, Status> {
+        let req = request.into_inner();
+        let ctx = RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
+        let what = format!("sub-query {}", ctx.query_id);
+        match self.owner.fetch(ctx.clone(), &req.sql).await {
+            Ok(stream) => Ok(Response::new(frames(stream, what))),
+            Err(e) => {
+                tracing::info!(query_id = %ctx.query_id, error = %e, "sub-query refused");
+                Err(to_status(&e))
+            }
+        }
+    }
+
+    async fn catalog(
+        &self,
+        request: Request<v1::CatalogRequest>,
+    ) -> Result<Response<v1::CatalogResponse>, Status> {
+        let req = request.into_inner();
+        RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
+        let mut resp = v1::CatalogResponse::default();
+        if req.include_peers {
+            let (catalogs, failed) = self.home.catalogs().await;
+            for c in catalogs {
+                resp.agencies.push(c.to_proto().map_err(|e| to_status(&e))?);
+            }
+            for (agency, e) in failed {
+                resp.unreachable.push(v1::PeerError {
+                    agency: agency.to_string(),
+                    message: e.to_string(),
+                });
+            }
+        } else {
+            resp.agencies
+                .push(self.owner.catalog().to_proto().map_err(|e| to_status(&e))?);
+        }
+        Ok(Response::new(resp))
+    }
+}

@@ -1,0 +1,286 @@
+//! The owner's audit trail on the chain: every query it answers or refuses becomes an
+//! access entry, committed before any data leaves, and every answered query ends with a
+//! completion entry carrying the rows, the bytes and the digest of what was delivered.
+//!
+//! The digest is SHA-256 over the Arrow IPC stream of the delivered batches (the schema
+//! message, then each non-empty batch), which is exactly what [`crate::ipc::FrameEncoder`]
+//! puts on the wire, so a receiver can recompute it.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::writer::StreamWriter;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
+use sha2::{Digest as _, Sha256};
+use sluice_chain::entry::{AccessCompletion, AccessDecision, Body, ColumnLevel};
+use sluice_chain::{ChainNode, Entry, EntryCommitted};
+
+use crate::context::RequestContext;
+use crate::error::{GatewayError, Result};
+
+/// Where an owner records its decisions: its agency's chain node, or, by an explicit
+/// choice for tests and benchmarks, nowhere.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    node: Option<Arc<ChainNode>>,
+}
+
+/// The proof that an allowed access may release data: its entry is committed on the
+/// chain, or the gateway was deliberately started unaudited.
+#[derive(Debug)]
+pub enum Receipt {
+    /// The access entry is committed by a majority of the voting agencies.
+    Committed(EntryCommitted),
+    /// Nothing is recorded: `[chain] none = true`.
+    Unaudited(Unaudited),
+}
+
+/// The token an unaudited gateway's accesses carry instead of a committed entry. Only an
+/// [`Audit`] made by [`Audit::unaudited`] hands it out.
+#[derive(Debug)]
+pub struct Unaudited(());
+
+/// One column a query reads and the level it was released at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnUse {
+    /// `<agency>.<dataset>`.
+    pub dataset: String,
+    pub column: String,
+    pub level: String,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+impl Audit {
+    /// Records on `node`'s chain.
+    pub fn on_chain(node: Arc<ChainNode>) -> Self {
+        Audit { node: Some(node) }
+    }
+
+    /// Records nothing, and says so in every access's [`Receipt`]. For tests and
+    /// benchmarks: a gateway in use records every access.
+    pub fn unaudited() -> Self {
+        Audit { node: None }
+    }
+
+    /// The chain node, unless unaudited.
+    pub fn node(&self) -> Option<&Arc<ChainNode>> {
+        self.node.as_ref()
+    }
+
+    async fn append(node: &ChainNode, body: Body) -> Result<EntryCommitted> {
+        let entry = Entry {
+            author: node.agency().to_string(),
+            time_ms: now_ms(),
+            body,
+        };
+        node.append(entry)
+            .await
+            .map_err(|e| GatewayError::Audit(e.to_string()))
+    }
+
+    /// Records an allowed access and returns once it is committed. No data may be
+    /// released without the receipt.
+    pub(super) async fn allowed(
+        &self,
+        ctx: &RequestContext,
+        datasets: Vec<String>,
+        columns: Vec<ColumnUse>,
+        reason: String,
+    ) -> Result<Receipt> {
+        let Some(node) = &self.node else {
+            return Ok(Receipt::Unaudited(Unaudited(())));
+        };
+        let body = Body::AccessAllowed(decision(ctx, datasets, columns, reason));
+        Self::append(node, body).await.map(Receipt::Committed)
+    }
+
+    /// Records a refusal. The caller still gets the refusal if the chain is down; the
+    /// failure to record it is logged.
+    pub(super) async fn refused(
+        &self,
+        ctx: &RequestContext,
+        datasets: Vec<String>,
+        reason: String,
+    ) {
+        let Some(node) = &self.node else {
+            return;
+        };
+        let body = Body::AccessRefused(decision(ctx, datasets, Vec::new(), reason));
+        if let Err(e) = Self::append(node, body).await {
+            tracing::error!(query_id = %ctx.query_id, error = %e, "could not record a refusal");
+        }
+    }
+
+    /// Wraps `stream` so that its end appends the completion entry for `query_id`. If
+    /// the completion cannot be recorded the stream ends with that error.
+    pub(super) fn deliver(
+        &self,
+        receipt: &Receipt,
+        query_id: &str,
+        stream: SendableRecordBatchStream,
+    ) -> Result<SendableRecordBatchStream> {
+        let node = match (receipt, &self.node) {
+            (Receipt::Committed(_), Some(node)) => node,
+            (Receipt::Unaudited(_), None) => return Ok(stream),
+            _ => {
+                return Err(GatewayError::Internal(
+                    "an access receipt from another audit mode".into(),
+                ));
+            }
+        };
+        let schema = stream.schema();
+        let tally = Tally::new(Arc::clone(node), query_id.to_string(), &schema)?;
+        let s =
+            futures::stream::unfold((stream, Some(tally)), |(mut inner, mut tally)| async move {
+                let t = tally.as_mut()?;
+                match inner.next().await {
+                    Some(Ok(batch)) => {
+                        let item = t.add(&batch).map(|()| batch);
+                        Some((item, (inner, tally)))
+                    }
+                    Some(Err(e)) => {
+                        if let Some(t) = tally.take() {
+                            t.complete().await.ok();
+                        }
+                        Some((Err(e), (inner, tally)))
+                    }
+                    None => {
+                        let t = tally.take()?;
+                        match t.complete().await {
+                            Ok(()) => None,
+                            Err(e) => Some((Err(e.into_datafusion()), (inner, tally))),
+                        }
+                    }
+                }
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, s)))
+    }
+}
+
+fn decision(
+    ctx: &RequestContext,
+    datasets: Vec<String>,
+    columns: Vec<ColumnUse>,
+    reason: String,
+) -> AccessDecision {
+    AccessDecision {
+        query_id: ctx.query_id.to_string(),
+        principal: ctx.principal.to_string(),
+        purpose: ctx.purpose.to_string(),
+        datasets,
+        columns: columns
+            .into_iter()
+            .map(|c| ColumnLevel {
+                dataset: c.dataset,
+                column: c.column,
+                level: c.level,
+            })
+            .collect(),
+        reason,
+        consents: Vec::new(),
+    }
+}
+
+/// SHA-256 and byte count of everything written to it.
+#[derive(Default)]
+struct HashSink {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What one query has delivered so far. If it is dropped before [`Tally::complete`] (the
+/// caller went away), it still records what was delivered.
+struct Tally {
+    node: Arc<ChainNode>,
+    query_id: String,
+    writer: Option<StreamWriter<HashSink>>,
+    rows: u64,
+}
+
+impl Tally {
+    fn new(node: Arc<ChainNode>, query_id: String, schema: &SchemaRef) -> Result<Self> {
+        let writer = StreamWriter::try_new(HashSink::default(), schema)
+            .map_err(|e| GatewayError::Internal(format!("digest writer: {e}")))?;
+        Ok(Tally {
+            node,
+            query_id,
+            writer: Some(writer),
+            rows: 0,
+        })
+    }
+
+    fn add(&mut self, batch: &arrow::array::RecordBatch) -> Result<(), DataFusionError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        match &mut self.writer {
+            Some(w) => w.write(batch).map_err(DataFusionError::from),
+            None => Ok(()),
+        }
+    }
+
+    fn completion(&mut self) -> Option<Entry> {
+        let writer = self.writer.take()?;
+        let sink = writer.into_inner().ok()?;
+        Some(Entry {
+            author: self.node.agency().to_string(),
+            time_ms: now_ms(),
+            body: Body::AccessCompleted(AccessCompletion {
+                query_id: std::mem::take(&mut self.query_id),
+                rows: self.rows,
+                bytes: sink.bytes,
+                digest: sink.hasher.finalize().into(),
+            }),
+        })
+    }
+
+    async fn complete(mut self) -> Result<()> {
+        let Some(entry) = self.completion() else {
+            return Ok(());
+        };
+        self.node
+            .append(entry)
+            .await
+            .map(|_| ())
+            .map_err(|e| GatewayError::Audit(format!("recording the completion: {e}")))
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        let Some(entry) = self.completion() else {
+            return;
+        };
+        let node = Arc::clone(&self.node);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = node.append(entry).await {
+                    tracing::error!(error = %e, "could not record a partial delivery");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The owner side: the gateway as judge of its own datasets. It opens the agency's
+//! connectors and answers each SQL it receives, from a peer or from its own analysts,
+//! by planning that SQL itself, as untrusted input, against its own datasets only.
+//!
+//! One request moves through explicit states ([`state`]): [`Owner::plan`] yields a
+//! [`Planned`] query, [`Owner::judge`] applies the disclosure policy ([`disclosure`])
+//! and yields a [`Judged`] one, recording it on the audit chain ([`audit`]) yields a
+//! [`Logged`] one, and only that runs. [`Owner::fetch`] walks the whole path; the
+//! recording and running steps are private to this module.
+
+pub mod audit;
+mod disclosure;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::displayable;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::TryStreamExt;
+use sluice_core::{AgencyId, CATALOG};
+
+use self::audit::Audit;
+use self::disclosure::Disclosure;
+pub use self::state::{Judged, Logged, Planned};
+use crate::catalog::{AgencyCatalog, DatasetInfo};
+use crate::config::{DatasetConfig, GatewayConfig};
+use crate::context::RequestContext;
+use crate::error::{GatewayError, Result};
+use crate::intake;
+
+/// The datasets of one agency, and the engine that answers queries over them.
+pub struct Owner {
+    agency: AgencyId,
+    datasets: BTreeMap<String, DatasetInfo>,
+    ctx: SessionContext,
+    audit: Audit,
+    disclosure: Disclosure,
+}
+
+impl std::fmt::Debug for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owner")
+            .field("agency", &self.agency)
+            .field("datasets", &self.datasets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Owner {
+    /// Open every dataset's connector and check each against its published schema.
+    /// Decisions are recorded through `audit`.
+    pub async fn open(config: &GatewayConfig, audit: Audit) -> Result<Self> {
+        let agency = config.agency.clone();
+        let ctx = SessionContext::new_with_config(
+            SessionConfig::new()
+                .with_information_schema(false)
+                .with_default_catalog_and_schema(CATALOG, agency.as_str()),
+        );
+        let catalog = ctx
+            .catalog(CATALOG)
+            .ok_or_else(|| GatewayError::Internal("the default catalog is missing".into()))?;
+        catalog.register_schema(agency.as_str(), Arc::new(MemorySchemaProvider::new()))?;
+
+        let mut datasets = BTreeMap::new();
+        for d in &config.datasets {
+            let provider = sluice_connectors::open(&d.connector, &config.base_dir)
+                .await
+                .map_err(|source| GatewayError::Connector {
+                    dataset: format!("{agency}.{}", d.name),
+                    source: Arc::new(source),
+                })?;
+            check_published_schema(&agency, d, provider.as_ref())?;
+            let info = DatasetInfo {
+                agency: agency.clone(),
+                name: d.name.clone(),
+                title: d.title.clone(),
+                description: d.description.clone(),
+                schema: provider.schema(),
+            };
+            ctx.register_table(
+                TableReference::partial(agency.as_str(), d.name.as_str()),
+                provider,
+            )?;
+            datasets.insert(d.name.to_string(), info);
+        }
+        let disclosure = Disclosure::open(&agency, &config.policy, &datasets)?;
+        Ok(Owner {
+            agency,
+            datasets,
+            ctx,
+            audit,
+            disclosure,
+        })
+    }
+
+    pub fn agency(&self) -> &AgencyId {
+        &self.agency
+    }
+
+    /// This agency's published catalog.
+    pub fn catalog(&self) -> AgencyCatalog {
+        AgencyCatalog {
+            agency: self.agency.clone(),
+            datasets: self.datasets.values().cloned().collect(),
+        }
+    }
+
+    /// The chain node this owner records on, unless it runs unaudited.
+    pub fn chain(&self) -> Option<&Arc<sluice_chain::ChainNode>> {
+        self.audit.node()
+    }
+
+    /// The digest of the policy in force, if the agency has one.
+    pub fn policy_digest(&self) -> Option<String> {
+        self.disclosure.digest()
+    }
+
+    /// Parse and plan `sql` as untrusted input: it must be one read-only query over this
+    /// agency's own datasets.
+    pub async fn plan(&self, ctx: RequestContext, sql: &str) -> Result<Planned> {
+        let state = self.ctx.state();
+        let query = intake::parse(&state, sql)?;
+        for d in &query.tables {
+            if d.agency() != &self.agency {
+                return Err(GatewayError::UnknownDataset {
+                    agency: d.agency().to_string(),
+                    dataset: d.dataset().to_string(),
+                    published: vec![format!(
+                        "nothing here: this gateway serves `{}`",
+                        self.agency
+                    )],
+                });
+            }
+            if !self.datasets.contains_key(d.dataset().as_str()) {
+                return Err(GatewayError::UnknownDataset {
+                    agency: d.agency().to_string(),
+                    dataset: d.dataset().to_string(),
+                    published: self.datasets.keys().cloned().collect(),
+                });
+            }
+        }
+        let datasets = query.tables.clone();
+        let plan = intake::plan(&state, query).await?;
+        Ok(Planned {
+            ctx,
+            plan,
+            datasets,
+        })
+    }
+
+    /// Apply this agency's disclosure policy to a planned query.
+    pub fn judge(&self, planned: Planned) -> Result<Judged> {
+        let verdict =
+            self.disclosure
+                .judge(&self.agency, &self.ctx.state(), &planned.ctx, &planned.plan)?;
+        Ok(Judged {
+            planned,
+            plan: verdict.plan,
+            columns: verdict.columns,
+            reason: verdict.reason,
+            decision: verdict.decision,
+        })
+    }
+
+    /// Record an allowed access on the chain and wait until it is committed.
+    async fn log(&self, judged: Judged) -> Result<Logged> {
+        let Judged {
+            planned,
+            plan,
+            columns,
+            reason,
+            ..
+        } = judged;
+        let datasets = planned.datasets.iter().map(ToString::to_string).collect();
+        let receipt = self
+            .audit
+            .allowed(&planned.ctx, datasets, columns, reason)
+            .await?;
+        Ok(Logged {
+            ctx: planned.ctx,
+            plan,
+            datasets: planned.datasets,
+            receipt,
+        })
+    }
+
+    /// Run a logged query and stream its result; the stream's end records the
+    /// completion.
+    async fn execute(&self, logged: Logged) -> Result<SendableRecordBatchStream> {
+        let Logged {
+            ctx,
+            plan,
+            datasets,
+            receipt,
+        } = logged;
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(GatewayError::from_datafusion)?;
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(GatewayError::from_datafusion)?;
+        let schema = stream.schema();
+        let names = datasets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Read errors surface mid-stream; name the datasets so the analyst knows whose data failed.
+        let stream = stream.map_err(move |e| {
+            datafusion::error::DataFusionError::Context(format!("reading {names}"), Box::new(e))
+        });
+        let stream: SendableRecordBatchStream =
+            Box::pin(RecordBatchStreamAdapter::new(schema, stream));
+        self.audit.deliver(&receipt, ctx.query_id.as_str(), stream)
+    }
+
+    /// Answer `sql` for `ctx`: plan it, judge it by the policy, record the decision on the
+    /// audit chain, and only once that entry is committed start the query. A refusal is
+    /// recorded too. The stream's end records the completion: rows, bytes and digest.
+    pub async fn fetch(&self, ctx: RequestContext, sql: &str) -> Result<SendableRecordBatchStream> {
+        let judged = match self.plan(ctx.clone(), sql).await {
+            Ok(planned) => self.judge(planned),
+            Err(e) => Err(e),
+        };
+        let judged = match judged {
+            Ok(j) => j,
+            Err(e) => {
+                self.audit.refused(&ctx, Vec::new(), e.to_string()).await;
+                return Err(e);
+            }
+        };
+        let logged = self.log(judged).await?;
+        self.execute(logged).await
+    }
+
+    /// What `sluice policy explain` prints: the level, rule and mask of each column, the
+    /// injected filters, the suppressions and the rewritten SQL. A refused query is the
+    /// refusal, with every column and rule. Nothing is run and nothing is recorded.
+    pub async fn explain(&self, ctx: RequestContext, sql: &str) -> Result<String> {
+        let judged = self.judge(self.plan(ctx, sql).await?)?;
+        Ok(match judged.decision() {
+            Some(d) => d.explain(),
+            None => judged.reason().to_string(),
+        })
+    }
+
+    /// The physical plan a judged query would run, as text. Planning only: nothing runs.
+    pub async fn describe_judged(&self, judged: &Judged) -> Result<String> {
+        self.describe(&judged.plan).await
+    }
+
+    /// The physical plan of the query as asked, before any policy, as text. For
+    /// measuring what the policy adds; nothing runs.
+    pub async fn describe_planned(&self, planned: &Planned) -> Result<String> {
+        self.describe(&planned.plan).await
+    }
+
+    async fn describe(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Result<String> {
+        let physical = self
+            .ctx
+            .state()
+            .create_physical_plan(plan)
+            .await
+            .map_err(GatewayError::from_datafusion)?;
+        Ok(displayable(physical.as_ref()).indent(true).to_string())
+    }
+}
+
+fn check_published_schema(
+    agency: &AgencyId,
+    d: &DatasetConfig,
+    provider: &dyn TableProvider,
+) -> Result<()> {
+    let Some(columns) = &d.columns else {
+        return Ok(());
+    };
+    let actual = provider.schema();
+    for c in columns {
+        let mismatch = |actual: String| GatewayError::SchemaMismatch {
+            dataset: format!("{agency}.{}", d.name),
+            column: c.name.clone(),
+            published: c.data_type.clone(),
+            actual,
+        };
+        let field = actual
+            .field_with_name(&c.name)
+            .map_err(|_| mismatch("no such column".to_string()))?;
+        let published: DataType = c.data_type.parse().map_err(|_| {
+            mismatch(format!(
+                "{} (the published type does not parse)",
+                field.data_type()
+            ))
+        })?;
+        if field.data_type() != &published {
+            return Err(mismatch(field.data_type().to_string()));
+        }
+    }
+    Ok(())
+}
