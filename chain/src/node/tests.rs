@@ -44,10 +44,16 @@ struct Cluster {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     nodes: Vec<Option<ChainNode>>,
+    snapshot_every: Option<u64>,
 }
 
 impl Cluster {
     async fn start() -> Cluster {
+        Self::start_with(None).await
+    }
+
+    /// A cluster that snapshots every `snapshot_every` Raft log entries and keeps 5.
+    async fn start_with(snapshot_every: Option<u64>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut listeners = Vec::new();
         let mut members = Vec::new();
@@ -64,6 +70,7 @@ impl Cluster {
             dir,
             members,
             nodes: Vec::new(),
+            snapshot_every,
         };
         for (i, l) in listeners.into_iter().enumerate() {
             let node = c.start_node(i, l).await;
@@ -80,6 +87,10 @@ impl Cluster {
         );
         cfg.checkpoint_interval = Duration::from_millis(200);
         cfg.heartbeat = Duration::from_millis(50);
+        if let Some(n) = self.snapshot_every {
+            cfg.snapshot_every = n;
+            cfg.logs_kept_after_snapshot = 5;
+        }
         cfg
     }
 
@@ -171,6 +182,64 @@ async fn three_nodes_replicate_forward_refuse_and_checkpoint() {
     );
     restarted.store().verify(&trust()).unwrap();
     c.nodes[2] = Some(restarted);
+    for n in c.nodes.into_iter().flatten() {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A node that was down while the others purged their logs behind snapshots catches up
+/// by installing the chain from the leader, then verifies and keeps appending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_a_purged_log_catches_up_by_snapshot() {
+    let mut c = Cluster::start_with(Some(20)).await;
+    c.node(0)
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .unwrap();
+    for n in 0..10 {
+        c.node(0).append(access("bj_hf", n)).await.unwrap();
+    }
+    let stopped = c.nodes[2].take().unwrap();
+    let addr = stopped.addr();
+    stopped.shutdown().await.unwrap();
+    drop(stopped);
+    // One append at a time: each is its own Raft log entry, so the log passes several
+    // snapshot points while node 3 is away.
+    for n in 10..200 {
+        let i = n as usize % 2;
+        c.node(i).append(access(AGENCIES[i], n)).await.unwrap();
+    }
+    let leader = c.node(0).leader().await.unwrap();
+    let leader_node = c.node((leader - 1) as usize);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while leader_node.purged_index().is_none_or(|p| p < 50) {
+        assert!(std::time::Instant::now() < deadline, "the leader never purged its log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let l = TcpListener::bind(addr).await.unwrap();
+    let restarted = c.start_node(2, l).await;
+    restarted
+        .wait_for_size(200, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        restarted.snapshot_index().is_some(),
+        "node 3 caught up without a snapshot"
+    );
+    assert_eq!(
+        restarted.store().root_at(200).unwrap(),
+        c.node(0).store().root_at(200).unwrap()
+    );
+    restarted.store().verify(&trust()).unwrap();
+    c.nodes[2] = Some(restarted);
+    // It goes on replicating from the log.
+    for n in 200..210 {
+        c.node(2).append(access("cd_hf", n)).await.unwrap();
+    }
+    c.node(2)
+        .wait_for_size(210, Duration::from_secs(10))
+        .await
+        .unwrap();
     for n in c.nodes.into_iter().flatten() {
         n.shutdown().await.unwrap();
     }
