@@ -180,7 +180,7 @@ pub async fn commit_throughput(
 /// What losing the leader under load cost.
 #[derive(Debug)]
 pub struct LeaderLoss {
-    /// From stopping the leader to the first entry committed after it.
+    /// The longest time after the leader stopped in which no append was acknowledged.
     pub no_commits: Duration,
     /// From stopping the leader to the last append refused because of it.
     pub refusing_for: Duration,
@@ -231,21 +231,31 @@ pub async fn leader_loss(
     for t in tasks {
         outcomes.extend(t.await.map_err(|e| GatewayError::Internal(e.to_string()))?);
     }
-    let after: Vec<&(Duration, bool)> = outcomes.iter().filter(|(t, _)| *t >= killed_at).collect();
-    let first_commit = after
+    // Appends in flight when the leader stopped may still be acknowledged just after it:
+    // the outage is the longest stretch after the stop with no commit acknowledged.
+    let mut commits: Vec<Duration> = outcomes
         .iter()
-        .filter(|(_, ok)| *ok)
+        .filter(|(t, ok)| *ok && *t >= killed_at)
         .map(|(t, _)| *t)
-        .min()
-        .unwrap_or(stop_at);
-    let last_refusal = after
+        .collect();
+    commits.sort_unstable();
+    let mut longest_gap = Duration::ZERO;
+    let mut previous = killed_at;
+    for t in commits.iter().copied().chain([stop_at.max(previous)]) {
+        longest_gap = longest_gap.max(t.saturating_sub(previous));
+        previous = t;
+        if t >= stop_at {
+            break;
+        }
+    }
+    let last_refusal = outcomes
         .iter()
-        .filter(|(_, ok)| !*ok)
+        .filter(|(t, ok)| !*ok && *t >= killed_at)
         .map(|(t, _)| *t)
         .max()
         .unwrap_or(killed_at);
     let result = LeaderLoss {
-        no_commits: first_commit.saturating_sub(killed_at),
+        no_commits: longest_gap,
         refusing_for: last_refusal.saturating_sub(killed_at),
         refused: outcomes.iter().filter(|(_, ok)| !ok).count() as u64,
         committed: outcomes.iter().filter(|(_, ok)| *ok).count() as u64,
