@@ -178,7 +178,7 @@ async fn chain(args: ChainArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         )
         .await?;
         println!(
-            "leader stopped under 64 writers (appending through a follower): no commits for {:.0?}, \
+            "leader stopped under 64 writers (appending through a follower): no commits for {:.2?}, \
              appends refused for {:.2?} ({} refused, {} committed in the run)",
             r.no_commits, r.refusing_for, r.refused, r.committed
         );
