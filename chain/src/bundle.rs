@@ -79,7 +79,10 @@ impl EvidenceBundle {
             )));
         }
         let entry = store.get_bytes(index)?;
-        let summary = Some(crate::render::entry_json(index, &SignedEntry::from_bytes(&entry)?));
+        let summary = Some(crate::render::entry_json(
+            index,
+            &SignedEntry::from_bytes(&entry)?,
+        ));
         Ok(EvidenceBundle {
             index,
             entry,
@@ -136,8 +139,7 @@ impl EvidenceBundle {
         let entry = trust.verify(signed)?;
         if let Some(summary) = &self.summary {
             let signed_text = crate::render::entry_json(self.index, entry.signed());
-            if let Some((path, said, signed)) = first_difference("summary", summary, &signed_text)
-            {
+            if let Some((path, said, signed)) = first_difference("summary", summary, &signed_text) {
                 return Err(Error::UnsignedText { path, said, signed });
             }
         }
@@ -260,7 +262,9 @@ mod tests {
         }
         // An added field is refused too; a bundle without a summary says nothing unsigned.
         let mut added = json.clone();
-        added["summary"] = serde_json::from_str(&text).map(|v: serde_json::Value| v["summary"].clone()).unwrap();
+        added["summary"] = serde_json::from_str(&text)
+            .map(|v: serde_json::Value| v["summary"].clone())
+            .unwrap();
         added["summary"]["note"] = serde_json::json!("approved by the court");
         assert!(matches!(
             EvidenceBundle::from_json(&added.to_string()).unwrap().verify(&trust, 2),

@@ -744,7 +744,11 @@ mod tests {
             for m in 0..=n as u64 {
                 src.1.set(0);
                 let p = consistency_proof_from(&src, m, n as u64).unwrap();
-                assert!(src.1.get() <= 2 * bound, "{} reads for n = {n}", src.1.get());
+                assert!(
+                    src.1.get() <= 2 * bound,
+                    "{} reads for n = {n}",
+                    src.1.get()
+                );
                 assert_eq!(p, consistency_proof(tree, m).unwrap(), "n = {n}, m = {m}");
             }
             assert_eq!(
@@ -761,7 +765,10 @@ mod tests {
                 reported += 1;
             });
         }
-        assert_eq!(reported, all.len() - 1 - (all.len().count_ones() as usize - 1));
+        assert_eq!(
+            reported,
+            all.len() - 1 - (all.len().count_ones() as usize - 1)
+        );
     }
 
     #[test]

@@ -300,7 +300,10 @@ impl TrustBundle {
     pub fn check(&self, signed: &SignedEntry) -> Result<SignatureVerified> {
         let author = &signed.entry.author;
         let key = self.key_of(author)?;
-        if !key.verifies(&entry_signing_digest(&signed.entry_bytes), &signed.signature) {
+        if !key.verifies(
+            &entry_signing_digest(&signed.entry_bytes),
+            &signed.signature,
+        ) {
             return Err(Error::BadSignature {
                 signer: author.clone(),
             });

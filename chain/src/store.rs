@@ -704,9 +704,8 @@ impl ChainStore {
                 if bad_node.is_some() || read_err.is_some() {
                     return;
                 }
-                let stored = node_key(level, node).and_then(|key| {
-                    self.db.get_cf(nodes_cf, key).map_err(Error::from)
-                });
+                let stored = node_key(level, node)
+                    .and_then(|key| self.db.get_cf(nodes_cf, key).map_err(Error::from));
                 match stored {
                     Ok(s) if s.as_deref() == Some(hash.as_slice()) => {}
                     Ok(_) => bad_node = Some((level, node)),

@@ -82,10 +82,7 @@ impl PublicKey {
         };
         check_key(bytes).map_err(refused)?;
         let key = VerificationKey::try_from(*bytes).map_err(|_| refused(KeyProblem::NotAPoint))?;
-        Ok(Self {
-            bytes: *bytes,
-            key,
-        })
+        Ok(Self { bytes: *bytes, key })
     }
 
     /// The key of a signing key we hold: derived from a seed, so never weak.
@@ -109,9 +106,7 @@ impl PublicKey {
 
     /// Whether `signature` on `msg` verifies under this key (ZIP-215).
     pub fn verifies(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
-        self.key
-            .verify(&Signature::from(*signature), msg)
-            .is_ok()
+        self.key.verify(&Signature::from(*signature), msg).is_ok()
     }
 }
 
@@ -227,7 +222,10 @@ mod tests {
             .enumerate()
             .map(|(i, m)| keys[i % 3].sign(m).to_bytes())
             .collect();
-        let pks: Vec<[u8; 32]> = keys.iter().map(|k| k.verification_key().to_bytes()).collect();
+        let pks: Vec<[u8; 32]> = keys
+            .iter()
+            .map(|k| k.verification_key().to_bytes())
+            .collect();
         let items = |sigs: &[[u8; 64]]| -> Vec<(usize, [u8; 64])> {
             sigs.iter().copied().enumerate().collect()
         };
@@ -248,6 +246,10 @@ mod tests {
         assert_eq!(check(&sigs), Err(637));
         // A valid signature by the wrong agency's key is just as bad.
         sigs[637] = keys[0].sign(&msgs[637]).to_bytes();
-        assert_eq!(check(&sigs), Err(637), "637 is signed by key 0, listed as key 1");
+        assert_eq!(
+            check(&sigs),
+            Err(637),
+            "637 is signed by key 0, listed as key 1"
+        );
     }
 }

@@ -91,7 +91,11 @@ fn honest_signatures() -> Vec<([u8; 32], Vec<u8>, [u8; 64])> {
         .map(|i| {
             let key = ed25519_consensus::SigningKey::from([i % 3 + 1; 32]);
             let msg = vec![i; 40];
-            (key.verification_key().to_bytes(), msg.clone(), key.sign(&msg).to_bytes())
+            (
+                key.verification_key().to_bytes(),
+                msg.clone(),
+                key.sign(&msg).to_bytes(),
+            )
         })
         .collect()
 }
@@ -101,7 +105,11 @@ fn check_all_paths(name: &str, cases: &[Case]) {
     for (i, c) in cases.iter().enumerate() {
         let single = zip215::verify_single(&c.key, &c.msg, &c.sig);
         assert_eq!(single, c.valid, "{name} case {i}: single verification");
-        assert_eq!(consensus_says(c), c.valid, "{name} case {i}: ed25519-consensus");
+        assert_eq!(
+            consensus_says(c),
+            c.valid,
+            "{name} case {i}: ed25519-consensus"
+        );
         let alone = zip215::verify_batch(&[Item {
             key: &c.key,
             msg: &c.msg,
@@ -109,7 +117,11 @@ fn check_all_paths(name: &str, cases: &[Case]) {
         }]);
         assert_eq!(alone.is_ok(), c.valid, "{name} case {i}: batch of one");
         let batched = in_a_batch(c, &honest);
-        let expected = if c.valid { Ok(()) } else { Err(honest.len() / 2) };
+        let expected = if c.valid {
+            Ok(())
+        } else {
+            Err(honest.len() / 2)
+        };
         assert_eq!(batched, expected, "{name} case {i}: in a batch of 21");
     }
     // All the valid cases in one batch together.
@@ -122,7 +134,11 @@ fn check_all_paths(name: &str, cases: &[Case]) {
             signature: &c.sig,
         })
         .collect();
-    assert_eq!(zip215::verify_batch(&valid), Ok(()), "{name}: all valid cases at once");
+    assert_eq!(
+        zip215::verify_batch(&valid),
+        Ok(()),
+        "{name}: all valid cases at once"
+    );
 }
 
 #[test]
@@ -145,7 +161,9 @@ fn speccheck_cases_agree_single_batch_and_consensus() {
 fn small_order_and_non_canonical_keys_never_enter_a_trust_bundle() {
     let mut refused = 0;
     for c in small_order_cases() {
-        let err = TrustBundle::new().insert_bytes("bj_hf", &c.key).unwrap_err();
+        let err = TrustBundle::new()
+            .insert_bytes("bj_hf", &c.key)
+            .unwrap_err();
         assert!(
             matches!(
                 &err,
@@ -168,7 +186,11 @@ fn small_order_and_non_canonical_keys_never_enter_a_trust_bundle() {
             6 | 7 => None,
             _ => Some(KeyProblem::MixedOrder),
         };
-        assert_eq!(zip215::check_key(&c.key).err(), expected, "speccheck case {i}");
+        assert_eq!(
+            zip215::check_key(&c.key).err(),
+            expected,
+            "speccheck case {i}"
+        );
         if expected.is_none() {
             let key = sluice_chain::PublicKey::from_bytes("bj_hf", &c.key).unwrap();
             assert_eq!(key.verifies(&c.msg, &c.sig), c.valid, "speccheck case {i}");

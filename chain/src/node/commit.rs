@@ -238,11 +238,7 @@ async fn forward(
     // for it only holds the writer. The request may have reached it, so it is not resent:
     // it fails now instead of at the timeout.
     let mut metrics = shared.raft.metrics();
-    if metrics
-        .borrow()
-        .current_leader
-        .is_some_and(|l| l != leader)
-    {
+    if metrics.borrow().current_leader.is_some_and(|l| l != leader) {
         // Nothing was sent yet: ask the node that leads now.
         return Err(Forward::NotLeader);
     }

@@ -250,7 +250,12 @@ impl ChainNode {
     /// The last Raft log index covered by this node's snapshot, if it has one (built here
     /// or installed from the leader).
     pub fn snapshot_index(&self) -> Option<u64> {
-        self.shared.raft.metrics().borrow().snapshot.map(|l| l.index)
+        self.shared
+            .raft
+            .metrics()
+            .borrow()
+            .snapshot
+            .map(|l| l.index)
     }
 
     /// The first Raft log index this node still holds (everything before it was purged

@@ -213,7 +213,10 @@ async fn a_node_behind_a_purged_log_catches_up_by_snapshot() {
     let leader_node = c.node((leader - 1) as usize);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while leader_node.purged_index().is_none_or(|p| p < 50) {
-        assert!(std::time::Instant::now() < deadline, "the leader never purged its log");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader never purged its log"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let l = TcpListener::bind(addr).await.unwrap();

@@ -462,7 +462,11 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
             .map_err(sm_read)?
             .map_or(0, |c| c.checkpoint().size);
         if let Some(note) = body.checkpoint
-            && SignedCheckpoint::parse(&note).map_err(sm_read)?.checkpoint().size > kept
+            && SignedCheckpoint::parse(&note)
+                .map_err(sm_read)?
+                .checkpoint()
+                .size
+                > kept
         {
             extra.push((KEY_CHECKPOINT, note.into_bytes()));
         }

@@ -193,9 +193,20 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
         .unwrap();
     let chain2 = Arc::clone(sm2.store());
     assert_eq!(chain2.len().unwrap(), 13);
-    assert_eq!(chain2.root_at(13).unwrap(), sm1.store().root_at(13).unwrap());
+    assert_eq!(
+        chain2.root_at(13).unwrap(),
+        sm1.store().root_at(13).unwrap()
+    );
     chain2.verify(&trust()).unwrap();
-    assert_eq!(chain2.latest_checkpoint().unwrap().unwrap().checkpoint().size, 10);
+    assert_eq!(
+        chain2
+            .latest_checkpoint()
+            .unwrap()
+            .unwrap()
+            .checkpoint()
+            .size,
+        10
+    );
     let (last, _) = rt.block_on(sm2.applied_state()).unwrap();
     assert_eq!(last.map(|l| l.index), Some(1));
     // The installed snapshot is what this node now serves.
@@ -241,8 +252,9 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     // A cosigned checkpoint whose root is not the snapshot's tree.
     {
         use crate::checkpoint::{Checkpoint, SignedCheckpoint};
-        let cp = SignedCheckpoint::sign(Checkpoint::new("sluice/test", 13, [3; 32]), &note_signer())
-            .unwrap();
+        let cp =
+            SignedCheckpoint::sign(Checkpoint::new("sluice/test", 13, [3; 32]), &note_signer())
+                .unwrap();
         sm5.store()
             .put_meta(&[(crate::store::KEY_CHECKPOINT, cp.to_note().into_bytes())])
             .unwrap();
@@ -251,7 +263,11 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     let err = rt
         .block_on(sm4.install_snapshot(&wrong_root.meta, wrong_root.snapshot))
         .unwrap_err();
-    assert!(err.to_string().contains("differs from the cosigned checkpoint"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("differs from the cosigned checkpoint"),
+        "{err}"
+    );
 
     // A snapshot that rewrites what this node already applied is refused: sm2 holds
     // bj_hf's entries, sm6 the same count in another order.
@@ -265,7 +281,10 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     let err = rt
         .block_on(sm2.install_snapshot(&rewrite.meta, rewrite.snapshot))
         .unwrap_err();
-    assert!(err.to_string().contains("differ from this node's chain"), "{err}");
+    assert!(
+        err.to_string().contains("differ from this node's chain"),
+        "{err}"
+    );
     assert_eq!(chain2.len().unwrap(), 15);
     chain2.verify(&trust()).unwrap();
 }
@@ -299,7 +318,13 @@ fn one_bad_signature_in_a_raft_batch_of_a_thousand_is_named() {
     assert_eq!(chain.len().unwrap(), 0);
     wires.remove(613);
     let out = rt.block_on(sm.apply([normal(2, wires)])).unwrap();
-    assert_eq!(out[0], ChainResponse::Appended { first: 0, count: 999 });
+    assert_eq!(
+        out[0],
+        ChainResponse::Appended {
+            first: 0,
+            count: 999
+        }
+    );
 }
 
 #[test]

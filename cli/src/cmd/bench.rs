@@ -153,9 +153,8 @@ async fn chain(args: ChainArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
     ]);
     for (run, &writers) in args.writers.iter().enumerate() {
         let run_dir = dir.join(format!("commit-{run}-{writers}"));
-        let r =
-            bench::chain::commit_throughput(&run_dir, args.entries, writers, args.entry_bytes)
-                .await?;
+        let r = bench::chain::commit_throughput(&run_dir, args.entries, writers, args.entry_bytes)
+            .await?;
         t.add_row([
             writers.to_string(),
             r.entries.to_string(),
@@ -193,7 +192,10 @@ async fn chain(args: ChainArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         );
     }
     if args.snapshot_entries > 0 {
-        eprintln!("building a snapshot of {} entries ...", args.snapshot_entries);
+        eprintln!(
+            "building a snapshot of {} entries ...",
+            args.snapshot_entries
+        );
         let (n, took) =
             bench::chain::snapshot_install(&dir.join("snapshot"), args.snapshot_entries).await?;
         println!(

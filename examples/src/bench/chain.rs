@@ -99,7 +99,9 @@ impl BenchCluster {
 
     /// The node that leads now.
     pub async fn leader(&self) -> Result<Arc<ChainNode>> {
-        let id = self.nodes[0].wait_for_leader(Duration::from_secs(30)).await?;
+        let id = self.nodes[0]
+            .wait_for_leader(Duration::from_secs(30))
+            .await?;
         self.nodes
             .iter()
             .find(|n| n.id() == id)
@@ -218,7 +220,10 @@ pub async fn leader_loss(
             let mut outcomes = Vec::new();
             while origin.elapsed() < stop_at {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let ok = via.append(sized_entry(&author, n, entry_bytes)).await.is_ok();
+                let ok = via
+                    .append(sized_entry(&author, n, entry_bytes))
+                    .await
+                    .is_ok();
                 outcomes.push((origin.elapsed(), ok));
             }
             outcomes
@@ -316,8 +321,8 @@ pub fn proof_times(dir: &Path, entries: u64) -> Result<ProofTimes> {
 
 /// How long a node takes to install (check and write) a snapshot of `entries` entries.
 pub async fn snapshot_install(dir: &Path, entries: u64) -> Result<(u64, Duration)> {
-    use openraft::storage::RaftStateMachine as _;
     use openraft::RaftSnapshotBuilder as _;
+    use openraft::storage::RaftStateMachine as _;
     let store = Arc::new(fill_store(&dir.join("source"), entries)?);
     let note_signer = NoteSigner::from_seed(AGENCIES[0], signer(0)?.seed())?;
     let (size, root) = store.root()?;
@@ -328,8 +333,8 @@ pub async fn snapshot_install(dir: &Path, entries: u64) -> Result<(u64, Duration
     trust.insert(AGENCIES[0], signer(0)?.verifying_key())?;
     let rule = || (vec![note_signer.verifier()], 1);
     let (voters, k) = rule();
-    let mut source = ChainStateMachine::new(Arc::clone(&store), trust.clone())
-        .with_checkpoint_rule(voters, k);
+    let mut source =
+        ChainStateMachine::new(Arc::clone(&store), trust.clone()).with_checkpoint_rule(voters, k);
     let storage = |e: openraft::StorageError<u64>| GatewayError::Internal(e.to_string());
     source.build_snapshot().await.map_err(storage)?;
     let snapshot = source

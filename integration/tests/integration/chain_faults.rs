@@ -229,7 +229,11 @@ pub(super) fn access(n: u64) -> Entry {
 }
 
 /// Appends `n` entries from 64 concurrent writers; returns the acknowledged ones.
-pub(super) async fn append_many(node: Arc<ChainNode>, from: u64, n: u64) -> (BTreeMap<u64, Vec<u8>>, u64) {
+pub(super) async fn append_many(
+    node: Arc<ChainNode>,
+    from: u64,
+    n: u64,
+) -> (BTreeMap<u64, Vec<u8>>, u64) {
     let signer = Arc::new(signer(LEARNER, 9));
     let next = Arc::new(std::sync::atomic::AtomicU64::new(from));
     let mut writers = Vec::new();
@@ -387,7 +391,10 @@ async fn leader_killed_new_leader_elected_and_killed_node_catches_up() {
         );
     }
     let outage = started.elapsed();
-    assert!(outage < Duration::from_secs(10), "commits stopped for {outage:?}");
+    assert!(
+        outage < Duration::from_secs(10),
+        "commits stopped for {outage:?}"
+    );
     eprintln!("first commit {outage:?} after the leader was killed");
     let (acked2, _) = append_many(Arc::clone(&node), k, 500).await;
     assert!(

@@ -21,9 +21,7 @@ use sluice_chain::{ChainNode, ChainStore, Member, NodeConfig, SignedCheckpoint, 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::chain_faults::{
-    LEARNER, VOTERS, Voter, append_many, b64, signer, wait_store_size,
-};
+use super::chain_faults::{LEARNER, VOTERS, Voter, append_many, b64, signer, wait_store_size};
 use super::common::run_sluice_ok;
 
 const CHAIN_PORT: u16 = 7400;
@@ -33,7 +31,9 @@ fn sh(program: &str, args: &[&str]) {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} {args:?}: {e} (the partition tests need root, iproute2 and nftables)"));
+        .unwrap_or_else(|e| {
+            panic!("{program} {args:?}: {e} (the partition tests need root, iproute2 and nftables)")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?}: {}",
@@ -68,16 +68,39 @@ impl Net {
         net.remove();
         let br = net.bridge();
         sh("ip", &["link", "add", &br, "type", "bridge"]);
-        sh("ip", &["addr", "add", &format!("{}/24", net.bridge_ip()), "dev", &br]);
+        sh(
+            "ip",
+            &[
+                "addr",
+                "add",
+                &format!("{}/24", net.bridge_ip()),
+                "dev",
+                &br,
+            ],
+        );
         sh("ip", &["link", "set", &br, "up"]);
         for i in 0..VOTERS.len() {
             let (ns, host) = (net.ns(i), net.host_link(i));
             let inner = format!("s14k{}n{i}", k);
             sh("ip", &["netns", "add", &ns]);
-            sh("ip", &["link", "add", &host, "type", "veth", "peer", "name", &inner]);
+            sh(
+                "ip",
+                &["link", "add", &host, "type", "veth", "peer", "name", &inner],
+            );
             sh("ip", &["link", "set", &inner, "netns", &ns]);
             sh("ip", &["link", "set", &host, "master", &br, "up"]);
-            sh("ip", &["-n", &ns, "addr", "add", &format!("{}/24", net.ip(i)), "dev", &inner]);
+            sh(
+                "ip",
+                &[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{}/24", net.ip(i)),
+                    "dev",
+                    &inner,
+                ],
+            );
             sh("ip", &["-n", &ns, "link", "set", &inner, "up"]);
             sh("ip", &["-n", &ns, "link", "set", "lo", "up"]);
         }
@@ -88,7 +111,12 @@ impl Net {
     fn set_link(&self, i: usize, up: bool) {
         sh(
             "ip",
-            &["link", "set", &self.host_link(i), if up { "up" } else { "down" }],
+            &[
+                "link",
+                "set",
+                &self.host_link(i),
+                if up { "up" } else { "down" },
+            ],
         );
     }
 
@@ -96,19 +124,46 @@ impl Net {
     fn lose(&self, percent: u8) {
         for i in 0..VOTERS.len() {
             let ns = self.ns(i);
-            sh("ip", &["netns", "exec", &ns, "nft", "add", "table", "inet", "s14loss"]);
             sh(
                 "ip",
                 &[
-                    "netns", "exec", &ns, "nft", "add", "chain", "inet", "s14loss", "out",
+                    "netns", "exec", &ns, "nft", "add", "table", "inet", "s14loss",
+                ],
+            );
+            sh(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &ns,
+                    "nft",
+                    "add",
+                    "chain",
+                    "inet",
+                    "s14loss",
+                    "out",
                     "{ type filter hook output priority 0; }",
                 ],
             );
             sh(
                 "ip",
                 &[
-                    "netns", "exec", &ns, "nft", "add", "rule", "inet", "s14loss", "out",
-                    "numgen", "random", "mod", "100", "<", &percent.to_string(), "drop",
+                    "netns",
+                    "exec",
+                    &ns,
+                    "nft",
+                    "add",
+                    "rule",
+                    "inet",
+                    "s14loss",
+                    "out",
+                    "numgen",
+                    "random",
+                    "mod",
+                    "100",
+                    "<",
+                    &percent.to_string(),
+                    "drop",
                 ],
             );
         }
@@ -116,10 +171,16 @@ impl Net {
 
     fn remove(&self) {
         for i in 0..VOTERS.len() {
-            let _ = Command::new("ip").args(["netns", "del", &self.ns(i)]).output();
-            let _ = Command::new("ip").args(["link", "del", &self.host_link(i)]).output();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(i)])
+                .output();
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.host_link(i)])
+                .output();
         }
-        let _ = Command::new("ip").args(["link", "del", &self.bridge()]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge()])
+            .output();
     }
 }
 
@@ -170,7 +231,10 @@ async fn pump(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                if tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -207,7 +271,9 @@ impl NetCluster {
             let real = format!("{}:{CHAIN_PORT}", net.ip(i));
             let advertised = match delay {
                 Some(d) => {
-                    let l = TcpListener::bind(format!("{}:0", net.bridge_ip())).await.unwrap();
+                    let l = TcpListener::bind(format!("{}:0", net.bridge_ip()))
+                        .await
+                        .unwrap();
                     let addr = l.local_addr().unwrap().to_string();
                     relays.push(tokio::spawn(delay_relay(l, real.clone(), d)));
                     addr
@@ -217,8 +283,12 @@ impl NetCluster {
             members.push((i as u64 + 1, a.to_string(), real, advertised));
         }
         let learner_signer = signer(LEARNER, 9);
-        trust.insert(LEARNER, learner_signer.verifying_key()).unwrap();
-        let learner_listener = TcpListener::bind(format!("{}:0", net.bridge_ip())).await.unwrap();
+        trust
+            .insert(LEARNER, learner_signer.verifying_key())
+            .unwrap();
+        let learner_listener = TcpListener::bind(format!("{}:0", net.bridge_ip()))
+            .await
+            .unwrap();
         let learner_addr = learner_listener.local_addr().unwrap().to_string();
         trust.to_dir(&dir.path().join("trust")).unwrap();
 
@@ -412,8 +482,14 @@ impl NetCluster {
             cp.verify(&voter_keys, 2).unwrap();
             let c = cp.checkpoint();
             let proof = reference.consistency_proof(c.size, final_size).unwrap();
-            sluice_chain::merkle::verify_consistency(c.size, final_size, &proof, &c.root, &final_root)
-                .unwrap_or_else(|e| panic!("checkpoint at {} is not a prefix: {e}", c.size));
+            sluice_chain::merkle::verify_consistency(
+                c.size,
+                final_size,
+                &proof,
+                &c.root,
+                &final_root,
+            )
+            .unwrap_or_else(|e| panic!("checkpoint at {} is not a prefix: {e}", c.size));
         }
         eprintln!(
             "{} entries acknowledged, {final_size} on the chain, {} checkpoints checked",
@@ -440,10 +516,16 @@ async fn partition_leader_cut_off_during_appends_then_healed() {
         if l != old {
             break l;
         }
-        assert!(Instant::now() < deadline, "no new leader after cutting off {old}");
+        assert!(
+            Instant::now() < deadline,
+            "no new leader after cutting off {old}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    eprintln!("leader {old} cut off; {new} leads after {:?}", cut.elapsed());
+    eprintln!(
+        "leader {old} cut off; {new} leads after {:?}",
+        cut.elapsed()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let size_at_heal = node.store().len().unwrap();
     c.net.set_link(old, true);
@@ -459,7 +541,11 @@ async fn partition_leader_cut_off_during_appends_then_healed() {
         "the majority committed only {} entries while the leader was cut off",
         size_at_heal - size_at_cut
     );
-    assert!(acked.len() > 4000, "only {} of 8000 acknowledged", acked.len());
+    assert!(
+        acked.len() > 4000,
+        "only {} of 8000 acknowledged",
+        acked.len()
+    );
     c.check(&acked).await;
 }
 
@@ -476,7 +562,11 @@ async fn partition_voter_flapping() {
         rng ^= rng << 17;
         // Flap a voter that does not lead, so commits go on; sometimes the leader.
         let leader = c.leader().await;
-        let victim = if flaps % 4 == 3 { leader } else { (leader + 1 + (rng % 2) as usize) % 3 };
+        let victim = if flaps % 4 == 3 {
+            leader
+        } else {
+            (leader + 1 + (rng % 2) as usize) % 3
+        };
         c.net.set_link(victim, false);
         tokio::time::sleep(Duration::from_millis(300 + rng % 600)).await;
         c.net.set_link(victim, true);
@@ -484,9 +574,19 @@ async fn partition_voter_flapping() {
         flaps += 1;
     }
     let (acked, failed) = appends.await.unwrap();
-    eprintln!("{flaps} flaps; {} acknowledged, {failed} failed", acked.len());
-    assert!(flaps >= 3, "the appends ended before the voter flapped three times");
-    assert!(acked.len() > 4000, "only {} of 8000 acknowledged", acked.len());
+    eprintln!(
+        "{flaps} flaps; {} acknowledged, {failed} failed",
+        acked.len()
+    );
+    assert!(
+        flaps >= 3,
+        "the appends ended before the voter flapped three times"
+    );
+    assert!(
+        acked.len() > 4000,
+        "only {} of 8000 acknowledged",
+        acked.len()
+    );
     c.check(&acked).await;
 }
 
@@ -503,6 +603,10 @@ async fn partition_20ms_round_trips_and_1_percent_loss() {
         acked.len(),
         acked.len() as f64 / took.as_secs_f64()
     );
-    assert!(acked.len() > 1000, "only {} of 1500 acknowledged", acked.len());
+    assert!(
+        acked.len() > 1000,
+        "only {} of 1500 acknowledged",
+        acked.len()
+    );
     c.check(&acked).await;
 }
