@@ -8,11 +8,12 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_consensus::SigningKey;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 use crate::merkle::Hash;
+use crate::zip215::PublicKey;
 
 /// The signature-type byte of ed25519 note keys.
 pub const ED25519_ALG: u8 = 0x01;
@@ -136,7 +137,7 @@ pub fn is_valid_key_name(name: &str) -> bool {
 }
 
 /// The C2SP key id: the first 4 bytes of SHA-256(name || "\n" || 0x01 || pubkey).
-pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+pub fn key_id(name: &str, key: &PublicKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
@@ -171,7 +172,7 @@ impl NoteSigner {
         }
         Ok(Self {
             name: name.to_owned(),
-            key: SigningKey::from_bytes(&seed),
+            key: SigningKey::from(seed),
         })
     }
 
@@ -182,11 +183,11 @@ impl NoteSigner {
 
     /// The matching verifier.
     pub fn verifier(&self) -> NoteVerifier {
-        NoteVerifier::from_parts(self.name.clone(), self.key.verifying_key())
+        NoteVerifier::from_parts(self.name.clone(), PublicKey::of_signing_key(&self.key))
     }
 
     fn sign(&self, text: &str) -> NoteSignature {
-        let vk = self.key.verifying_key();
+        let vk = PublicKey::of_signing_key(&self.key);
         NoteSignature {
             name: self.name.clone(),
             key_id: key_id(&self.name, &vk),
@@ -200,17 +201,17 @@ impl NoteSigner {
 pub struct NoteVerifier {
     name: String,
     key_id: [u8; 4],
-    key: VerifyingKey,
+    key: PublicKey,
 }
 
 impl NoteVerifier {
-    fn from_parts(name: String, key: VerifyingKey) -> Self {
+    fn from_parts(name: String, key: PublicKey) -> Self {
         let key_id = key_id(&name, &key);
         Self { name, key_id, key }
     }
 
     /// A verifier from a name and a public key.
-    pub fn new(name: &str, key: VerifyingKey) -> Result<Self> {
+    pub fn new(name: &str, key: PublicKey) -> Result<Self> {
         if !is_valid_key_name(name) {
             return Err(Error::InvalidArgument(format!(
                 "note key name {name:?} is empty or has whitespace or '+'"
@@ -262,7 +263,7 @@ impl NoteVerifier {
             return Err(bad("key is not an ed25519 note key"));
         }
         let key: [u8; 32] = key.try_into().map_err(|_| bad("key is not 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| bad("not an ed25519 point"))?;
+        let key = PublicKey::from_bytes(name, &key)?;
         let v = Self::from_parts(name.to_owned(), key);
         if v.key_id != id {
             return Err(bad("key id does not match the name and key"));
@@ -274,9 +275,8 @@ impl NoteVerifier {
         let Ok(sig) = <[u8; 64]>::try_from(signature) else {
             return false;
         };
-        self.key
-            .verify_strict(text.as_bytes(), &Signature::from_bytes(&sig))
-            .is_ok()
+        // ZIP-215, the same rule as entry signatures.
+        self.key.verifies(text.as_bytes(), &sig)
     }
 }
 

@@ -90,11 +90,30 @@ pub enum Error {
         /// The author agency named in the entry.
         agency: String,
     },
+    /// A public key that is not a canonical point of large order; under such a key a
+    /// signature proves nothing, so it never enters a trust bundle or a membership.
+    #[error("the public key of `{owner}` is refused: it is {problem}")]
+    WeakKey {
+        /// The agency or note key the key was given for.
+        owner: String,
+        /// What is wrong with it.
+        problem: crate::zip215::KeyProblem,
+    },
     /// A signature does not verify under the key the trust bundle holds for its signer.
     #[error("signature by `{signer}` does not verify")]
     BadSignature {
         /// The agency (or note key name) whose key was used.
         signer: String,
+    },
+    /// An evidence bundle's readable text says something its signed entry does not.
+    #[error("the bundle's {path} says {said}, but the signed entry says {signed}")]
+    UnsignedText {
+        /// Where in the bundle, e.g. `summary.body.rows`.
+        path: String,
+        /// What the bundle's text says.
+        said: String,
+        /// What the signed entry says there.
+        signed: String,
     },
     /// A Merkle inclusion or consistency proof does not verify.
     #[error("Merkle proof does not verify: {0}")]
@@ -173,6 +192,8 @@ impl Error {
             Self::Malformed { .. }
             | Self::UnknownAgency { .. }
             | Self::BadSignature { .. }
+            | Self::WeakKey { .. }
+            | Self::UnsignedText { .. }
             | Self::BadProof(_)
             | Self::QuorumNotMet { .. }
             | Self::BadEntry { .. }

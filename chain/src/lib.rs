@@ -2,6 +2,8 @@
 //!
 //! - [`entry`]: [`Entry`], its typed [`Body`] per [`EntryKind`], and the canonical encoding.
 //! - [`error`]: the one [`Error`] enum, split by [`Fault`].
+//! - [`zip215`]: the one signature rule (ZIP-215 ed25519, single and batched) and the
+//!   [`PublicKey`] check that refuses small-order and non-canonical keys.
 //! - [`sign`]: ed25519 signatures over entries, the [`TrustBundle`] of agency keys, and the
 //!   [`SignatureVerified`] proof token.
 //! - [`bundle`]: evidence bundles (entry, signature, inclusion proof, cosigned checkpoint)
@@ -61,6 +63,7 @@ pub mod render;
 pub mod sign;
 pub mod store;
 pub mod trace;
+pub mod zip215;
 
 pub use bundle::{BundleVerified, EvidenceBundle};
 pub use checkpoint::{Checkpoint, CheckpointVerified, NoteSigner, NoteVerifier, SignedCheckpoint};
@@ -74,6 +77,7 @@ pub use raft::{ChainRequest, ChainResponse, TypeConfig};
 pub use sign::{AgencySigner, SignatureVerified, SignedEntry, TrustBundle, VerifiedEntry};
 pub use store::{ChainStore, StoreVerified};
 pub use trace::{Decision, TraceFilter, TraceHit};
+pub use zip215::{KeyProblem, PublicKey};
 
 #[cfg(test)]
 mod parser_robustness {

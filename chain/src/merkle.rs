@@ -4,6 +4,10 @@
 //!
 //! Leaf hash = SHA-256(0x00 || data), node hash = SHA-256(0x01 || left || right), and the
 //! empty tree's root is SHA-256 of the empty string.
+//!
+//! Two ways to compute the same proofs: over a slice of leaf hashes (the RFC's recursive
+//! definition, the reference), and over a [`Subtrees`] source of stored perfect-subtree
+//! hashes, which reads O(log n) hashes for a root or a proof at any size.
 
 use sha2::{Digest as _, Sha256};
 
@@ -78,6 +82,14 @@ impl Frontier {
 
     /// Appends one leaf hash.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _, _| {});
+    }
+
+    /// Appends one leaf hash and reports every perfect subtree it completes, as
+    /// `(level, index, hash)`: the subtree of 2^level leaves starting at leaf
+    /// `index << level`. These are the interior nodes a store keeps.
+    pub fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
+        let leaf_index = self.size;
         let mut height = 0;
         let mut hash = leaf;
         while let Some(&(top_height, top_hash)) = self.subtrees.last() {
@@ -87,9 +99,24 @@ impl Frontier {
             self.subtrees.pop();
             hash = node_hash(&top_hash, &hash);
             height += 1;
+            completed(height, leaf_index >> height, &hash);
         }
         self.subtrees.push((height, hash));
         self.size += 1;
+    }
+
+    /// The frontier of the tree of `size` leaves, read from stored subtrees: one hash per
+    /// set bit of `size`.
+    pub fn from_subtrees(source: &(impl Subtrees + ?Sized), size: u64) -> Result<Self> {
+        let mut subtrees = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u32).rev() {
+            if size & (1 << level) != 0 {
+                subtrees.push((level, source.perfect(level, start >> level)?));
+                start += 1 << level;
+            }
+        }
+        Ok(Self { size, subtrees })
     }
 
     /// MTH over every leaf pushed so far.
@@ -304,6 +331,137 @@ pub fn verify_consistency(
         ));
     }
     Ok(())
+}
+
+/// Where the hashes of perfect subtrees come from: `perfect(level, index)` is MTH of the
+/// 2^level leaves starting at leaf `index << level` (level 0: the leaf hash itself). Only
+/// subtrees inside the tree being proved are asked for.
+pub trait Subtrees {
+    /// The hash of one perfect subtree.
+    fn perfect(&self, level: u32, index: u64) -> Result<Hash>;
+}
+
+/// A slice of leaf hashes as a [`Subtrees`] source, hashing each subtree it is asked for.
+impl Subtrees for [Hash] {
+    fn perfect(&self, level: u32, index: u64) -> Result<Hash> {
+        let width = 1u64
+            .checked_shl(level)
+            .ok_or(Error::Internal("subtree level past 63"))?;
+        let start = to_usize(index.saturating_mul(width))?;
+        let end = start.saturating_add(to_usize(width)?);
+        let leaves = self.get(start..end).ok_or(Error::OutOfRange {
+            index: end as u64,
+            size: self.len() as u64,
+        })?;
+        mth(leaves)
+    }
+}
+
+/// MTH(D[start:start+n]) for a subtree the RFC's recursion visits: `start` is a multiple
+/// of the smallest power of two that is at least `n`, so the range splits into one
+/// perfect, aligned subtree per set bit of `n`, folded from the right.
+fn range_hash(source: &(impl Subtrees + ?Sized), start: u64, n: u64) -> Result<Hash> {
+    if n == 0 {
+        return Ok(empty_root());
+    }
+    let mut pieces = Vec::with_capacity(n.count_ones() as usize);
+    let mut at = start;
+    for level in (0..64u32).rev() {
+        if n & (1 << level) != 0 {
+            pieces.push(source.perfect(level, at >> level)?);
+            at += 1 << level;
+        }
+    }
+    let mut pieces = pieces.into_iter().rev();
+    let last = pieces
+        .next()
+        .ok_or(Error::Internal("a non-empty range has no pieces"))?;
+    Ok(pieces.fold(last, |acc, left| node_hash(&left, &acc)))
+}
+
+/// The largest power of two strictly less than `n` (n >= 2).
+fn split_point_u64(n: u64) -> u64 {
+    let mut k = 1;
+    while k << 1 < n {
+        k <<= 1;
+    }
+    k
+}
+
+/// MTH of the first `size` leaves, from stored subtrees: at most one read per set bit of
+/// `size`.
+pub fn root_from(source: &(impl Subtrees + ?Sized), size: u64) -> Result<Hash> {
+    range_hash(source, 0, size)
+}
+
+/// PATH(index, D[size]) from stored subtrees, O(log n) reads: the audit path is the same
+/// as [`inclusion_proof`]'s, hash for hash.
+pub fn inclusion_proof_from(
+    source: &(impl Subtrees + ?Sized),
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>> {
+    if index >= size {
+        return Err(Error::OutOfRange { index, size });
+    }
+    let mut out = Vec::new();
+    let (mut m, mut start, mut n) = (index, 0u64, size);
+    // Walk down from the root, collecting siblings; the RFC lists them leaf first.
+    while n > 1 {
+        let k = split_point_u64(n);
+        if m < k {
+            out.push(range_hash(source, start + k, n - k)?);
+            n = k;
+        } else {
+            out.push(range_hash(source, start, k)?);
+            m -= k;
+            start += k;
+            n -= k;
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// PROOF(old_size, D[size]) from stored subtrees, O(log n) reads; the same hashes as
+/// [`consistency_proof`].
+pub fn consistency_proof_from(
+    source: &(impl Subtrees + ?Sized),
+    old_size: u64,
+    size: u64,
+) -> Result<Vec<Hash>> {
+    if old_size > size {
+        return Err(Error::OutOfRange {
+            index: old_size,
+            size,
+        });
+    }
+    let mut out = Vec::new();
+    if old_size == 0 || old_size == size {
+        return Ok(out);
+    }
+    let (mut m, mut start, mut n, mut whole) = (old_size, 0u64, size, true);
+    loop {
+        if m == n {
+            if !whole {
+                out.push(range_hash(source, start, n)?);
+            }
+            break;
+        }
+        let k = split_point_u64(n);
+        if m <= k {
+            out.push(range_hash(source, start + k, n - k)?);
+            n = k;
+        } else {
+            out.push(range_hash(source, start, k)?);
+            m -= k;
+            start += k;
+            n -= k;
+            whole = false;
+        }
+    }
+    out.reverse();
+    Ok(out)
 }
 
 /// An inclusion proof with its coordinates, for evidence bundles.
@@ -557,6 +715,60 @@ mod tests {
                 verify_consistency(m as u64, n as u64, &p, &root(&tree[..m]), &r).unwrap();
             }
         }
+    }
+
+    /// The stored-subtree algorithms give the RFC's proofs, hash for hash, for every shape;
+    /// a counting source shows they read O(log n) hashes.
+    #[test]
+    fn proofs_from_subtrees_match_the_recursive_definition() {
+        use std::cell::Cell;
+        struct Counting<'a>(&'a [Hash], Cell<u64>);
+        impl Subtrees for Counting<'_> {
+            fn perfect(&self, level: u32, index: u64) -> Result<Hash> {
+                self.1.set(self.1.get() + 1);
+                self.0.perfect(level, index)
+            }
+        }
+        let all = synthetic_leaves(130);
+        for n in 1..=all.len() {
+            let tree = &all[..n];
+            let src = Counting(tree, Cell::new(0));
+            let bound = 2 * (64 - (n as u64).leading_zeros() as u64) + 2;
+            assert_eq!(root_from(&src, n as u64).unwrap(), mth(tree).unwrap());
+            for i in 0..n as u64 {
+                src.1.set(0);
+                let p = inclusion_proof_from(&src, i, n as u64).unwrap();
+                assert!(src.1.get() <= bound, "{} reads for n = {n}", src.1.get());
+                assert_eq!(p, inclusion_proof(tree, i).unwrap(), "n = {n}, i = {i}");
+            }
+            for m in 0..=n as u64 {
+                src.1.set(0);
+                let p = consistency_proof_from(&src, m, n as u64).unwrap();
+                assert!(
+                    src.1.get() <= 2 * bound,
+                    "{} reads for n = {n}",
+                    src.1.get()
+                );
+                assert_eq!(p, consistency_proof(tree, m).unwrap(), "n = {n}, m = {m}");
+            }
+            assert_eq!(
+                Frontier::from_subtrees(tree, n as u64).unwrap().root(),
+                root(tree)
+            );
+        }
+        // Every node a frontier reports is the subtree it names.
+        let mut f = Frontier::new();
+        let mut reported = 0;
+        for leaf in &all {
+            f.push_with(*leaf, |level, index, hash| {
+                assert_eq!(*hash, all[..].perfect(level, index).unwrap());
+                reported += 1;
+            });
+        }
+        assert_eq!(
+            reported,
+            all.len() - 1 - (all.len().count_ones() as usize - 1)
+        );
     }
 
     #[test]

@@ -1,19 +1,21 @@
-//! Entry signatures: ed25519 over a domain-separated SHA-256 of the canonical entry bytes.
+//! Entry signatures: ed25519 (RFC 8032 signing, ZIP-215 verification, see [`crate::zip215`])
+//! over a domain-separated SHA-256 of the canonical entry bytes.
 //!
 //! Owns [`AgencySigner`], [`SignedEntry`] (and its wire encoding), the [`TrustBundle`] of
 //! agency public keys, and the [`SignatureVerified`] proof token that only the
-//! [`TrustBundle`] can make.
+//! [`TrustBundle`] can make, one entry at a time or a whole Raft batch at once.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_consensus::SigningKey;
 use sha2::{Digest as _, Sha256};
 
 use crate::codec::{Reader, Writer};
 use crate::entry::{Digest, Entry, is_agency_id};
 use crate::error::{Error, Result};
+use crate::zip215::{self, PublicKey};
 
 /// The domain separator hashed in front of every entry before signing.
 pub const ENTRY_DOMAIN: &[u8] = b"sluice/entry/v1\0";
@@ -30,6 +32,7 @@ pub fn entry_signing_digest(entry_bytes: &[u8]) -> Digest {
 pub struct AgencySigner {
     agency: String,
     key: SigningKey,
+    public: PublicKey,
 }
 
 impl std::fmt::Debug for AgencySigner {
@@ -37,7 +40,7 @@ impl std::fmt::Debug for AgencySigner {
         // Never print the secret key.
         f.debug_struct("AgencySigner")
             .field("agency", &self.agency)
-            .field("public_key", &self.key.verifying_key())
+            .field("public_key", &self.public)
             .finish()
     }
 }
@@ -50,9 +53,11 @@ impl AgencySigner {
                 "`{agency}` is not an agency id"
             )));
         }
+        let key = SigningKey::from(seed);
         Ok(Self {
             agency: agency.to_owned(),
-            key: SigningKey::from_bytes(&seed),
+            public: PublicKey::of_signing_key(&key),
+            key,
         })
     }
 
@@ -75,8 +80,8 @@ impl AgencySigner {
     }
 
     /// The public half.
-    pub fn verifying_key(&self) -> VerifyingKey {
-        self.key.verifying_key()
+    pub fn verifying_key(&self) -> PublicKey {
+        self.public
     }
 
     /// Signs `entry`. The entry's author must be this signer's agency: a gateway cannot sign
@@ -89,6 +94,7 @@ impl AgencySigner {
             )));
         }
         let entry_bytes = entry.to_bytes()?;
+        // RFC 8032 signing: deterministic, and valid under every verification rule.
         let signature = self
             .key
             .sign(&entry_signing_digest(&entry_bytes))
@@ -189,7 +195,7 @@ impl VerifiedEntry {
 /// The agencies' public keys: agency id -> ed25519 key.
 #[derive(Debug, Clone, Default)]
 pub struct TrustBundle {
-    keys: BTreeMap<String, VerifyingKey>,
+    keys: BTreeMap<String, PublicKey>,
 }
 
 impl TrustBundle {
@@ -198,8 +204,8 @@ impl TrustBundle {
         Self::default()
     }
 
-    /// Adds or replaces an agency's key.
-    pub fn insert(&mut self, agency: &str, key: VerifyingKey) -> Result<()> {
+    /// Adds or replaces an agency's key (already checked by [`PublicKey::from_bytes`]).
+    pub fn insert(&mut self, agency: &str, key: PublicKey) -> Result<()> {
         if !is_agency_id(agency) {
             return Err(Error::InvalidArgument(format!(
                 "`{agency}` is not an agency id"
@@ -209,20 +215,20 @@ impl TrustBundle {
         Ok(())
     }
 
-    /// Adds an agency's key from its 32 raw bytes; a bad point is bad data.
+    /// Adds an agency's key from its 32 raw bytes. A key that is not a canonical point of
+    /// large order is refused with [`Error::WeakKey`]: under it, anyone could forge.
     pub fn insert_bytes(&mut self, agency: &str, key: &[u8; 32]) -> Result<()> {
-        let key = VerifyingKey::from_bytes(key)
-            .map_err(|_| Error::malformed("public key", "not a valid ed25519 point"))?;
+        let key = PublicKey::from_bytes(agency, key)?;
         self.insert(agency, key)
     }
 
     /// The key for an agency.
-    pub fn get(&self, agency: &str) -> Option<&VerifyingKey> {
+    pub fn get(&self, agency: &str) -> Option<&PublicKey> {
         self.keys.get(agency)
     }
 
     /// Every agency and its key, in agency order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &VerifyingKey)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &PublicKey)> {
         self.keys.iter().map(|(a, k)| (a.as_str(), k))
     }
 
@@ -283,17 +289,25 @@ impl TrustBundle {
         self.keys.is_empty()
     }
 
-    /// Checks `signed`'s signature under its author's key (strict ed25519 verification).
+    fn key_of(&self, agency: &str) -> Result<&PublicKey> {
+        self.keys.get(agency).ok_or_else(|| Error::UnknownAgency {
+            agency: agency.to_owned(),
+        })
+    }
+
+    /// Checks `signed`'s signature under its author's key: ZIP-215 single verification,
+    /// the rule every replica's batch check agrees with.
     pub fn check(&self, signed: &SignedEntry) -> Result<SignatureVerified> {
         let author = &signed.entry.author;
-        let key = self.keys.get(author).ok_or_else(|| Error::UnknownAgency {
-            agency: author.clone(),
-        })?;
-        let sig = Signature::from_bytes(&signed.signature);
-        key.verify_strict(&entry_signing_digest(&signed.entry_bytes), &sig)
-            .map_err(|_| Error::BadSignature {
+        let key = self.key_of(author)?;
+        if !key.verifies(
+            &entry_signing_digest(&signed.entry_bytes),
+            &signed.signature,
+        ) {
+            return Err(Error::BadSignature {
                 signer: author.clone(),
-            })?;
+            });
+        }
         Ok(SignatureVerified(()))
     }
 
@@ -301,6 +315,59 @@ impl TrustBundle {
     pub fn verify(&self, signed: SignedEntry) -> Result<VerifiedEntry> {
         let proof = self.check(&signed)?;
         Ok(VerifiedEntry { signed, proof })
+    }
+
+    /// Checks a whole batch with one ZIP-215 batch verification, which accepts exactly
+    /// what [`Self::verify`] accepts one by one. On failure, the error names the position
+    /// of the first entry that is unknown or badly signed; nothing is vouched for then.
+    pub fn verify_batch(
+        &self,
+        signed: Vec<SignedEntry>,
+    ) -> Result<Vec<VerifiedEntry>, (usize, Error)> {
+        // Entries after the first unknown author cannot be refused any earlier than it.
+        let mut keys = Vec::with_capacity(signed.len());
+        let mut unknown = None;
+        for (pos, s) in signed.iter().enumerate() {
+            match self.key_of(&s.entry.author) {
+                Ok(k) => keys.push(k),
+                Err(e) => {
+                    unknown = Some((pos, e));
+                    break;
+                }
+            }
+        }
+        let digests: Vec<Digest> = signed
+            .iter()
+            .take(keys.len())
+            .map(|s| entry_signing_digest(&s.entry_bytes))
+            .collect();
+        let items: Vec<zip215::Item<'_>> = keys
+            .iter()
+            .zip(&signed)
+            .zip(&digests)
+            .map(|((k, s), d)| zip215::Item {
+                key: k.as_bytes(),
+                msg: d,
+                signature: &s.signature,
+            })
+            .collect();
+        if let Err(bad) = zip215::verify_batch(&items) {
+            let signer = signed
+                .get(bad)
+                .map(|s| s.entry.author.clone())
+                .unwrap_or_default();
+            return Err((bad, Error::BadSignature { signer }));
+        }
+        if let Some(first_unknown) = unknown {
+            return Err(first_unknown);
+        }
+        Ok(signed
+            .into_iter()
+            .map(|signed| VerifiedEntry {
+                signed,
+                proof: SignatureVerified(()),
+            })
+            .collect())
     }
 
     /// Signs `entry` with `signer` and vouches for the result without checking it: an

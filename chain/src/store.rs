@@ -8,6 +8,9 @@
 //! order):
 //! - `entries`: index -> [`SignedEntry`] wire bytes (the Merkle leaf data);
 //! - `leaves`: index -> the 32-byte RFC 6962 leaf hash of that value;
+//! - `nodes`: `level u8 || index u64` -> the hash of the perfect subtree of 2^level leaves
+//!   starting at leaf `index << level` (level >= 1), written with the leaves that complete
+//!   it, so a root or a proof at any size reads O(log n) hashes;
 //! - `meta`: `size` -> the number of committed entries (`u64`);
 //! - `by_agency`, `by_principal`, `by_dataset`: `u16 len || value || index` -> empty.
 
@@ -29,6 +32,8 @@ use crate::sign::{SignedEntry, TrustBundle, VerifiedEntry};
 pub const CF_ENTRIES: &str = "entries";
 /// Merkle leaf hashes by log index.
 pub const CF_LEAVES: &str = "leaves";
+/// Interior Merkle nodes: hashes of perfect subtrees by (level, index).
+pub const CF_NODES: &str = "nodes";
 /// Store metadata (the committed size).
 pub const CF_META: &str = "meta";
 /// Index: author agency -> log indexes.
@@ -45,9 +50,10 @@ pub const CF_BY_KIND: &str = "by_kind";
 pub const CF_BY_TIME: &str = "by_time";
 
 /// Every column family the store needs, in creation order.
-pub const COLUMN_FAMILIES: [&str; 9] = [
+pub const COLUMN_FAMILIES: [&str; 10] = [
     CF_ENTRIES,
     CF_LEAVES,
+    CF_NODES,
     CF_META,
     CF_BY_AGENCY,
     CF_BY_PRINCIPAL,
@@ -58,6 +64,8 @@ pub const COLUMN_FAMILIES: [&str; 9] = [
 ];
 
 const META_SIZE: &[u8] = b"size";
+/// Meta key of the latest cosigned checkpoint a node keeps (a signed note).
+pub(crate) const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 
 /// Proof that [`ChainStore::verify`] checked every stored entry, signature and leaf hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,9 +101,46 @@ pub struct ChainStore {
     db: DB,
     /// The committed size. Held while appending so appends are serialised.
     size: Mutex<u64>,
-    /// The tree's right edge at the committed size, built on first use and then kept up
-    /// to date by appends, so checkpoints cost O(log n). Locked after `size`.
+    /// The tree's right edge at the committed size, read from the stored nodes on first
+    /// use (O(log n)) and then carried forward by appends. Locked after `size`.
     frontier: Mutex<Option<Frontier>>,
+    /// How many stored subtree hashes were read, to show proofs stay O(log n).
+    node_reads: std::sync::atomic::AtomicU64,
+}
+
+fn node_key(level: u32, index: u64) -> Result<[u8; 9]> {
+    let level = u8::try_from(level).map_err(|_| Error::Internal("tree level past 255"))?;
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    Ok(k)
+}
+
+/// The store's leaves and interior nodes as a [`merkle::Subtrees`] source.
+struct StoredSubtrees<'a>(&'a ChainStore);
+
+impl merkle::Subtrees for StoredSubtrees<'_> {
+    fn perfect(&self, level: u32, index: u64) -> Result<Hash> {
+        let store = self.0;
+        store
+            .node_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (cf, key) = if level == 0 {
+            (store.cf(CF_LEAVES)?, index.to_be_bytes().to_vec())
+        } else {
+            (store.cf(CF_NODES)?, node_key(level, index)?.to_vec())
+        };
+        let v = store.db.get_cf(cf, key)?.ok_or_else(|| {
+            Error::Inconsistent(format!(
+                "tree node at level {level}, index {index} is missing"
+            ))
+        })?;
+        Hash::try_from(v.as_slice()).map_err(|_| {
+            Error::Inconsistent(format!(
+                "tree node at level {level}, index {index} is not 32 bytes"
+            ))
+        })
+    }
 }
 
 impl std::fmt::Debug for ChainStore {
@@ -182,6 +227,7 @@ impl ChainStore {
             db,
             size: Mutex::new(0),
             frontier: Mutex::new(None),
+            node_reads: Default::default(),
         };
         let size = match store.db.get_cf(store.cf(CF_META)?, META_SIZE)? {
             Some(v) => u64::from_be_bytes(
@@ -220,6 +266,7 @@ impl ChainStore {
             db,
             size: Mutex::new(0),
             frontier: Mutex::new(None),
+            node_reads: Default::default(),
         };
         let size = store
             .db
@@ -297,8 +344,8 @@ impl ChainStore {
             return Ok(start..start);
         }
         let mut batch = WriteBatch::default();
-        let mut leaves = Vec::with_capacity(entries.len());
-        let end = self.put_entries(&mut batch, start, &entries, &mut leaves)?;
+        let mut frontier = self.tip_frontier(start)?;
+        let end = self.put_entries(&mut batch, start, &entries, &mut frontier)?;
         self.put_extra_meta(&mut batch, meta)?;
         // Durability: the whole batch (entries, leaves, indexes, the new size and any extra
         // meta) goes to the WAL in one atomic write. Synced, every entry survives a crash
@@ -310,37 +357,20 @@ impl ChainStore {
         };
         self.db.write_opt(batch, &options)?;
         *size = end;
-        if let Some(f) = self.frontier()?.as_mut() {
-            leaves.into_iter().for_each(|leaf| f.push(leaf));
-        }
+        *self.frontier()? = Some(frontier);
         Ok(start..end)
     }
 
-    /// Replaces the whole chain with `entries` (installing a Raft snapshot), in one synced
-    /// batch together with the extra `meta` keys.
-    pub(crate) fn replace_all(
-        &self,
-        entries: Vec<VerifiedEntry>,
-        meta: &[(&[u8], Vec<u8>)],
-    ) -> Result<Range<u64>> {
-        let mut size = self.lock()?;
-        let mut batch = WriteBatch::default();
-        // Everything but the meta family, which keeps the extra keys and gets a new size.
-        for name in COLUMN_FAMILIES.into_iter().filter(|cf| *cf != CF_META) {
-            let cf = self.cf(name)?;
-            for item in self.db.iterator_cf(cf, IteratorMode::Start) {
-                let (k, _) = item?;
-                batch.delete_cf(cf, k);
-            }
-        }
-        let end = self.put_entries(&mut batch, 0, &entries, &mut Vec::new())?;
-        self.put_extra_meta(&mut batch, meta)?;
-        // Durability: the old chain disappears and the new one appears in one synced write;
-        // a crash leaves either the old chain or the new one, never a mix.
-        self.db.write_opt(batch, &synced())?;
-        *size = end;
-        *self.frontier()? = None;
-        Ok(0..end)
+    /// The committed size together with meta keys written with the same commits, read
+    /// under the append lock so the two agree (a commit writes both in one batch).
+    pub(crate) fn meta_at_tip(&self, keys: &[&[u8]]) -> Result<(u64, Vec<Option<Vec<u8>>>)> {
+        let size = self.lock()?;
+        let cf = self.cf(CF_META)?;
+        let values = keys
+            .iter()
+            .map(|k| self.db.get_cf(cf, k).map_err(Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((*size, values))
     }
 
     /// Reads an extra meta key written by [`Self::commit`] or [`Self::put_meta`].
@@ -369,15 +399,30 @@ impl ChainStore {
         Ok(())
     }
 
-    /// Adds `entries` at `start..` (entries, leaves, indexes, new size) to `batch`, and
-    /// their leaf hashes to `leaves`.
+    /// The frontier at the committed size `size` (the caller holds the size lock).
+    fn tip_frontier(&self, size: u64) -> Result<Frontier> {
+        if let Some(f) = self.frontier()?.as_ref()
+            && f.size() == size
+        {
+            return Ok(f.clone());
+        }
+        Frontier::from_subtrees(&StoredSubtrees(self), size)
+    }
+
+    /// Adds `entries` at `start..` (entries, leaves, the interior nodes they complete,
+    /// indexes, new size) to `batch`, pushing their leaves onto `frontier`, which must be
+    /// the frontier at `start`.
     fn put_entries(
         &self,
         batch: &mut WriteBatch,
         start: u64,
         entries: &[VerifiedEntry],
-        leaves: &mut Vec<Hash>,
+        frontier: &mut Frontier,
     ) -> Result<u64> {
+        if frontier.size() != start {
+            return Err(Error::Internal("appending past a frontier of another size"));
+        }
+        let cf_nodes = self.cf(CF_NODES)?;
         let end = start
             .checked_add(entries.len() as u64)
             .ok_or(Error::Internal("log index overflow"))?;
@@ -399,7 +444,14 @@ impl ChainStore {
             let key = index.to_be_bytes();
             let leaf = merkle::leaf_hash(&bytes);
             batch.put_cf(cf_leaves, key, leaf);
-            leaves.push(leaf);
+            let mut node_err = None;
+            frontier.push_with(leaf, |level, index, hash| match node_key(level, index) {
+                Ok(k) => batch.put_cf(cf_nodes, k, hash),
+                Err(e) => node_err = Some(e),
+            });
+            if let Some(e) = node_err {
+                return Err(e);
+            }
             batch.put_cf(cf_entries, key, bytes);
             let entry = signed.entry();
             batch.put_cf(cf_agency, index_key(&entry.author, index)?, b"");
@@ -444,11 +496,6 @@ impl ChainStore {
                 size: len,
             });
         }
-        self.leaf_hashes_unlocked(size)
-    }
-
-    /// [`Self::leaf_hashes`] for a caller that holds the size lock and checked `size`.
-    fn leaf_hashes_unlocked(&self, size: u64) -> Result<Vec<Hash>> {
         let mut out = Vec::new();
         let iter = self
             .db
@@ -476,25 +523,29 @@ impl ChainStore {
         Ok(out)
     }
 
-    /// The tree root over the first `size` entries: O(log n) at the committed size, a pass
-    /// over the leaves for an earlier one.
+    /// The tree root over the first `size` entries, from at most one stored hash per set
+    /// bit of `size` (the kept frontier at the committed size).
     pub fn root_at(&self, size: u64) -> Result<Hash> {
         let len = self.lock()?;
-        if size != *len {
-            drop(len);
-            return Ok(merkle::root(&self.leaf_hashes(size)?));
+        if size > *len {
+            return Err(Error::OutOfRange {
+                index: size,
+                size: *len,
+            });
         }
-        let mut frontier = self.frontier()?;
-        if let Some(f) = frontier.as_ref() {
+        if size == *len
+            && let Some(f) = self.frontier()?.as_ref()
+            && f.size() == size
+        {
             return Ok(f.root());
         }
-        let mut built = Frontier::new();
-        for leaf in self.leaf_hashes_unlocked(size)? {
-            built.push(leaf);
-        }
-        let root = built.root();
-        *frontier = Some(built);
-        Ok(root)
+        drop(len);
+        merkle::root_from(&StoredSubtrees(self), size)
+    }
+
+    /// How many stored tree hashes this store has read so far (roots and proofs).
+    pub fn node_reads(&self) -> u64 {
+        self.node_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn frontier(&self) -> Result<std::sync::MutexGuard<'_, Option<Frontier>>> {
@@ -510,19 +561,32 @@ impl ChainStore {
     }
 
     /// The inclusion proof of entry `index` in the tree of the first `size` entries.
+    /// O(log n) stored hashes are read, whatever the sizes.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof> {
-        let leaves = self.leaf_hashes(size)?;
+        self.check_size(size)?;
         Ok(InclusionProof {
             index,
             size,
-            path: merkle::inclusion_proof(&leaves, index)?,
+            path: merkle::inclusion_proof_from(&StoredSubtrees(self), index, size)?,
         })
     }
 
+    fn check_size(&self, size: u64) -> Result<()> {
+        let len = self.len()?;
+        if size > len {
+            return Err(Error::OutOfRange {
+                index: size,
+                size: len,
+            });
+        }
+        Ok(())
+    }
+
     /// The consistency proof from the tree of `old_size` entries to that of `new_size`.
+    /// O(log n) stored hashes are read.
     pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
-        let leaves = self.leaf_hashes(new_size)?;
-        merkle::consistency_proof(&leaves, old_size)
+        self.check_size(new_size)?;
+        merkle::consistency_proof_from(&StoredSubtrees(self), old_size, new_size)
     }
 
     fn lookup(&self, cf: &'static str, value: &str) -> Result<Vec<u64>> {
@@ -600,12 +664,15 @@ impl ChainStore {
     pub fn verify(&self, trust: &TrustBundle) -> Result<StoreVerified> {
         let size = self.len()?;
         let leaves_cf = self.cf(CF_LEAVES)?;
-        let mut leaves = Vec::new();
+        let nodes_cf = self.cf(CF_NODES)?;
+        // The tree is recomputed from the entries alone; every stored interior node must
+        // equal the recomputed one, or proofs served from them would not verify.
+        let mut frontier = Frontier::new();
         let iter = self
             .db
             .iterator_cf(self.cf(CF_ENTRIES)?, IteratorMode::Start);
         for item in iter {
-            let expected = leaves.len() as u64;
+            let expected = frontier.size();
             let (k, v) = item?;
             let index = decode_index(&k).map_err(|e| e.at_entry(expected))?;
             if index != expected {
@@ -631,16 +698,37 @@ impl ChainStore {
                 )
                 .at_entry(index));
             }
-            leaves.push(leaf);
+            let mut bad_node = None;
+            let mut read_err = None;
+            frontier.push_with(leaf, |level, node, hash| {
+                if bad_node.is_some() || read_err.is_some() {
+                    return;
+                }
+                let stored = node_key(level, node)
+                    .and_then(|key| self.db.get_cf(nodes_cf, key).map_err(Error::from));
+                match stored {
+                    Ok(s) if s.as_deref() == Some(hash.as_slice()) => {}
+                    Ok(_) => bad_node = Some((level, node)),
+                    Err(e) => read_err = Some(e),
+                }
+            });
+            if let Some(e) = read_err {
+                return Err(e);
+            }
+            if let Some((level, node)) = bad_node {
+                return Err(Error::Inconsistent(format!(
+                    "stored tree node at level {level}, index {node} (ending at this entry) \
+                     does not match the entries"
+                ))
+                .at_entry(index));
+            }
         }
-        if (leaves.len() as u64) < size {
-            return Err(
-                Error::Inconsistent("entry is missing".into()).at_entry(leaves.len() as u64)
-            );
+        if frontier.size() < size {
+            return Err(Error::Inconsistent("entry is missing".into()).at_entry(frontier.size()));
         }
         Ok(StoreVerified {
             size,
-            root: merkle::root(&leaves),
+            root: frontier.root(),
         })
     }
 
@@ -745,9 +833,10 @@ mod tests {
         drop(store);
         let reopened = ChainStore::open(&f.path).unwrap();
         assert_eq!(reopened.root().unwrap(), (size, root));
-        // Replacing the chain (a snapshot) starts the edge over.
-        reopened.replace_all(all[..5].to_vec(), &[]).unwrap();
-        assert_eq!(reopened.root().unwrap(), (5, full_pass(&reopened, 5)));
+        // After reopening, the edge is read back from the stored nodes and carried on.
+        reopened.append_batch(all[..5].to_vec()).unwrap();
+        let (size, root) = reopened.root().unwrap();
+        assert_eq!(root, full_pass(&reopened, size));
     }
 
     #[test]
@@ -804,6 +893,76 @@ mod tests {
             store.root_at(27).unwrap_err(),
             Error::OutOfRange { index: 27, .. }
         ));
+    }
+
+    /// Roots and proofs at every old size come from the stored interior nodes, agree with a
+    /// full recomputation over the leaves, and read O(log n) hashes; after reopening too.
+    #[test]
+    fn proofs_at_any_size_read_log_n_stored_hashes() {
+        let f = fixture();
+        let template = one_of_each("bj_hf").remove(2);
+        let all: Vec<VerifiedEntry> = (0..300)
+            .map(|i| {
+                let mut e = template.clone();
+                e.time_ms = i;
+                f.trust.verify(f.bj.sign(e).unwrap()).unwrap()
+            })
+            .collect();
+        {
+            let store = ChainStore::open(&f.path).unwrap();
+            // Batches of uneven sizes, so subtrees complete across batch boundaries.
+            let mut at = 0;
+            for n in [1usize, 2, 5, 64, 3, 100, 125] {
+                store.append_batch(all[at..at + n].to_vec()).unwrap();
+                at += n;
+            }
+            assert_eq!(at, 300);
+        }
+        let store = ChainStore::open(&f.path).unwrap();
+        let leaves = store.leaf_hashes(300).unwrap();
+        let log2 = |n: u64| 64 - n.leading_zeros() as u64;
+        for size in (1..=300u64).step_by(7).chain([256, 299, 300]) {
+            let tree = &leaves[..size as usize];
+            let before = store.node_reads();
+            let root = store.root_at(size).unwrap();
+            assert!(store.node_reads() - before <= log2(size) + 1);
+            assert_eq!(root, merkle::root(tree), "root at {size}");
+            for index in (0..size).step_by(11).chain([size - 1]) {
+                let before = store.node_reads();
+                let p = store.inclusion_proof(index, size).unwrap();
+                assert!(store.node_reads() - before <= 2 * log2(size) + 2);
+                assert_eq!(p.path, merkle::inclusion_proof(tree, index).unwrap());
+                p.verify(&leaves[index as usize], &root).unwrap();
+            }
+            for old in (0..=size).step_by(13).chain([size / 2]) {
+                let before = store.node_reads();
+                let c = store.consistency_proof(old, size).unwrap();
+                assert!(store.node_reads() - before <= 4 * log2(size) + 4);
+                assert_eq!(c, merkle::consistency_proof(tree, old).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn verify_names_the_entry_whose_interior_node_was_changed() {
+        let f = fixture();
+        {
+            let store = ChainStore::open(&f.path).unwrap();
+            store.append_batch(entries(&f)).unwrap();
+        }
+        {
+            // The subtree of leaves 8..12 (level 2, index 2) is completed by entry 11.
+            let db = raw_db(&f.path);
+            let cf = db.cf_handle(CF_NODES).unwrap();
+            db.put_cf(cf, node_key(2, 2).unwrap(), [0u8; 32]).unwrap();
+        }
+        let store = ChainStore::open(&f.path).unwrap();
+        let err = store.verify(&f.trust).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadEntry { index: 11, source }
+                if matches!(**source, Error::Inconsistent(_))),
+            "{err}"
+        );
     }
 
     #[test]

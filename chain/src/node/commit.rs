@@ -234,7 +234,42 @@ async fn forward(
     let call = client.submit(SubmitRequest {
         entries: req.entries,
     });
-    let reply = match tokio::time::timeout(timeout, call).await {
+    // A leader cut off by a partition never answers; once another node leads, waiting
+    // for it only holds the writer. The request may have reached it, so it is not resent:
+    // it fails now instead of at the timeout.
+    let mut metrics = shared.raft.metrics();
+    if metrics.borrow().current_leader.is_some_and(|l| l != leader) {
+        // Nothing was sent yet: ask the node that leads now.
+        return Err(Forward::NotLeader);
+    }
+    let replaced = async move {
+        loop {
+            let now = metrics.borrow().current_leader;
+            if now.is_some_and(|l| l != leader) {
+                return now;
+            }
+            if metrics.changed().await.is_err() {
+                return None;
+            }
+        }
+    };
+    let call = async {
+        tokio::select! {
+            reply = tokio::time::timeout(timeout, call) => Ok(reply),
+            new = replaced => Err(new),
+        }
+    };
+    let reply = match call.await {
+        Err(new) => {
+            return Err(unavailable(format!(
+                "node {} became the leader while the request was in flight; it may or may \
+                 not have been appended",
+                new.map_or_else(|| "another".to_string(), |n| n.to_string())
+            )));
+        }
+        Ok(reply) => reply,
+    };
+    let reply = match reply {
         Err(_) => {
             return Err(unavailable(format!(
                 "no answer within {} ms",

@@ -12,7 +12,7 @@ use super::shared::{Shared, wait_for_size};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::error::{Error, Result};
 
-const KEY_CHECKPOINT: &[u8] = b"checkpoint";
+use crate::store::KEY_CHECKPOINT;
 /// How long the leader waits for one voter's cosignature, and a voter for its own copy
 /// of the chain to reach the checkpoint's size.
 const COSIGN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -162,6 +162,33 @@ fn accept(shared: &Shared, cp: &SignedCheckpoint) -> Result<()> {
 }
 
 impl crate::store::ChainStore {
+    /// Keeps `note` as this store's latest checkpoint if it is larger than the one kept.
+    /// Its signatures must have been checked (the [`CheckpointVerified`] it came with),
+    /// and its root must be this chain's at its size.
+    pub fn keep_checkpoint(
+        &self,
+        note: &SignedCheckpoint,
+        verified: &crate::checkpoint::CheckpointVerified,
+    ) -> Result<()> {
+        let cp = note.checkpoint();
+        if verified.checkpoint() != cp {
+            return Err(Error::InvalidArgument(
+                "the verified checkpoint is not this note's".into(),
+            ));
+        }
+        if self.root_at(cp.size)? != cp.root {
+            return Err(Error::Inconsistent(format!(
+                "checkpoint root at size {} differs from this chain",
+                cp.size
+            )));
+        }
+        let known = self.latest_checkpoint()?.map_or(0, |c| c.checkpoint().size);
+        if cp.size > known {
+            self.put_meta(&[(KEY_CHECKPOINT, note.to_note().into_bytes())])?;
+        }
+        Ok(())
+    }
+
     /// The latest cosigned checkpoint a node kept in this store, parsed but not verified
     /// (auditors verify it against their own trust bundle).
     pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {

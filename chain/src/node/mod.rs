@@ -88,14 +88,25 @@ impl ChainNode {
             None
         };
 
+        // Losing the leader costs the election timeout plus openraft's leader lease (a
+        // voter refuses to vote while it heard from a leader within election_timeout_max),
+        // about 2 x max in the worst case. At 3-6 heartbeats of 100 ms that is ~0.6-1.2 s,
+        // which appends ride out (they wait `append_timeout` for a leader). Shorter would
+        // let a loaded two-core machine miss heartbeats and hold needless elections.
         let raft_config = openraft::Config {
             cluster_name: config.origin.clone(),
             heartbeat_interval: millis(config.heartbeat),
-            election_timeout_min: millis(config.heartbeat) * 4,
-            election_timeout_max: millis(config.heartbeat) * 8,
-            // The log is the chain's history: never compact it into snapshots, so a
-            // restarted node catches up entry by entry and every entry stays provable.
-            snapshot_policy: SnapshotPolicy::Never,
+            election_timeout_min: millis(config.heartbeat) * 3,
+            election_timeout_max: millis(config.heartbeat) * 6,
+            // The chain store is the snapshot: the Raft log behind it is purged, and a node
+            // far behind (or new) installs the chain and verifies it.
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
+            replication_lag_threshold: config
+                .snapshot_every
+                .max(config.logs_kept_after_snapshot)
+                .saturating_add(1),
+            install_snapshot_timeout: millis(config.snapshot_timeout),
             max_payload_entries: 256,
             ..Default::default()
         }
@@ -106,7 +117,8 @@ impl ChainNode {
             let client = network::peer_client(&m.addr).map_err(Error::InvalidArgument)?;
             peers.insert(m.id, (m.addr.clone(), client));
         }
-        let sm = ChainStateMachine::new(Arc::clone(&store), trust.clone());
+        let sm = ChainStateMachine::new(Arc::clone(&store), trust.clone())
+            .with_checkpoint_rule(voter_keys.clone(), config.checkpoint_quorum);
         let signed_here = sm.signed_here();
         let raft = Raft::new(
             config.id,
@@ -233,6 +245,23 @@ impl ChainNode {
     /// The latest checkpoint this node holds, verified at k of n voter signatures.
     pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
         cosign::latest(&self.shared)
+    }
+
+    /// The last Raft log index covered by this node's snapshot, if it has one (built here
+    /// or installed from the leader).
+    pub fn snapshot_index(&self) -> Option<u64> {
+        self.shared
+            .raft
+            .metrics()
+            .borrow()
+            .snapshot
+            .map(|l| l.index)
+    }
+
+    /// The first Raft log index this node still holds (everything before it was purged
+    /// behind a snapshot), if any was purged.
+    pub fn purged_index(&self) -> Option<u64> {
+        self.shared.raft.metrics().borrow().purged.map(|l| l.index)
     }
 
     /// The public keys of the voters, which sign checkpoints.

@@ -45,16 +45,26 @@ pub struct NodeConfig {
     /// How often the leader publishes a checkpoint when the chain has grown.
     pub checkpoint_interval: Duration,
     /// Raft's heartbeat, which is also how long openraft lets one AppendEntries take
-    /// (the follower's fsync included); elections time out after 4 to 8 heartbeats.
+    /// (the follower's fsync included); elections time out after 3 to 6 heartbeats.
     pub heartbeat: Duration,
     /// How long an append waits for a leader or a peer before it fails.
     pub append_timeout: Duration,
+    /// Raft log entries between snapshots; the log is purged behind each snapshot (one
+    /// log entry carries up to 1,024 chain entries).
+    pub snapshot_every: u64,
+    /// Raft log entries kept behind the latest snapshot, so a follower that is only a
+    /// little behind catches up from the log rather than by snapshot.
+    pub logs_kept_after_snapshot: u64,
+    /// How long sending and installing a snapshot may take; installing checks every
+    /// signature of the entries it brings.
+    pub snapshot_timeout: Duration,
 }
 
 impl NodeConfig {
     /// A config with the defaults for everything but the membership: a majority of voters
-    /// cosign checkpoints, published every second; 250 ms heartbeats; appends give up
-    /// after 10 s.
+    /// cosign checkpoints, published every second; 100 ms heartbeats, so a lost leader is
+    /// replaced within about a second (see [`ChainNode::start`](super::ChainNode::start));
+    /// appends give up after 10 s; a snapshot every 10,000 Raft log entries, 1,000 kept.
     pub fn new(id: NodeId, data_dir: impl Into<PathBuf>, voters: Vec<Member>) -> Self {
         let quorum = voters.len() / 2 + 1;
         NodeConfig {
@@ -65,8 +75,11 @@ impl NodeConfig {
             origin: "sluice/chain".to_string(),
             checkpoint_quorum: quorum,
             checkpoint_interval: Duration::from_secs(1),
-            heartbeat: Duration::from_millis(250),
+            heartbeat: Duration::from_millis(100),
             append_timeout: Duration::from_secs(10),
+            snapshot_every: 10_000,
+            logs_kept_after_snapshot: 1_000,
+            snapshot_timeout: Duration::from_secs(60),
         }
     }
 

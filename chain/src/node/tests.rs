@@ -44,10 +44,16 @@ struct Cluster {
     dir: tempfile::TempDir,
     members: Vec<Member>,
     nodes: Vec<Option<ChainNode>>,
+    snapshot_every: Option<u64>,
 }
 
 impl Cluster {
     async fn start() -> Cluster {
+        Self::start_with(None).await
+    }
+
+    /// A cluster that snapshots every `snapshot_every` Raft log entries and keeps 5.
+    async fn start_with(snapshot_every: Option<u64>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut listeners = Vec::new();
         let mut members = Vec::new();
@@ -64,6 +70,7 @@ impl Cluster {
             dir,
             members,
             nodes: Vec::new(),
+            snapshot_every,
         };
         for (i, l) in listeners.into_iter().enumerate() {
             let node = c.start_node(i, l).await;
@@ -80,6 +87,10 @@ impl Cluster {
         );
         cfg.checkpoint_interval = Duration::from_millis(200);
         cfg.heartbeat = Duration::from_millis(50);
+        if let Some(n) = self.snapshot_every {
+            cfg.snapshot_every = n;
+            cfg.logs_kept_after_snapshot = 5;
+        }
         cfg
     }
 
@@ -172,6 +183,201 @@ async fn three_nodes_replicate_forward_refuse_and_checkpoint() {
     restarted.store().verify(&trust()).unwrap();
     c.nodes[2] = Some(restarted);
     for n in c.nodes.into_iter().flatten() {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A node that was down while the others purged their logs behind snapshots catches up
+/// by installing the chain from the leader, then verifies and keeps appending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_a_purged_log_catches_up_by_snapshot() {
+    let mut c = Cluster::start_with(Some(20)).await;
+    c.node(0)
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .unwrap();
+    for n in 0..10 {
+        c.node(0).append(access("bj_hf", n)).await.unwrap();
+    }
+    let stopped = c.nodes[2].take().unwrap();
+    let addr = stopped.addr();
+    stopped.shutdown().await.unwrap();
+    drop(stopped);
+    // One append at a time: each is its own Raft log entry, so the log passes several
+    // snapshot points while node 3 is away.
+    for n in 10..200 {
+        let i = n as usize % 2;
+        c.node(i).append(access(AGENCIES[i], n)).await.unwrap();
+    }
+    let leader = c.node(0).leader().await.unwrap();
+    let leader_node = c.node((leader - 1) as usize);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while leader_node.purged_index().is_none_or(|p| p < 50) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader never purged its log"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let l = TcpListener::bind(addr).await.unwrap();
+    let restarted = c.start_node(2, l).await;
+    restarted
+        .wait_for_size(200, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        restarted.snapshot_index().is_some(),
+        "node 3 caught up without a snapshot"
+    );
+    assert_eq!(
+        restarted.store().root_at(200).unwrap(),
+        c.node(0).store().root_at(200).unwrap()
+    );
+    restarted.store().verify(&trust()).unwrap();
+    c.nodes[2] = Some(restarted);
+    // It goes on replicating from the log.
+    for n in 200..210 {
+        c.node(2).append(access("cd_hf", n)).await.unwrap();
+    }
+    c.node(2)
+        .wait_for_size(210, Duration::from_secs(10))
+        .await
+        .unwrap();
+    for n in c.nodes.into_iter().flatten() {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A fourth agency's node, listed as a learner but started only once the chain holds
+/// 100,000 entries and the voters have purged their logs: it catches up by installing the
+/// chain (every signature and the cosigned root checked), then replicates from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot() {
+    const ENTRIES: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let joiner = AgencySigner::from_seed("gz_hf", [4; 32]).unwrap();
+    let mut trust = trust();
+    trust.insert("gz_hf", joiner.verifying_key()).unwrap();
+    let mut listeners = Vec::new();
+    let mut voters = Vec::new();
+    for (i, agency) in AGENCIES.iter().enumerate() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        voters.push(Member {
+            id: i as u64 + 1,
+            agency: agency.to_string(),
+            addr: l.local_addr().unwrap().to_string(),
+        });
+        listeners.push(l);
+    }
+    let joiner_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let learner = Member {
+        id: 4,
+        agency: "gz_hf".into(),
+        addr: joiner_listener.local_addr().unwrap().to_string(),
+    };
+    let config = |id: u64, name: &str| {
+        let mut cfg = NodeConfig::new(id, dir.path().join(name), voters.clone());
+        cfg.learners = vec![learner.clone()];
+        cfg.checkpoint_interval = Duration::from_millis(200);
+        cfg.snapshot_every = 20;
+        cfg.logs_kept_after_snapshot = 5;
+        cfg
+    };
+    let mut nodes = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let node = ChainNode::start(
+            config(i as u64 + 1, AGENCIES[i]),
+            signer(i),
+            trust.clone(),
+            l,
+        )
+        .await
+        .unwrap();
+        nodes.push(std::sync::Arc::new(node));
+    }
+    let leader = nodes[0]
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let leader = std::sync::Arc::clone(&nodes[(leader - 1) as usize]);
+    let author = leader.agency().to_string();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..256 {
+        let (node, next, author) = (
+            std::sync::Arc::clone(&leader),
+            std::sync::Arc::clone(&next),
+            author.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= ENTRIES {
+                    return;
+                }
+                node.append(access(&author, n)).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(leader.store().len().unwrap(), ENTRIES);
+    assert!(
+        leader.purged_index().is_some(),
+        "the leader kept its whole log"
+    );
+    // A checkpoint at the full size, so the snapshot's root is cosigned.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while leader
+        .latest_checkpoint()
+        .unwrap()
+        .is_none_or(|c| c.checkpoint().size < ENTRIES)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of the full chain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let started = std::time::Instant::now();
+    let joined = ChainNode::start(config(4, "gz_hf"), joiner, trust.clone(), joiner_listener)
+        .await
+        .unwrap();
+    joined
+        .wait_for_size(ENTRIES, Duration::from_secs(120))
+        .await
+        .unwrap();
+    eprintln!(
+        "the fourth agency caught up with {ENTRIES} entries in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        joined.snapshot_index().is_some(),
+        "it caught up without a snapshot"
+    );
+    assert_eq!(
+        joined.store().root_at(ENTRIES).unwrap(),
+        leader.store().root_at(ENTRIES).unwrap()
+    );
+    joined.store().verify(&trust).unwrap();
+    assert!(
+        joined
+            .store()
+            .latest_checkpoint()
+            .unwrap()
+            .is_some_and(|c| c.checkpoint().size > 0),
+        "the snapshot brought no cosigned checkpoint"
+    );
+    // And it appends through the leader like any member.
+    joined.append(access("gz_hf", ENTRIES)).await.unwrap();
+    joined
+        .wait_for_size(ENTRIES + 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    joined.shutdown().await.unwrap();
+    for n in nodes {
         n.shutdown().await.unwrap();
     }
 }

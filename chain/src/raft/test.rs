@@ -143,58 +143,188 @@ fn signed_bytes(signer: &AgencySigner) -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[test]
-fn snapshot_carries_the_chain_and_forged_snapshots_are_refused() {
+fn note_signer() -> crate::checkpoint::NoteSigner {
+    crate::checkpoint::NoteSigner::from_seed("bj_hf", [1; 32]).unwrap()
+}
+
+/// A state machine whose snapshots must match a checkpoint signed by bj_hf (k = 1 of 1).
+fn checked_sm(dir: &std::path::Path, name: &str, trust: TrustBundle) -> ChainStateMachine {
+    ChainStateMachine::new(Arc::new(ChainStore::open(dir.join(name)).unwrap()), trust)
+        .with_checkpoint_rule(vec![note_signer().verifier()], 1)
+}
+
+/// Keeps a checkpoint of `sm`'s chain at `size`, signed by `signer`, as a node would.
+fn keep_checkpoint(sm: &ChainStateMachine, size: u64, signer: &crate::checkpoint::NoteSigner) {
+    use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+    let root = sm.store().root_at(size).unwrap();
+    let cp = SignedCheckpoint::sign(Checkpoint::new("sluice/test", size, root), signer).unwrap();
+    sm.store()
+        .put_meta(&[(crate::store::KEY_CHECKPOINT, cp.to_note().into_bytes())])
+        .unwrap();
+}
+
+fn current_snapshot(
+    rt: &tokio::runtime::Runtime,
+    sm: &mut ChainStateMachine,
+) -> openraft::Snapshot<TypeConfig> {
     use openraft::RaftSnapshotBuilder;
+    rt.block_on(sm.build_snapshot()).unwrap();
+    rt.block_on(sm.get_current_snapshot()).unwrap().unwrap()
+}
+
+#[test]
+fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut sm1 = ChainStateMachine::new(
-        Arc::new(ChainStore::open(dir.path().join("a")).unwrap()),
-        trust(),
-    );
+    let mut sm1 = checked_sm(dir.path(), "a", trust());
     rt.block_on(sm1.apply([normal(1, signed_bytes(&signer()))]))
         .unwrap();
-    let snap = rt.block_on(sm1.build_snapshot()).unwrap();
+    keep_checkpoint(&sm1, 10, &note_signer());
+    // Entries applied after the snapshot was built are not in it.
+    use openraft::RaftSnapshotBuilder;
+    rt.block_on(sm1.build_snapshot()).unwrap();
+    rt.block_on(sm1.apply([normal(2, signed_bytes(&signer())[..2].to_vec())]))
+        .unwrap();
+    let snap = rt.block_on(sm1.get_current_snapshot()).unwrap().unwrap();
     let data = snap.snapshot.into_inner();
 
-    let chain2 = Arc::new(ChainStore::open(dir.path().join("b")).unwrap());
-    let mut sm2 = ChainStateMachine::new(Arc::clone(&chain2), trust());
+    let mut sm2 = checked_sm(dir.path(), "b", trust());
     rt.block_on(sm2.install_snapshot(&snap.meta, Box::new(std::io::Cursor::new(data.clone()))))
         .unwrap();
+    let chain2 = Arc::clone(sm2.store());
     assert_eq!(chain2.len().unwrap(), 13);
     assert_eq!(
-        chain2.verify(&trust()).unwrap().root(),
-        sm1.store().verify(&trust()).unwrap().root()
+        chain2.root_at(13).unwrap(),
+        sm1.store().root_at(13).unwrap()
+    );
+    chain2.verify(&trust()).unwrap();
+    assert_eq!(
+        chain2
+            .latest_checkpoint()
+            .unwrap()
+            .unwrap()
+            .checkpoint()
+            .size,
+        10
     );
     let (last, _) = rt.block_on(sm2.applied_state()).unwrap();
     assert_eq!(last.map(|l| l.index), Some(1));
-    assert!(rt.block_on(sm2.get_current_snapshot()).unwrap().is_some());
-
-    // A snapshot whose entries are signed with the wrong key is refused, and the installed
-    // chain is left as it was.
-    let forger = AgencySigner::from_seed("bj_hf", [9; 32]).unwrap();
-    let mut sm3 = ChainStateMachine::new(
-        Arc::new(ChainStore::open(dir.path().join("c")).unwrap()),
-        trust(),
-    );
-    rt.block_on(sm3.apply([normal(1, signed_bytes(&forger))]))
+    // The installed snapshot is what this node now serves.
+    let served = rt.block_on(sm2.get_current_snapshot()).unwrap().unwrap();
+    assert_eq!(served.snapshot.into_inner(), data);
+    // A node can catch up again from a larger snapshot that extends its chain.
+    let bigger = current_snapshot(&rt, &mut sm1);
+    rt.block_on(sm2.install_snapshot(&bigger.meta, bigger.snapshot))
         .unwrap();
-    assert_eq!(sm3.store().len().unwrap(), 0);
+    assert_eq!(chain2.len().unwrap(), 15);
+
+    // A chain signed by an impostor key the installer does not trust: named at entry 0.
+    let forger = AgencySigner::from_seed("bj_hf", [9; 32]).unwrap();
     let mut trusting_forger = TrustBundle::new();
     trusting_forger
         .insert("bj_hf", forger.verifying_key())
         .unwrap();
-    let mut sm4 = ChainStateMachine::new(
-        Arc::new(ChainStore::open(dir.path().join("d")).unwrap()),
-        trusting_forger,
-    );
-    rt.block_on(sm4.apply([normal(1, signed_bytes(&forger))]))
+    let mut sm3 = checked_sm(dir.path(), "c", trusting_forger);
+    rt.block_on(sm3.apply([normal(1, signed_bytes(&forger))]))
         .unwrap();
-    let forged = rt.block_on(sm4.build_snapshot()).unwrap();
-    let res = rt.block_on(sm2.install_snapshot(&forged.meta, forged.snapshot));
-    assert!(res.is_err());
-    assert_eq!(chain2.len().unwrap(), 13);
+    keep_checkpoint(&sm3, 13, &note_signer());
+    let forged = current_snapshot(&rt, &mut sm3);
+    let mut sm4 = checked_sm(dir.path(), "d", trust());
+    let err = rt
+        .block_on(sm4.install_snapshot(&forged.meta, forged.snapshot))
+        .unwrap_err();
+    assert!(err.to_string().contains("entry 0 is bad"), "{err}");
+    assert_eq!(sm4.store().len().unwrap(), 0);
+
+    // Good signatures, but the checkpoint is signed by a key outside the voters.
+    let mut sm5 = checked_sm(dir.path(), "e", trust());
+    rt.block_on(sm5.apply([normal(1, signed_bytes(&signer()))]))
+        .unwrap();
+    let stranger = crate::checkpoint::NoteSigner::from_seed("bj_hf", [7; 32]).unwrap();
+    keep_checkpoint(&sm5, 13, &stranger);
+    let uncosigned = current_snapshot(&rt, &mut sm5);
+    let err = rt
+        .block_on(sm4.install_snapshot(&uncosigned.meta, uncosigned.snapshot))
+        .unwrap_err();
+    assert!(err.to_string().contains("valid signatures"), "{err}");
+    assert_eq!(sm4.store().len().unwrap(), 0);
+
+    // A cosigned checkpoint whose root is not the snapshot's tree.
+    {
+        use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+        let cp =
+            SignedCheckpoint::sign(Checkpoint::new("sluice/test", 13, [3; 32]), &note_signer())
+                .unwrap();
+        sm5.store()
+            .put_meta(&[(crate::store::KEY_CHECKPOINT, cp.to_note().into_bytes())])
+            .unwrap();
+    }
+    let wrong_root = current_snapshot(&rt, &mut sm5);
+    let err = rt
+        .block_on(sm4.install_snapshot(&wrong_root.meta, wrong_root.snapshot))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("differs from the cosigned checkpoint"),
+        "{err}"
+    );
+
+    // A snapshot that rewrites what this node already applied is refused: sm2 holds
+    // bj_hf's entries, sm6 the same count in another order.
+    let mut sm6 = checked_sm(dir.path(), "f", trust());
+    let mut reordered = signed_bytes(&signer());
+    reordered.reverse();
+    reordered.extend(signed_bytes(&signer())[..2].to_vec());
+    rt.block_on(sm6.apply([normal(1, reordered)])).unwrap();
+    keep_checkpoint(&sm6, 15, &note_signer());
+    let rewrite = current_snapshot(&rt, &mut sm6);
+    let err = rt
+        .block_on(sm2.install_snapshot(&rewrite.meta, rewrite.snapshot))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("differ from this node's chain"),
+        "{err}"
+    );
+    assert_eq!(chain2.len().unwrap(), 15);
     chain2.verify(&trust()).unwrap();
+}
+
+/// One forged signature among a thousand entries of one Raft batch: the batch check
+/// fails, the fallback names exactly that entry, and nothing of the request is applied.
+#[test]
+fn one_bad_signature_in_a_raft_batch_of_a_thousand_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Arc::new(ChainStore::open(dir.path().join("chain")).unwrap());
+    let mut sm = ChainStateMachine::new(Arc::clone(&chain), trust());
+    let template = one_of_each("bj_hf").remove(2);
+    let mut wires: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            let mut e = template.clone();
+            e.time_ms = i;
+            signer().sign(e).unwrap().to_bytes().unwrap()
+        })
+        .collect();
+    let last = wires[613].len() - 1;
+    wires[613][last] ^= 0x20;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt.block_on(sm.apply([normal(1, wires.clone())])).unwrap();
+    match &out[0] {
+        ChainResponse::Refused { position, reason } => {
+            assert_eq!(*position, 613);
+            assert!(reason.contains("bj_hf"), "{reason}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(chain.len().unwrap(), 0);
+    wires.remove(613);
+    let out = rt.block_on(sm.apply([normal(2, wires)])).unwrap();
+    assert_eq!(
+        out[0],
+        ChainResponse::Appended {
+            first: 0,
+            count: 999
+        }
+    );
 }
 
 #[test]

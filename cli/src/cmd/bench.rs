@@ -12,20 +12,10 @@ pub enum Command {
     /// A per-city aggregate and a selective filter across three gateways, against one
     /// local DataFusion context over the same data.
     Federated(FederatedArgs),
-    /// Entries committed per second, and commit latency, on a three-node chain on
-    /// loopback with fsync on.
-    Chain {
-        #[arg(long, default_value_t = 100_000)]
-        entries: u64,
-        #[arg(long, default_value_t = 64)]
-        writers: usize,
-        /// Size of one signed entry.
-        #[arg(long, default_value_t = 256)]
-        entry_bytes: usize,
-        /// Where to keep the chains (default: a temporary directory).
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
+    /// Entries committed per second, commit latency and CPU per entry on a three-node
+    /// chain on loopback with fsync on; optionally the cost of losing the leader, proof
+    /// times and a snapshot install.
+    Chain(ChainArgs),
     /// The planning time the disclosure policy adds at an owner, against planning
     /// without it.
     Policy {
@@ -40,6 +30,32 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ChainArgs {
+    /// Entries committed in each run.
+    #[arg(long, default_value_t = 100_000)]
+    entries: u64,
+    /// Concurrent writers, one run per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,64,256")]
+    writers: Vec<usize>,
+    /// Size of one signed entry.
+    #[arg(long, default_value_t = 256)]
+    entry_bytes: usize,
+    /// Also stop the leader under load (64 writers through a follower) and measure how
+    /// long commits stop and appends are refused.
+    #[arg(long)]
+    leader_loss: bool,
+    /// Also time proofs at size n/2 in a store of this many entries (0: skip).
+    #[arg(long, default_value_t = 0)]
+    proof_entries: u64,
+    /// Also time installing a snapshot of this many entries (0: skip).
+    #[arg(long, default_value_t = 0)]
+    snapshot_entries: u64,
+    /// Where to keep the chains (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
 }
 
 /// The two processes of the federated benchmark.
@@ -81,24 +97,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     match cmd {
         Command::Federated(args) => federated(args).await,
-        Command::Chain {
-            entries,
-            writers,
-            entry_bytes,
-            dir,
-        } => {
-            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
-            let r = bench::chain::commit_throughput(&dir, entries, writers, entry_bytes).await?;
-            println!(
-                "{} entries of {} bytes, {writers} writers, 3 nodes on loopback, fsync on:\n  {:.0} entries/s, commit latency p50 {:.1?}, p99 {:.1?}",
-                r.entries,
-                r.entry_bytes,
-                r.entries as f64 / r.elapsed.as_secs_f64(),
-                r.p50,
-                r.p99
-            );
-            Ok(())
-        }
+        Command::Chain(args) => chain(args, tmp.path()).await,
         Command::Policy { iterations } => {
             let timings = bench::policy::run(tmp.path(), iterations).await?;
             let mut t = table(&[
@@ -140,6 +139,70 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn chain(args: ChainArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
+    let dir = args.dir.unwrap_or_else(|| tmp.to_path_buf());
+    let mut t = table(&[
+        "writers",
+        "entries",
+        "entries/s",
+        "p50",
+        "p99",
+        "CPU-µs per entry (3 nodes)",
+    ]);
+    for (run, &writers) in args.writers.iter().enumerate() {
+        let run_dir = dir.join(format!("commit-{run}-{writers}"));
+        let r = bench::chain::commit_throughput(&run_dir, args.entries, writers, args.entry_bytes)
+            .await?;
+        t.add_row([
+            writers.to_string(),
+            r.entries.to_string(),
+            format!("{:.0}", r.per_second()),
+            format!("{:.1?}", r.p50),
+            format!("{:.1?}", r.p99),
+            format!("{:.0}", r.cpu_us_per_entry()),
+        ]);
+    }
+    println!(
+        "3 voters on loopback in one process, fsync on, {}-byte entries\n{t}",
+        args.entry_bytes
+    );
+    if args.leader_loss {
+        let r = bench::chain::leader_loss(
+            &dir.join("leader-loss"),
+            64,
+            std::time::Duration::from_secs(3),
+            args.entry_bytes,
+        )
+        .await?;
+        println!(
+            "leader stopped under 64 writers (appending through a follower): no commits for {:.2?}, \
+             appends refused for {:.2?} ({} refused, {} committed in the run)",
+            r.no_commits, r.refusing_for, r.refused, r.committed
+        );
+    }
+    if args.proof_entries > 0 {
+        eprintln!("filling a store with {} entries ...", args.proof_entries);
+        let p = bench::chain::proof_times(&dir.join("proofs"), args.proof_entries)?;
+        println!(
+            "store of {} entries, at size n/2 (median of 5): root {:.1?}, inclusion proof {:.1?}, \
+             consistency proof n/2 -> n {:.1?}; {} stored hashes read for the three",
+            p.size, p.root_at_half, p.inclusion_at_half, p.consistency_half_to_full, p.hashes_read
+        );
+    }
+    if args.snapshot_entries > 0 {
+        eprintln!(
+            "building a snapshot of {} entries ...",
+            args.snapshot_entries
+        );
+        let (n, took) =
+            bench::chain::snapshot_install(&dir.join("snapshot"), args.snapshot_entries).await?;
+        println!(
+            "snapshot install of {n} entries (every signature, the tree and the checkpoint checked): {took:.2?}"
+        );
+    }
+    Ok(())
 }
 
 async fn federated(args: FederatedArgs) -> anyhow::Result<()> {

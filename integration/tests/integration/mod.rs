@@ -5,5 +5,6 @@ mod errors;
 mod federated_sql;
 mod layout;
 mod owner_path;
+mod partition;
 mod policy;
 mod pushdown;
