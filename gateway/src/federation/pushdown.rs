@@ -116,14 +116,29 @@ impl<'a> Federator<'a> {
                 }
             }
         };
-        let sql = match Unparser::default().plan_to_sql(&wrapped) {
-            Ok(stmt) => stmt.to_string(),
+        // Issue 10: printing the unparsed statement recurses once per level with no guard
+        // (every operator is written in parentheses), so it runs, and the statement is
+        // dropped, on a stack of its own; the check below goes through the intake, which
+        // bounds and rebalances what it parses, as the owner will.
+        let unparsed = crate::intake::on_generated_sql_stack(|| {
+            Unparser::default()
+                .plan_to_sql(&wrapped)
+                .map(|stmt| stmt.to_string())
+        });
+        let sql = match unparsed {
+            Ok(sql) => sql,
             Err(e) => {
                 tracing::debug!(node = plan.display().to_string(), error = %e, "cannot write this sub-plan as SQL; pushing less");
                 return None;
             }
         };
-        match self.state.create_logical_plan(&sql).await {
+        let checked = match crate::intake::parse(self.state, &sql) {
+            Ok(query) => crate::intake::plan(self.state, query)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match checked {
             Ok(check) if same_types(check.schema(), plan.schema()) => Some(sql),
             Ok(check) => {
                 tracing::debug!(%sql, expected = %plan.schema(), got = %check.schema(), "sub-query SQL changes the column types; pushing less");

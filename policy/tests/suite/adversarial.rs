@@ -12,7 +12,7 @@ use sluice_policy::Error;
 
 use super::common::*;
 
-enum Expect {
+pub(super) enum Expect {
     /// Refused, naming each of these `dataset.column`s.
     Refused(&'static [&'static str]),
     /// Allowed; no forbidden value comes out, not even an individual salary or amount.
@@ -26,7 +26,7 @@ enum Expect {
 }
 use Expect::*;
 
-const CASES: &[(&str, &str, Expect)] = &[
+pub(super) const CASES: &[(&str, &str, Expect)] = &[
     // -- direct, aliases, subqueries, CTEs
     (
         "select star",
