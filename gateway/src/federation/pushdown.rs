@@ -93,6 +93,19 @@ impl<'a> Federator<'a> {
         for input in inputs {
             new_inputs.push(Box::pin(self.federate(input.clone())).await?);
         }
+        // Issue 10: DataFusion's `with_new_exprs` panics on DISTINCT ON with an ORDER BY
+        // (it does not accept the sort expressions `expressions()` returns).
+        if let LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(on)) = &plan
+            && let Some(input) = new_inputs.first()
+        {
+            return datafusion::logical_expr::DistinctOn::try_new(
+                on.on_expr.clone(),
+                on.select_expr.clone(),
+                on.sort_expr.clone(),
+                Arc::new(input.clone()),
+            )
+            .map(|d| LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(d)));
+        }
         plan.with_new_exprs(plan.expressions(), new_inputs)
     }
 

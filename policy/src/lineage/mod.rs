@@ -247,6 +247,26 @@ fn node_name(plan: &LogicalPlan) -> &'static str {
     }
 }
 
+/// `plan` over new inputs. DataFusion's `with_new_exprs` panics on DISTINCT ON with an
+/// ORDER BY (it does not take the sort expressions it hands out), so that node is
+/// rebuilt by hand.
+pub(crate) fn with_new_inputs(plan: &LogicalPlan, inputs: Vec<LogicalPlan>) -> Result<LogicalPlan> {
+    if let LogicalPlan::Distinct(Distinct::On(on)) = plan {
+        let [input] = <[LogicalPlan; 1]>::try_from(inputs)
+            .map_err(|_| internal("DISTINCT ON without one input"))?;
+        let rebuilt = datafusion::logical_expr::DistinctOn::try_new(
+            on.on_expr.clone(),
+            on.select_expr.clone(),
+            on.sort_expr.clone(),
+            Arc::new(input),
+        )
+        .map_err(internal)?;
+        return Ok(LogicalPlan::Distinct(Distinct::On(rebuilt)));
+    }
+    plan.with_new_exprs(plan.expressions(), inputs)
+        .map_err(internal)
+}
+
 /// The column at `i` of `plan`'s output.
 fn column_at(plan: &LogicalPlan, i: usize) -> Column {
     let (q, f) = plan.schema().qualified_field(i);
@@ -547,9 +567,7 @@ impl<'p> Analyzer<'p> {
             infos.push(i);
         }
         let schemas: Vec<DFSchemaRef> = inputs.iter().map(|p| Arc::clone(p.schema())).collect();
-        let rebuilt = plan
-            .with_new_exprs(plan.expressions(), inputs)
-            .map_err(internal)?;
+        let rebuilt = with_new_inputs(plan, inputs)?;
         let scope = Scope::new(
             schemas
                 .iter()

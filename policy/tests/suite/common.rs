@@ -127,6 +127,7 @@ pub fn persons() -> Vec<Person> {
     out
 }
 
+#[derive(Debug, Clone)]
 pub struct Contribution {
     pub person_id: i64,
     pub month: String,
@@ -161,8 +162,6 @@ pub struct Loan {
 /// The loan the attacks single out, with the amount the attacker recovered.
 pub const TARGET_LOAN: i64 = 2_000_000_031;
 pub const TARGET_AMOUNT: i64 = 769_145;
-/// The first five loans all belong to person 1: five rows, one subject.
-pub const ONE_PERSONS_LOANS: std::ops::RangeInclusive<i64> = 2_000_000_001..=2_000_000_005;
 pub const LOAN_STATUS: &[&str] = &["active", "repaid", "overdue"];
 pub const LOAN_EMPLOYERS: &[&str] = &["Grid Power", "City Transit", "Water Works"];
 
@@ -240,10 +239,6 @@ impl Data {
             loans: loans(),
         }
     }
-}
-
-pub fn session() -> SessionContext {
-    session_with(&Data::standard())
 }
 
 pub fn session_with(data: &Data) -> SessionContext {

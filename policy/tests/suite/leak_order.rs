@@ -33,7 +33,7 @@ attacks! {
         "SELECT MAX(amount) FROM (SELECT amount FROM loans ORDER BY employer, loan_id LIMIT 5) t"
         => Refuse("loans.employer", "LIMIT");
     sort_in_one_derived_table_cut_in_another:
-        "SELECT MAX(a) FROM (SELECT amount AS a FROM (SELECT amount FROM loans ORDER BY amount DESC) s LIMIT 5) t"
+        "SELECT MAX(a) FROM (SELECT amount AS a FROM (SELECT amount FROM loans ORDER BY amount DESC LIMIT 100) s LIMIT 5) t"
         => Refuse("loans.amount", "LIMIT");
     in_list_of_the_largest_loans:
         "SELECT MAX(amount) FROM loans WHERE loan_id IN (SELECT loan_id FROM loans ORDER BY amount DESC LIMIT 5)"

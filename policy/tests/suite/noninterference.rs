@@ -22,8 +22,8 @@ fn twin() -> Data {
             .map(|c| if c == '9' { '0' } else { char::from(c as u8 + 1) })
             .collect();
         p.id_number = format!("{}{middle}{}", &p.id_number[..3], &p.id_number[n - 4..]);
-        // Keep the first letter (masked:first:1).
-        p.name = format!("{}zz{}", &p.name[..1], p.name.len());
+        // Keep the first letter and the length (masked:first:1 shows both).
+        p.name = format!("{}{}", &p.name[..1], "q".repeat(p.name.len() - 1));
         // Keep the year (masked:year): move to the 1st of July of the same year.
         let year: i32 = p.birth[..4].parse().unwrap();
         p.birth = format!("{year:04}-07-01");
