@@ -17,8 +17,12 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Gateway workers plan and evaluate untrusted SQL. The intake bounds its nesting
+    // and the tests prove 2 MiB suffice; the larger stack is headroom for a release
+    // build's different frame sizes, not a guard anything relies on.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
     {
         Ok(rt) => rt,

@@ -72,6 +72,9 @@ pub struct PolicyFilesConfig {
     pub secret_file: PathBuf,
     /// Columns that are unique keys of a dataset, as `(dataset, columns)`.
     pub keys: Vec<(String, Vec<String>)>,
+    /// The column naming each row's data subject, as `(dataset, column)`: small groups
+    /// of that dataset count distinct subjects, not rows.
+    pub subjects: Vec<(String, String)>,
 }
 
 /// The `[chain]` section: this gateway's node of the audit chain and the chain's members.
@@ -164,6 +167,15 @@ struct RawPolicy {
     secret_file: Option<PathBuf>,
     #[serde(default)]
     keys: Vec<RawKey>,
+    #[serde(default)]
+    subjects: Vec<RawSubject>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubject {
+    dataset: Spanned<String>,
+    column: String,
 }
 
 #[derive(Deserialize)]
@@ -388,10 +400,10 @@ fn parse_policy(
 ) -> Result<PolicyChoice> {
     if let Some(open) = &p.open {
         let has_files = p.model.is_some() || p.rules.is_some() || p.secret_file.is_some();
-        if has_files || !p.keys.is_empty() {
+        if has_files || !p.keys.is_empty() || !p.subjects.is_empty() {
             return Err(err_at(
                 open.span().start,
-                "policy: `open = true` releases everything plain; it cannot be combined with model, rules, secret_file or keys".into(),
+                "policy: `open = true` releases everything plain; it cannot be combined with model, rules, secret_file, keys or subjects".into(),
             ));
         }
         if !*open.get_ref() {
@@ -421,11 +433,34 @@ fn parse_policy(
         }
         keys.push((k.dataset.into_inner(), k.columns));
     }
+    let mut subjects = Vec::new();
+    for k in p.subjects {
+        if !names.contains(k.dataset.get_ref()) {
+            return Err(err_at(
+                k.dataset.span().start,
+                format!(
+                    "policy subject: no dataset `{}` is published",
+                    k.dataset.get_ref()
+                ),
+            ));
+        }
+        if subjects.iter().any(|(d, _): &(String, String)| d == k.dataset.get_ref()) {
+            return Err(err_at(
+                k.dataset.span().start,
+                format!(
+                    "policy subject: dataset `{}` already has a subject key",
+                    k.dataset.get_ref()
+                ),
+            ));
+        }
+        subjects.push((k.dataset.into_inner(), k.column));
+    }
     Ok(PolicyChoice::Files(PolicyFilesConfig {
         model: base_dir.join(model),
         rules: base_dir.join(rules),
         secret_file: base_dir.join(secret_file),
         keys,
+        subjects,
     }))
 }
 

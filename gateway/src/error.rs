@@ -70,6 +70,30 @@ pub enum GatewayError {
     #[error("bad request: {0}")]
     BadRequest(String),
 
+    /// The statement is larger or nests deeper than a gateway handles
+    /// ([`crate::intake::Limits`]). The caller's fault; nothing was planned.
+    #[error(
+        "the statement has {found} {what}, and a gateway accepts at most {limit}; write a long list of alternatives as `IN (...)`, or split the query"
+    )]
+    TooLarge {
+        what: &'static str,
+        found: usize,
+        limit: usize,
+    },
+
+    /// A query that reads protected columns failed while planning or running. Its
+    /// detail could hold a protected value, so it is withheld from the caller and
+    /// recorded on the owner's audit chain for the query id.
+    #[error(
+        "the query failed at {agency} while reading {datasets}; the detail is withheld because the query reads protected columns ({columns}), and is recorded on {agency}'s audit chain for query {query_id}"
+    )]
+    Withheld {
+        agency: String,
+        datasets: String,
+        columns: String,
+        query_id: String,
+    },
+
     /// The statement is not a read-only query.
     #[error("only read-only queries are accepted: {0}")]
     NotAQuery(String),

@@ -1,5 +1,6 @@
 //! What the owning gateway tells the policy about itself: its agency, catalog, the
-//! secret behind the `hash` mask, its datasets' schemas and their declared unique keys.
+//! secret behind the `hash` mask, its datasets' schemas, their declared unique keys and
+//! the column that names each row's data subject (the person a row is about).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,11 @@ pub struct PolicyConfig {
     /// lineage analysis uses them to see that a join on such a key does not repeat the
     /// other side's rows (so an aggregate over that side stays countable). Optional.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// Declared subject keys, by dataset: the column naming the person each row is
+    /// about (e.g. `person_id`). Where a dataset has one, a group released at level
+    /// `aggregate:k` must hold k distinct subjects, not merely k rows, since one
+    /// person's twelve monthly rows would otherwise fill a group alone. Optional.
+    pub subjects: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for PolicyConfig {
@@ -28,6 +34,8 @@ impl std::fmt::Debug for PolicyConfig {
             .field("agency", &self.agency)
             .field("catalog", &self.catalog)
             .field("datasets", &self.datasets.keys().collect::<Vec<_>>())
+            .field("keys", &self.keys)
+            .field("subjects", &self.subjects)
             .finish_non_exhaustive()
     }
 }
@@ -45,6 +53,7 @@ impl PolicyConfig {
             secret: secret.into(),
             datasets,
             keys: BTreeMap::new(),
+            subjects: BTreeMap::new(),
         }
     }
 
@@ -58,6 +67,13 @@ impl PolicyConfig {
             dataset.to_string(),
             columns.into_iter().map(Into::into).collect(),
         );
+        self
+    }
+
+    /// Declare that `column` of `dataset` names the data subject of each row: small
+    /// groups of that dataset's aggregate-level columns count distinct subjects.
+    pub fn with_subject(mut self, dataset: &str, column: impl Into<String>) -> Self {
+        self.subjects.insert(dataset.to_string(), column.into());
         self
     }
 }

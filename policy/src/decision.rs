@@ -52,7 +52,8 @@ pub struct AppliedFilter {
     pub rule: RuleRef,
 }
 
-/// A `HAVING count(*) >= k` added above a grouping that releases aggregate-level data.
+/// A `HAVING count(*) >= k` added above a grouping that releases aggregate-level data
+/// (with `count(DISTINCT subject) >= k` for each released dataset with a subject key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {
     /// Smallest group released.
@@ -61,6 +62,9 @@ pub struct Suppression {
     pub group_by: Vec<String>,
     /// The aggregate-level columns (`dataset.column`) the grouping releases.
     pub columns: Vec<String>,
+    /// The subject keys (`dataset.column`) whose distinct values each group must hold
+    /// at least k of; empty where no released dataset declares one.
+    pub subjects: Vec<String>,
 }
 
 /// The explained decision for one allowed query.
@@ -163,12 +167,22 @@ impl fmt::Display for Decision {
                 } else {
                     format!("GROUP BY {}", s.group_by.join(", "))
                 };
-                writeln!(
+                write!(
                     f,
-                    "  groups of fewer than {} rows are suppressed ({by}; releases {})",
+                    "  groups of fewer than {} rows are suppressed ({by}; releases {}",
                     s.k,
                     s.columns.join(", ")
                 )?;
+                if s.subjects.is_empty() {
+                    writeln!(f, ")")?;
+                } else {
+                    writeln!(
+                        f,
+                        "; and groups of fewer than {} distinct {})",
+                        s.k,
+                        s.subjects.join(", ")
+                    )?;
+                }
             }
         }
         write!(f, "rewritten SQL: {}", self.rewritten_sql())

@@ -1,6 +1,6 @@
 //! The crate's errors, split by whose fault they are: the caller's query or request
 //! ([`Error::Refused`], [`Error::MissingPurpose`], [`Error::BadRequest`],
-//! [`Error::Unsupported`]), the operator's policy files ([`LoadError`]), or a bug here
+//! [`Error::Unsupported`], [`Error::TooDeep`]), the operator's policy files ([`LoadError`]), or a bug here
 //! ([`Error::Internal`]). A refusal is data: it names every refused column at once.
 
 use std::fmt;
@@ -28,6 +28,20 @@ pub enum Error {
     /// than guess. The caller's fault.
     #[error("refused: {0}")]
     Unsupported(String),
+    /// The query nests deeper than the analysis walks (see `limits`): refused before
+    /// anything recursive touches it, so no query can overflow the gateway's stack.
+    /// The caller's fault.
+    #[error(
+        "refused: the query nests {what} {depth} levels deep, and the disclosure policy analyses at most {limit}; write a long list of alternatives as `IN (...)`, or split the query"
+    )]
+    TooDeep {
+        /// What nests: expressions, or plan nodes and subqueries.
+        what: &'static str,
+        /// How deep the query nests them.
+        depth: usize,
+        /// The deepest the policy accepts.
+        limit: usize,
+    },
     /// The policy files are broken. The operator's fault.
     #[error(transparent)]
     Load(#[from] LoadError),

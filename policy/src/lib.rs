@@ -13,7 +13,9 @@
 //! - `model`, `load`, `grant`: the Casbin model contract, loading and checking the
 //!   policy file, and asking Casbin for a column's level and a dataset's row filters;
 //! - `lineage`, `rewrite`: the analysis of the whole plan and the rewrites (masks and
-//!   row filters above scans, small-group suppression above aggregates);
+//!   row filters above scans, small-group suppression above aggregates); `lineage`'s
+//!   `total` module is the allowlist of operations that cannot fail at run time;
+//! - `limits`: how deep a plan may nest, measured without recursion;
 //! - [`decision`], [`error`]: what comes out;
 //! - [`reload`]: a policy that follows its files, keeping the last good one.
 //!
@@ -36,6 +38,7 @@ pub mod decision;
 pub mod error;
 mod grant;
 pub mod level;
+mod limits;
 mod lineage;
 mod load;
 pub mod mask;
@@ -49,6 +52,7 @@ pub use config::PolicyConfig;
 pub use decision::{AppliedFilter, ColumnDecision, Decided, Decision, RuleRef, Suppression};
 pub use error::{Error, LoadError, Refusal, Result, Violation};
 pub use level::{DEFAULT_K, Level, Need};
+pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH};
 pub use mask::MaskSpec;
 pub use model::STANDARD_MODEL;
 pub use policy::{Policy, policy_digest};

@@ -13,7 +13,7 @@ use crate::error::{Error, LoadError, Result};
 use crate::grant::Grants;
 use crate::level::Level;
 use crate::lineage::Analyzer;
-use crate::load;
+use crate::{limits, load};
 use crate::request::Request;
 
 /// One agency's loaded disclosure policy.
@@ -80,6 +80,33 @@ impl Policy {
                 }
             }
         }
+        for (dataset, column) in &config.subjects {
+            let schema = config.datasets.get(dataset).ok_or_else(|| {
+                LoadError::Config(format!(
+                    "a subject key is declared for unknown dataset `{dataset}`"
+                ))
+            })?;
+            if schema.field_with_name(column).is_err() {
+                return Err(LoadError::Config(format!(
+                    "the subject key declared for `{dataset}` names column `{column}`, which it does not have"
+                )));
+            }
+        }
+        // The analysis adds hidden columns of its own, named `__sluice_*`; a dataset
+        // column of that name could be confused with one.
+        for (dataset, schema) in &config.datasets {
+            if let Some(f) = schema
+                .fields()
+                .iter()
+                .find(|f| f.name().starts_with(crate::rewrite::RESERVED_PREFIX))
+            {
+                return Err(LoadError::Config(format!(
+                    "dataset `{dataset}` has column `{}`; names starting with `{}` are reserved for the policy's own columns",
+                    f.name(),
+                    crate::rewrite::RESERVED_PREFIX
+                )));
+            }
+        }
         if config.secret.len() < 16 {
             return Err(LoadError::Config(
                 "the owner secret for the hash mask must be at least 16 bytes".into(),
@@ -128,7 +155,10 @@ impl Policy {
         if request.purpose().is_none() {
             return Err(Error::MissingPurpose);
         }
-        Analyzer::new(&self.config, &self.grants, &self.digest, request).run(plan)
+        // Measured without recursion, so that nothing deeper than the analysis can walk
+        // reaches a recursive walk; what passes is walked on a stack sized for it.
+        let depth = limits::measure(plan).check()?;
+        depth.on_stack(|| Analyzer::new(&self.config, &self.grants, &self.digest, request).run(plan))
     }
 
     /// The level one column gets for `request`, and the rule that decided it.

@@ -4,15 +4,18 @@
 //!   raw values), then a projection that masks `masked` columns and replaces denied
 //!   columns by typed nulls, keeping every field's name and qualifier. Nothing above the
 //!   scan ever sees a raw masked value, so no filter, join, sort or grouping can probe it.
+//!   Where the dataset declares a subject key, the projection also carries that key
+//!   under a hidden name ([`subject_column`]) up to the groupings that need it.
 //! - [`SUPPRESS_SMALL_GROUPS`]: above an aggregate that releases aggregate-level data,
-//!   `HAVING count(*) >= k`, then a projection back to the aggregate's own schema.
+//!   `HAVING count(*) >= k` (and `count(DISTINCT subject) >= k` for each released
+//!   dataset with a subject key), then a projection back to the aggregate's own schema.
 //!
 //! A failed rewrite refuses the query; it never falls back to the plan before rewriting.
 
 use std::sync::Arc;
 
 use datafusion::common::{Column, ScalarValue};
-use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::count::{count_all, count_distinct};
 use datafusion::logical_expr::{
     Aggregate, Expr, Filter, Limit, LogicalPlan, Projection, ScalarUDF, TableScan, lit,
 };
@@ -23,8 +26,18 @@ use crate::error::{Error, Result};
 pub const MASK_SCAN: &str = "mask_scan";
 /// Name of the small-group suppression rewrite.
 pub const SUPPRESS_SMALL_GROUPS: &str = "suppress_small_groups";
+/// Names starting with this are the policy's own columns; datasets may not use them.
+pub const RESERVED_PREFIX: &str = "__sluice";
 /// The column the suppression counts a group's rows into.
 pub const GROUP_ROWS: &str = "__sluice_group_rows";
+/// The columns the suppression counts a group's distinct subjects into, one per
+/// subject key, numbered from 0.
+pub const GROUP_SUBJECTS: &str = "__sluice_group_subjects";
+
+/// The hidden column that carries scan `scan`'s subject key up the plan.
+pub fn subject_column(scan: usize) -> String {
+    format!("{RESERVED_PREFIX}_subject_{scan}")
+}
 
 /// What the scan projection does with one column.
 #[derive(Debug, Clone)]
@@ -42,11 +55,14 @@ fn rule_err(rule: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Rewrite one scan: row filters, then masks; a pushed-down filter or limit the scan
-/// carried is moved above the masks so that it too sees only masked values.
+/// carried is moved above the masks so that it too sees only masked values. With
+/// `subject` = `(key column, hidden name)`, the projection ends with the raw key under
+/// the hidden name.
 pub(crate) fn mask_scan(
     scan: &TableScan,
     columns: &[ScanColumn],
     row_filter: Option<Expr>,
+    subject: Option<(&str, &str)>,
 ) -> Result<LogicalPlan> {
     let err = |e: datafusion::error::DataFusionError| rule_err(MASK_SCAN, e);
     let fields: Vec<_> = scan.projected_schema.iter().collect();
@@ -56,8 +72,10 @@ pub(crate) fn mask_scan(
     let mut bare = scan.clone();
     bare.filters = Vec::new();
     bare.fetch = None;
-    if row_filter.is_some() && bare.projection.is_some() {
-        // The row filter may need columns the query does not read.
+    let subject_missing =
+        subject.is_some_and(|(key, _)| scan.projected_schema.index_of_column_by_name(None, key).is_none());
+    if (row_filter.is_some() || subject_missing) && bare.projection.is_some() {
+        // The row filter or the subject key may need columns the query does not read.
         bare.projection = None;
         bare.projected_schema = Arc::new(
             datafusion::common::DFSchema::try_from_qualified_schema(
@@ -85,6 +103,10 @@ pub(crate) fn mask_scan(
             }
         });
     }
+    if let Some((key, hidden)) = subject {
+        let q = Some(scan.table_name.clone());
+        exprs.push(Expr::Column(Column::new(q.clone(), key)).alias_qualified(q, hidden));
+    }
     plan = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan)).map_err(err)?);
     if let Some(pred) = datafusion::logical_expr::utils::conjunction(scan.filters.clone()) {
         plan = LogicalPlan::Filter(Filter::try_new(pred, Arc::new(plan)).map_err(err)?);
@@ -99,19 +121,29 @@ pub(crate) fn mask_scan(
     Ok(plan)
 }
 
-/// Wrap `aggregate` so that only groups of at least `k` input rows come out. The result
-/// has the aggregate's schema, field for field.
-pub(crate) fn suppress_small_groups(aggregate: &Aggregate, k: u32) -> Result<LogicalPlan> {
+/// Wrap `aggregate` so that only groups of at least `k` input rows, and of at least `k`
+/// distinct values of each of `subjects` (columns of the aggregate's input), come out.
+/// The result has the aggregate's schema, field for field.
+pub(crate) fn suppress_small_groups(
+    aggregate: &Aggregate,
+    k: u32,
+    subjects: &[Column],
+) -> Result<LogicalPlan> {
     let err = |e: datafusion::error::DataFusionError| rule_err(SUPPRESS_SMALL_GROUPS, e);
     let mut aggr_expr = aggregate.aggr_expr.clone();
     aggr_expr.push(count_all().alias(GROUP_ROWS));
+    let mut having = Expr::Column(Column::new_unqualified(GROUP_ROWS)).gt_eq(lit(i64::from(k)));
+    for (i, subject) in subjects.iter().enumerate() {
+        let name = format!("{GROUP_SUBJECTS}_{i}");
+        aggr_expr.push(count_distinct(Expr::Column(subject.clone())).alias(&name));
+        having = having.and(Expr::Column(Column::new_unqualified(name)).gt_eq(lit(i64::from(k))));
+    }
     let counted = Aggregate::try_new(
         Arc::clone(&aggregate.input),
         aggregate.group_expr.clone(),
         aggr_expr,
     )
     .map_err(err)?;
-    let having = Expr::Column(Column::new_unqualified(GROUP_ROWS)).gt_eq(lit(i64::from(k)));
     let filtered =
         Filter::try_new(having, Arc::new(LogicalPlan::Aggregate(counted))).map_err(err)?;
     let exprs = aggregate

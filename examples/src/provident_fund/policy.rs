@@ -1,7 +1,8 @@
 //! The demo agencies' disclosure policy: one Casbin model and, per agency, the same
 //! rules for analysts working on a provident-fund transfer. Identity numbers are plain
 //! (a transfer must find the person), names and birth dates are masked, person ids only
-//! join, and loan amounts leave only as aggregates over at least five loans.
+//! join, and loan amounts leave only as aggregates over at least five loans of at least
+//! five people: every dataset names `person_id` as the subject its rows are about.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,6 @@ pub fn write(dir: &Path, agency: &str) -> Result<String> {
     let seed = sluice_chain::AgencySigner::generate(agency)?.seed();
     sluice_gateway::keys::write_key_file(&secret, &seed)?;
     Ok(format!(
-        "\n[policy]\nmodel = \"policy/model.conf\"\nrules = \"policy/{agency}.csv\"\nsecret_file = \"policy/{agency}.secret\"\nkeys = [ {{ dataset = \"persons\", columns = [\"person_id\"] }}, {{ dataset = \"loans\", columns = [\"loan_id\"] }} ]\n"
+        "\n[policy]\nmodel = \"policy/model.conf\"\nrules = \"policy/{agency}.csv\"\nsecret_file = \"policy/{agency}.secret\"\nkeys = [ {{ dataset = \"persons\", columns = [\"person_id\"] }}, {{ dataset = \"loans\", columns = [\"loan_id\"] }} ]\nsubjects = [ {{ dataset = \"persons\", column = \"person_id\" }}, {{ dataset = \"contributions\", column = \"person_id\" }}, {{ dataset = \"loans\", column = \"person_id\" }} ]\n"
     ))
 }

@@ -93,6 +93,19 @@ impl<'a> Federator<'a> {
         for input in inputs {
             new_inputs.push(Box::pin(self.federate(input.clone())).await?);
         }
+        // Issue 10: DataFusion's `with_new_exprs` panics on DISTINCT ON with an ORDER BY
+        // (it does not accept the sort expressions `expressions()` returns).
+        if let LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(on)) = &plan
+            && let Some(input) = new_inputs.first()
+        {
+            return datafusion::logical_expr::DistinctOn::try_new(
+                on.on_expr.clone(),
+                on.select_expr.clone(),
+                on.sort_expr.clone(),
+                Arc::new(input.clone()),
+            )
+            .map(|d| LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(d)));
+        }
         plan.with_new_exprs(plan.expressions(), new_inputs)
     }
 
@@ -116,14 +129,29 @@ impl<'a> Federator<'a> {
                 }
             }
         };
-        let sql = match Unparser::default().plan_to_sql(&wrapped) {
-            Ok(stmt) => stmt.to_string(),
+        // Issue 10: printing the unparsed statement recurses once per level with no guard
+        // (every operator is written in parentheses), so it runs, and the statement is
+        // dropped, on a stack of its own; the check below goes through the intake, which
+        // bounds and rebalances what it parses, as the owner will.
+        let unparsed = crate::intake::on_generated_sql_stack(|| {
+            Unparser::default()
+                .plan_to_sql(&wrapped)
+                .map(|stmt| stmt.to_string())
+        });
+        let sql = match unparsed {
+            Ok(sql) => sql,
             Err(e) => {
                 tracing::debug!(node = plan.display().to_string(), error = %e, "cannot write this sub-plan as SQL; pushing less");
                 return None;
             }
         };
-        match self.state.create_logical_plan(&sql).await {
+        let checked = match crate::intake::parse(self.state, &sql) {
+            Ok(query) => crate::intake::plan(self.state, query)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match checked {
             Ok(check) if same_types(check.schema(), plan.schema()) => Some(sql),
             Ok(check) => {
                 tracing::debug!(%sql, expected = %plan.schema(), got = %check.schema(), "sub-query SQL changes the column types; pushing less");

@@ -26,6 +26,10 @@ pub fn to_status(e: &GatewayError) -> Status {
             Code::InvalidArgument,
             bad_input(v1::bad_input::Kind::NotAQuery, m),
         ),
+        GatewayError::TooLarge { .. } => (
+            Code::InvalidArgument,
+            bad_input(v1::bad_input::Kind::Sql, &e.to_string()),
+        ),
         GatewayError::UnqualifiedTable(m) => (
             Code::InvalidArgument,
             bad_input(v1::bad_input::Kind::UnqualifiedTable, m),

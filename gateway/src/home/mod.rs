@@ -90,7 +90,7 @@ impl Home {
     }
 
     fn session(&self, ctx: &RequestContext) -> SessionState {
-        let config = SessionConfig::new()
+        let config = crate::intake::with_sql_limits(SessionConfig::new())
             .with_information_schema(false)
             .with_default_catalog_and_schema(CATALOG, self.agency.as_str())
             // The catalogs are shared by every query; building a session must not replace them.

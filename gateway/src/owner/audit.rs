@@ -121,6 +121,14 @@ impl Audit {
         }
     }
 
+    /// Records why an allowed query failed, with the full detail the caller did not
+    /// get. The chain's completion entry has no field for a failure, so it is an access
+    /// refusal of the same query id whose reason says so.
+    pub(super) async fn failed(&self, ctx: &RequestContext, detail: String) {
+        self.refused(ctx, Vec::new(), format!("failed while running, after it was allowed: {detail}"))
+            .await;
+    }
+
     /// Wraps `stream` so that its end appends the completion entry for `query_id`. If
     /// the completion cannot be recorded the stream ends with that error.
     pub(super) fn deliver(

@@ -132,6 +132,9 @@ impl Disclosure {
         }
         for s in &d.suppressions {
             reason.push_str(&format!("; groups under {} rows suppressed", s.k));
+            if !s.subjects.is_empty() {
+                reason.push_str(&format!(" (or {} distinct {})", s.k, s.subjects.join(", ")));
+            }
         }
         Ok(Verdict {
             plan: decided.plan,
@@ -219,6 +222,9 @@ fn open_files(
     let mut config = PolicyConfig::new(agency.as_str(), secret.to_vec(), schemas);
     for (dataset, columns) in &files.keys {
         config = config.with_key(dataset, columns.iter().cloned());
+    }
+    for (dataset, column) in &files.subjects {
+        config = config.with_subject(dataset, column.clone());
     }
     ReloadingPolicy::open(config, &files.model, &files.rules)
         .map_err(|e| GatewayError::PolicyLoad(e.to_string()))

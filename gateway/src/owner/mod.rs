@@ -58,7 +58,7 @@ impl Owner {
     pub async fn open(config: &GatewayConfig, audit: Audit) -> Result<Self> {
         let agency = config.agency.clone();
         let ctx = SessionContext::new_with_config(
-            SessionConfig::new()
+            crate::intake::with_sql_limits(SessionConfig::new())
                 .with_information_schema(false)
                 .with_default_catalog_and_schema(CATALOG, agency.as_str()),
         );
@@ -178,6 +178,11 @@ impl Owner {
             ..
         } = judged;
         let datasets = planned.datasets.iter().map(ToString::to_string).collect();
+        let protected = columns
+            .iter()
+            .filter(|c| c.level != "plain")
+            .map(|c| format!("{}.{}", c.dataset, c.column))
+            .collect();
         let receipt = self
             .audit
             .allowed(&planned.ctx, datasets, columns, reason)
@@ -187,6 +192,7 @@ impl Owner {
             plan,
             datasets: planned.datasets,
             receipt,
+            protected,
         })
     }
 
@@ -198,26 +204,32 @@ impl Owner {
             plan,
             datasets,
             receipt,
+            protected,
         } = logged;
-        let df = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(GatewayError::from_datafusion)?;
-        let stream = df
-            .execute_stream()
-            .await
-            .map_err(GatewayError::from_datafusion)?;
-        let schema = stream.schema();
         let names = datasets
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        // Read errors surface mid-stream; name the datasets so the analyst knows whose data failed.
-        let stream = stream.map_err(move |e| {
-            datafusion::error::DataFusionError::Context(format!("reading {names}"), Box::new(e))
-        });
+        let withhold = Withhold {
+            agency: self.agency.to_string(),
+            datasets: names.clone(),
+            columns: protected,
+            ctx: ctx.clone(),
+            audit: self.audit.clone(),
+        };
+        let started = async {
+            let df = self.ctx.execute_logical_plan(plan).await?;
+            df.execute_stream().await
+        };
+        let stream = match started.await {
+            Ok(s) => s,
+            Err(e) => return Err(withhold.error(e).await),
+        };
+        let schema = stream.schema();
+        // Read errors surface mid-stream; name the datasets so the analyst knows whose
+        // data failed, and nothing more where the query reads protected columns.
+        let stream = stream.map_err(move |e| withhold.stream_error(e, &names));
         let stream: SendableRecordBatchStream =
             Box::pin(RecordBatchStreamAdapter::new(schema, stream));
         self.audit.deliver(&receipt, ctx.query_id.as_str(), stream)
@@ -272,6 +284,60 @@ impl Owner {
             .await
             .map_err(GatewayError::from_datafusion)?;
         Ok(displayable(physical.as_ref()).indent(true).to_string())
+    }
+}
+
+/// How an owner reports a failure of a query it allowed. The text of a DataFusion error
+/// can quote the value that caused it (a cast of a text column, a regex built from a
+/// value, a parquet file's statistics), so where the query reads protected columns the
+/// caller learns only which datasets and columns failed; the detail goes to the chain.
+struct Withhold {
+    agency: String,
+    datasets: String,
+    columns: Vec<String>,
+    ctx: RequestContext,
+    audit: audit::Audit,
+}
+
+impl Withhold {
+    fn withheld(&self) -> GatewayError {
+        GatewayError::Withheld {
+            agency: self.agency.clone(),
+            datasets: self.datasets.clone(),
+            columns: self.columns.join(", "),
+            query_id: self.ctx.query_id.to_string(),
+        }
+    }
+
+    /// A failure before the first batch: recorded, then reported.
+    async fn error(&self, e: datafusion::error::DataFusionError) -> GatewayError {
+        if self.columns.is_empty() {
+            return GatewayError::from_datafusion(e);
+        }
+        self.audit.failed(&self.ctx, e.to_string()).await;
+        self.withheld()
+    }
+
+    /// A failure mid-stream.
+    fn stream_error(
+        &self,
+        e: datafusion::error::DataFusionError,
+        names: &str,
+    ) -> datafusion::error::DataFusionError {
+        if self.columns.is_empty() {
+            return datafusion::error::DataFusionError::Context(
+                format!("reading {names}"),
+                Box::new(e),
+            );
+        }
+        let audit = self.audit.clone();
+        let ctx = self.ctx.clone();
+        let detail = e.to_string();
+        // The stream's poll is not async; the record follows on the runtime.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { audit.failed(&ctx, detail).await });
+        }
+        self.withheld().into_datafusion()
     }
 }
 

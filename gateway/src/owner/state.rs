@@ -73,6 +73,9 @@ pub struct Logged {
     pub(super) plan: LogicalPlan,
     pub(super) datasets: Vec<DatasetRef>,
     pub(super) receipt: Receipt,
+    /// The columns read at a level other than `plain` (`dataset.column`): if any, an
+    /// error's text is withheld from the caller, since it could quote their values.
+    pub(super) protected: Vec<String>,
 }
 
 impl Logged {

@@ -3,6 +3,7 @@ mod chain_faults;
 mod common;
 mod errors;
 mod federated_sql;
+mod generative;
 mod layout;
 mod owner_path;
 mod partition;

@@ -283,3 +283,137 @@ async fn a_peer_refusal_reaches_the_analyst_as_fields() {
         "{amount:?}"
     );
 }
+
+/// The issue-10 crash: a list of 2,000 alternatives aborted both gateways. It is ordinary
+/// SQL: answered, through bj_hf (home) and sh_hf (owner), and exactly. 100,000
+/// alternatives are refused with an error that says what is too large; both gateways
+/// keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serving() {
+    let h = PolicyHarness::start().await;
+    let ids = strings(
+        &h.local("SELECT loan_id FROM sh_hf.loans ORDER BY loan_id LIMIT 2000")
+            .await,
+        0,
+    );
+    assert_eq!(ids.len(), 2000, "the demo has at least 2,000 loans at this scale");
+    let or = ids
+        .iter()
+        .map(|id| format!("loan_id = {id}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!("SELECT COUNT(*), SUM(amount) FROM sh_hf.loans WHERE {or}");
+    let expected = format!(
+        "SELECT COUNT(*), SUM(amount) FROM sh_hf.loans WHERE loan_id IN ({})",
+        ids.join(", ")
+    );
+    let got = h.transfer(&sql).await.unwrap();
+    let want = h.local(&expected).await;
+    assert_eq!(strings(&got, 0), strings(&want, 0));
+    assert_eq!(strings(&got, 1), strings(&want, 1));
+    assert_eq!(strings(&got, 0), ["2000"]);
+
+    // The same list over the home agency's own data: bj_hf is home and owner at once.
+    let bj_ids = strings(
+        &h.local("SELECT loan_id FROM bj_hf.loans ORDER BY loan_id LIMIT 2000")
+            .await,
+        0,
+    );
+    let or = bj_ids
+        .iter()
+        .map(|id| format!("loan_id = {id}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let got = h
+        .transfer(&format!("SELECT COUNT(*), SUM(amount) FROM bj_hf.loans WHERE {or}"))
+        .await
+        .unwrap();
+    let want = h
+        .local(&format!(
+            "SELECT COUNT(*), SUM(amount) FROM bj_hf.loans WHERE loan_id IN ({})",
+            bj_ids.join(", ")
+        ))
+        .await;
+    assert_eq!(strings(&got, 1), strings(&want, 1));
+
+    // 100,000 alternatives: refused, naming the limit.
+    let huge = (0..100_000)
+        .map(|i| format!("loan_id = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let err = h
+        .transfer(&format!("SELECT COUNT(*) FROM sh_hf.loans WHERE {huge}"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("tokens") && err.contains("at most 100000"),
+        "{err}"
+    );
+    // A chain that cannot be rebalanced is refused by its depth.
+    let plus = format!("SELECT SUM(amount{}) FROM sh_hf.loans", " + 0".repeat(3_000));
+    let err = h.transfer(&plus).await.unwrap_err();
+    assert!(err.contains("nested"), "{err}");
+
+    // Both gateways still answer.
+    let sum = "SELECT COUNT(*), SUM(amount) FROM sh_hf.loans";
+    assert_eq!(
+        strings(&h.transfer(sum).await.unwrap(), 1),
+        strings(&h.local(sum).await, 1)
+    );
+    let sh = AnalystClient::connect(&h.cluster.address("sh_hf").unwrap(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let ctx = RequestContext::new(
+        Principal::parse("sh_hf/analyst").unwrap(),
+        Purpose::parse("provident_fund_transfer").unwrap(),
+    );
+    let got = sh.query_all(&ctx, &sql).await.unwrap();
+    assert_eq!(strings(&got, 0), ["2000"]);
+}
+
+/// A query that reads protected (here masked) columns and fails at run time: the analyst
+/// learns which datasets and columns failed, never the value in DataFusion's message;
+/// the owner's chain keeps the detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_time_errors_on_protected_columns_are_withheld_and_recorded() {
+    let h = PolicyHarness::start().await;
+    let err = h
+        .transfer("SELECT CAST(name AS INT) FROM sh_hf.persons")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("withheld") && err.contains("sh_hf.persons"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Cannot cast") && !err.contains("***"),
+        "the error text quotes a value: {err}"
+    );
+    // On the chain: the detail, under the same principal.
+    let sh = h.cluster.chain("sh_hf").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let hits = sh
+            .store()
+            .trace(&TraceFilter {
+                principal: Some("bj_hf/analyst".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let recorded = hits.iter().any(|h| {
+            matches!(&h.entry.entry().body, Body::AccessRefused(d)
+                if d.reason.contains("failed while running") && d.reason.to_lowercase().contains("cast"))
+        });
+        if recorded {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failure's detail is not on the chain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A plain query's error keeps its detail: nothing protected was read.
+    let err = h
+        .transfer("SELECT CAST(status AS INT) FROM sh_hf.loans")
+        .await
+        .unwrap_err();
+    assert!(err.to_lowercase().contains("cast"), "{err}");
+}

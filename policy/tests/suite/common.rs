@@ -1,4 +1,4 @@
-//! The test world: agency `bj_hf` with `persons` and `contributions` in MemTables under
+//! The test world: agency `bj_hf` with `persons`, `contributions` and `loans` in MemTables under
 //! `sluice.bj_hf`, a Casbin model and policy written to a temporary directory, and helpers
 //! that plan SQL as the gateway does, decide, execute and collect every value.
 
@@ -55,6 +55,15 @@ p, sh_hf/*, *, persons.city, public_info, plain
 
 # Mallory lost her access.
 p, sh_hf/mallory, *, persons.*, *, deny
+
+# Loans: ids and statuses are plain, amounts and employers only aggregated, the
+# borrower only joins.
+p, fund_analyst, *, loans.loan_id, statistics, plain
+p, fund_analyst, *, loans.status, statistics, plain
+p, fund_analyst, *, loans.person_id, statistics, join
+p, fund_analyst, *, loans.amount, statistics, aggregate
+p, fund_analyst, *, loans.employer, statistics, aggregate
+p, local_clerk, bj_hf, loans.*, administration, plain
 
 # Row filters: analysts see only Beijing-registered ids (the filter sees raw ids);
 # officers only two cities; dave only Tianjin.
@@ -118,6 +127,7 @@ pub fn persons() -> Vec<Person> {
     out
 }
 
+#[derive(Debug, Clone)]
 pub struct Contribution {
     pub person_id: i64,
     pub month: String,
@@ -138,6 +148,51 @@ pub fn contributions() -> Vec<Contribution> {
         }
     }
     out
+}
+
+#[derive(Debug, Clone)]
+pub struct Loan {
+    pub loan_id: i64,
+    pub person_id: i64,
+    pub amount: i64,
+    pub status: String,
+    pub employer: String,
+}
+
+/// The loan the attacks single out, with the amount the attacker recovered.
+pub const TARGET_LOAN: i64 = 2_000_000_031;
+pub const TARGET_AMOUNT: i64 = 769_145;
+pub const LOAN_STATUS: &[&str] = &["active", "repaid", "overdue"];
+pub const LOAN_EMPLOYERS: &[&str] = &["Grid Power", "City Transit", "Water Works"];
+
+/// 40 loans: ids 2000000001 to 2000000040, distinct amounts.
+pub fn loans() -> Vec<Loan> {
+    (0..40)
+        .map(|i: i64| {
+            let loan_id = 2_000_000_001 + i;
+            Loan {
+                loan_id,
+                person_id: if i < 5 { 1 } else { i % 18 + 1 },
+                amount: if loan_id == TARGET_LOAN {
+                    TARGET_AMOUNT
+                } else {
+                    100_000 + i * 7_919
+                },
+                status: LOAN_STATUS[(i as usize) % 3].to_string(),
+                employer: LOAN_EMPLOYERS[(i as usize / 2) % 3].to_string(),
+            }
+        })
+        .collect()
+}
+
+pub fn loans_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("loan_id", DataType::Int64, false),
+        Field::new("person_id", DataType::Int64, false),
+        Field::new("amount", DataType::Int64, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("employer", DataType::Utf8, false),
+    ]))
 }
 
 pub fn persons_schema() -> SchemaRef {
@@ -164,16 +219,35 @@ pub fn datasets() -> BTreeMap<String, SchemaRef> {
     BTreeMap::from([
         ("persons".to_string(), persons_schema()),
         ("contributions".to_string(), contributions_schema()),
+        ("loans".to_string(), loans_schema()),
     ])
 }
 
-pub fn session() -> SessionContext {
+/// The raw data a world serves: the standard data, or a variant of it.
+#[derive(Clone)]
+pub struct Data {
+    pub persons: Vec<Person>,
+    pub contributions: Vec<Contribution>,
+    pub loans: Vec<Loan>,
+}
+
+impl Data {
+    pub fn standard() -> Data {
+        Data {
+            persons: persons(),
+            contributions: contributions(),
+            loans: loans(),
+        }
+    }
+}
+
+pub fn session_with(data: &Data) -> SessionContext {
     let ctx = SessionContext::new_with_config(
         SessionConfig::new()
             .with_information_schema(false)
             .with_default_catalog_and_schema("sluice", AGENCY),
     );
-    let ps = persons();
+    let ps = &data.persons;
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(ps.iter().map(|p| p.person_id))),
         Arc::new(StringArray::from_iter_values(
@@ -195,7 +269,7 @@ pub fn session() -> SessionContext {
     ctx.register_table(TableReference::partial(AGENCY, "persons"), Arc::new(t))
         .unwrap();
 
-    let cs = contributions();
+    let cs = &data.contributions;
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(cs.iter().map(|c| c.person_id))),
         Arc::new(StringArray::from_iter_values(
@@ -213,11 +287,33 @@ pub fn session() -> SessionContext {
         Arc::new(t),
     )
     .unwrap();
+
+    let ls = &data.loans;
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(ls.iter().map(|l| l.loan_id))),
+        Arc::new(Int64Array::from_iter_values(ls.iter().map(|l| l.person_id))),
+        Arc::new(Int64Array::from_iter_values(ls.iter().map(|l| l.amount))),
+        Arc::new(StringArray::from_iter_values(
+            ls.iter().map(|l| l.status.clone()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            ls.iter().map(|l| l.employer.clone()),
+        )),
+    ];
+    let batch = RecordBatch::try_new(loans_schema(), cols).unwrap();
+    let t = MemTable::try_new(loans_schema(), vec![vec![batch]]).unwrap();
+    ctx.register_table(TableReference::partial(AGENCY, "loans"), Arc::new(t))
+        .unwrap();
     ctx
 }
 
 pub fn config() -> PolicyConfig {
-    PolicyConfig::new(AGENCY, SECRET.to_vec(), datasets()).with_key("persons", ["person_id"])
+    PolicyConfig::new(AGENCY, SECRET.to_vec(), datasets())
+        .with_key("persons", ["person_id"])
+        .with_key("loans", ["loan_id"])
+        .with_subject("persons", "person_id")
+        .with_subject("contributions", "person_id")
+        .with_subject("loans", "person_id")
 }
 
 /// A temporary directory holding `model.conf` and `policy.csv`.
@@ -251,10 +347,15 @@ pub fn world() -> World {
 }
 
 pub fn world_with(policy: &str) -> World {
+    world_on(policy, &Data::standard())
+}
+
+/// A world serving `data` under `policy`.
+pub fn world_on(policy: &str, data: &Data) -> World {
     let files = Files::new(MODEL, policy);
     let policy = Policy::load(config(), &files.model(), &files.policy()).unwrap();
     World {
-        ctx: session(),
+        ctx: session_with(data),
         policy,
         _files: files,
     }

@@ -1,8 +1,18 @@
 pub mod common;
+#[macro_use]
+mod attack;
 
 mod adversarial;
+mod depth;
+mod leak_errors;
+mod leak_filters;
+mod leak_joins;
+mod leak_members;
+mod leak_order;
 mod loading;
 mod masks;
+mod noninterference;
 mod positive;
 mod reload;
+mod subjects;
 mod units;

@@ -7,15 +7,21 @@
 //!
 //! | use                                                    | needs       |
 //! |--------------------------------------------------------|-------------|
-//! | reaches the result, a row-level filter/sort/join condition, GROUP BY, a window, DISTINCT ON | `plain` |
-//! | argument of COUNT/SUM/AVG/MIN/MAX, or a filter/sort/comparison below such an aggregate | `aggregate` |
+//! | reaches the result, a row-level filter/sort/join condition, GROUP BY, a window, DISTINCT ON, a sort that a LIMIT cuts | `plain` |
+//! | argument of COUNT/SUM/AVG/MIN/MAX, or a filter/comparison below such an aggregate | `aggregate` |
 //! | equality join key against another dataset column       | `join`      |
 //!
-//! An aggregate that releases aggregate-level data gets `HAVING count(*) >= k`. Its input
-//! must not repeat the rows of the scans it releases (a join or a union of the same
-//! dataset could make k rows out of one), and its arguments must not mix an
-//! aggregate-level column with other per-row data (`MAX(CASE WHEN name = 'x' THEN
-//! salary END)` would single a row out).
+//! An aggregate that releases aggregate-level data gets `HAVING count(*) >= k` (and a
+//! count of distinct subjects where the dataset declares a subject key). Its input must
+//! not repeat the rows of the scans it releases, and its arguments must not mix an
+//! aggregate-level column with other per-row data ([`aggregate`]). A join repeats a
+//! side's rows unless the other side is matched on its declared unique key ([`join`]).
+//! Operations that can fail at run time ([`total`]) are refused wherever protected data
+//! decides their input, the branch that reaches them, or the rows they see.
+
+mod aggregate;
+mod join;
+pub(crate) mod total;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -25,9 +31,9 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, DFSchemaRef, TableReference};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::utils::{conjunction, grouping_set_to_exprlist, split_conjunction};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
-    BinaryExpr, Distinct, Expr, ExprSchemable, JoinType, LogicalPlan, Operator, ScalarUDF,
+    BinaryExpr, Distinct, Expr, ExprSchemable, LogicalPlan, Operator, Projection, ScalarUDF,
     Subquery, TableScan,
 };
 use datafusion::optimizer::AnalyzerRule;
@@ -40,13 +46,10 @@ use crate::grant::Grants;
 use crate::level::{Level, Need};
 use crate::mask::{self, MaskContext, MaskUdf};
 use crate::request::Request;
-use crate::rewrite::{ScanColumn, mask_scan, suppress_small_groups};
+use crate::rewrite::{ScanColumn, mask_scan, subject_column, suppress_small_groups};
 
 type SrcId = usize;
 type ScanId = usize;
-
-/// The aggregate functions that may take aggregate-level columns.
-const RELEASING_AGGREGATES: &[&str] = &["count", "sum", "avg", "mean", "min", "max"];
 
 /// One column of one scan.
 #[derive(Debug)]
@@ -67,8 +70,12 @@ struct Flow {
     /// It also depends on per-row data that is not a dataset column (VALUES, aggregated
     /// results, window results, subquery results).
     other: bool,
-    /// It is exactly this column (through aliases and casts).
+    /// It is exactly this column (through aliases and injective casts).
     origin: Option<SrcId>,
+    /// Protected columns whose aggregates flow into this value. Released, so they may
+    /// reach the result; but no operation that can fail may see them, because a filter
+    /// on them can be evaluated before small groups are suppressed.
+    aggregated: BTreeSet<SrcId>,
 }
 
 impl Flow {
@@ -81,6 +88,7 @@ impl Flow {
 
     fn merge(&mut self, o: &Flow) {
         self.srcs.extend(o.srcs.iter().copied());
+        self.aggregated.extend(o.aggregated.iter().copied());
         self.other |= o.other;
         self.origin = None;
     }
@@ -91,21 +99,43 @@ impl Flow {
 struct Info {
     /// Per output field.
     cols: Vec<Flow>,
-    /// Protected columns that decided which rows exist or their order, with the use.
+    /// Protected columns that decided which rows exist, with the use.
     rows: BTreeMap<SrcId, String>,
+    /// Protected columns that decided the order of the rows, with the use.
+    order: BTreeMap<SrcId, String>,
     /// Scans whose rows make up this node's rows.
     scans: BTreeSet<ScanId>,
     /// Scans whose rows may appear more than once.
     dup: BTreeSet<ScanId>,
+    /// Hidden columns carrying a scan's subject key: (scan, index into `cols`).
+    subjects: Vec<(ScanId, usize)>,
+    /// The first operation in this subtree that can fail at run time.
+    fallible: Option<String>,
+}
+
+impl Info {
+    fn is_hidden(&self, i: usize) -> bool {
+        self.subjects.iter().any(|&(_, j)| j == i)
+    }
 }
 
 /// Columns visible to an expression: its node's inputs, then enclosing queries.
 struct Scope<'a> {
     frames: Vec<(&'a DFSchema, &'a [Flow])>,
+    /// The inputs' schemas joined, for the types of expressions over several inputs.
+    joined: Option<DFSchemaRef>,
     parent: Option<&'a Scope<'a>>,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    fn new(frames: Vec<(&'a DFSchema, &'a [Flow])>, parent: Option<&'a Scope<'a>>) -> Self {
+        Scope {
+            frames,
+            joined: None,
+            parent,
+        }
+    }
+
     fn local(&self, c: &Column) -> Option<&Flow> {
         for (schema, flows) in &self.frames {
             if let Some(i) = schema.maybe_index_of_column(c) {
@@ -127,6 +157,27 @@ impl Scope<'_> {
     }
 }
 
+impl total::Types for Scope<'_> {
+    fn type_of(&self, e: &Expr) -> Option<DataType> {
+        if let Some(j) = &self.joined
+            && let Ok(t) = e.get_type(j.as_ref())
+        {
+            return Some(t);
+        }
+        self.frames
+            .iter()
+            .find_map(|(schema, _)| e.get_type(*schema).ok())
+    }
+}
+
+/// One conjunct of a predicate, as flows.
+enum Conjunct {
+    /// `left = right`.
+    Eq(Flow, Flow),
+    /// Anything else.
+    Other(Flow),
+}
+
 /// One decision in progress.
 pub(crate) struct Analyzer<'p> {
     config: &'p PolicyConfig,
@@ -143,6 +194,13 @@ pub(crate) struct Analyzer<'p> {
     suppressions: Vec<Suppression>,
     filters: Vec<AppliedFilter>,
     subqueries: HashMap<usize, Info>,
+    /// Every protected column that decides which rows exist, or which groups a filter
+    /// keeps, anywhere in the plan: the rows an operation that can fail sees.
+    gates: BTreeMap<SrcId, String>,
+    /// Every operation in the plan that can fail at run time, in plan order.
+    fallible: Vec<String>,
+    /// The operations that can fail in the expression being analysed.
+    expr_ops: Vec<String>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -150,19 +208,87 @@ fn internal(e: impl std::fmt::Display) -> Error {
 }
 
 fn strip_alias(e: &Expr) -> &Expr {
-    match e {
-        Expr::Alias(a) => strip_alias(&a.expr),
-        e => e,
+    let mut e = e;
+    while let Expr::Alias(a) = e {
+        e = &a.expr;
+    }
+    e
+}
+
+/// A plan node's kind, for messages. Never the node's `Display`, which prints its
+/// expressions and recurses as deep as they nest.
+fn node_name(plan: &LogicalPlan) -> &'static str {
+    match plan {
+        LogicalPlan::Projection(_) => "Projection",
+        LogicalPlan::Filter(_) => "Filter",
+        LogicalPlan::Window(_) => "Window",
+        LogicalPlan::Aggregate(_) => "Aggregate",
+        LogicalPlan::Sort(_) => "Sort",
+        LogicalPlan::Join(_) => "Join",
+        LogicalPlan::Repartition(_) => "Repartition",
+        LogicalPlan::Union(_) => "Union",
+        LogicalPlan::TableScan(_) => "TableScan",
+        LogicalPlan::EmptyRelation(_) => "EmptyRelation",
+        LogicalPlan::Subquery(_) => "Subquery",
+        LogicalPlan::SubqueryAlias(_) => "SubqueryAlias",
+        LogicalPlan::Limit(_) => "Limit",
+        LogicalPlan::Statement(_) => "a statement",
+        LogicalPlan::Values(_) => "Values",
+        LogicalPlan::Explain(_) => "EXPLAIN",
+        LogicalPlan::Analyze(_) => "EXPLAIN ANALYZE",
+        LogicalPlan::Extension(_) => "an extension node",
+        LogicalPlan::Distinct(_) => "Distinct",
+        LogicalPlan::Dml(_) => "DML",
+        LogicalPlan::Ddl(_) => "DDL",
+        LogicalPlan::Copy(_) => "COPY",
+        LogicalPlan::DescribeTable(_) => "DESCRIBE",
+        LogicalPlan::Unnest(_) => "UNNEST",
+        LogicalPlan::RecursiveQuery(_) => "a recursive query",
     }
 }
 
-fn node_name(plan: &LogicalPlan) -> String {
-    let s = plan.display().to_string();
-    s.split(':')
-        .next()
-        .unwrap_or("plan node")
-        .trim()
-        .to_string()
+/// `plan` over new inputs. DataFusion's `with_new_exprs` panics on DISTINCT ON with an
+/// ORDER BY (it does not take the sort expressions it hands out), so that node is
+/// rebuilt by hand.
+pub(crate) fn with_new_inputs(plan: &LogicalPlan, inputs: Vec<LogicalPlan>) -> Result<LogicalPlan> {
+    if let LogicalPlan::Distinct(Distinct::On(on)) = plan {
+        let [input] = <[LogicalPlan; 1]>::try_from(inputs)
+            .map_err(|_| internal("DISTINCT ON without one input"))?;
+        let rebuilt = datafusion::logical_expr::DistinctOn::try_new(
+            on.on_expr.clone(),
+            on.select_expr.clone(),
+            on.sort_expr.clone(),
+            Arc::new(input),
+        )
+        .map_err(internal)?;
+        return Ok(LogicalPlan::Distinct(Distinct::On(rebuilt)));
+    }
+    plan.with_new_exprs(plan.expressions(), inputs)
+        .map_err(internal)
+}
+
+/// The column at `i` of `plan`'s output.
+fn column_at(plan: &LogicalPlan, i: usize) -> Column {
+    let (q, f) = plan.schema().qualified_field(i);
+    Column::new(q.cloned(), f.name())
+}
+
+/// Drop the hidden subject columns from `plan`'s output, for nodes whose meaning or
+/// shape they would change (DISTINCT, UNION, UNNEST, a subquery's result, the result).
+fn strip_hidden(plan: LogicalPlan, mut info: Info) -> Result<(LogicalPlan, Info)> {
+    if info.subjects.is_empty() {
+        return Ok((plan, info));
+    }
+    let keep: Vec<usize> = (0..info.cols.len()).filter(|&i| !info.is_hidden(i)).collect();
+    let exprs = keep
+        .iter()
+        .map(|&i| Expr::Column(column_at(&plan, i)))
+        .collect();
+    let stripped =
+        LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan)).map_err(internal)?);
+    info.cols = keep.into_iter().filter_map(|i| info.cols.get(i).cloned()).collect();
+    info.subjects.clear();
+    Ok((stripped, info))
 }
 
 impl<'p> Analyzer<'p> {
@@ -187,6 +313,9 @@ impl<'p> Analyzer<'p> {
             suppressions: Vec::new(),
             filters: Vec::new(),
             subqueries: HashMap::new(),
+            gates: BTreeMap::new(),
+            fallible: Vec::new(),
+            expr_ops: Vec::new(),
         }
     }
 
@@ -198,6 +327,7 @@ impl<'p> Analyzer<'p> {
             .analyze(plan.clone(), &ConfigOptions::default())
             .map_err(|e| Error::BadRequest(format!("the query does not type-check: {e}")))?;
         let (rewritten, info) = self.visit(&plan, None)?;
+        let (rewritten, info) = strip_hidden(rewritten, info)?;
         // The result: every column reaching it, and every row decision, needs `plain`.
         for f in &info.cols {
             for &s in &f.srcs {
@@ -211,9 +341,23 @@ impl<'p> Analyzer<'p> {
                 &format!("{usage} of a result that is not aggregated"),
             );
         }
+        for (&s, usage) in &info.order {
+            self.use_src(s, Need::Plain, &format!("{usage}, which orders the result"));
+        }
+        self.judge_fallible()?;
         let columns = self.column_decisions();
         if !self.violations.is_empty() {
             return Err(Error::Refused(Box::new(self.refusal(columns))));
+        }
+        if let Some(what) = self.fallible.first()
+            && let Some(f) = self.filters.first()
+        {
+            // A row filter hides rows, but the optimizer may evaluate the query's own
+            // expressions before it: an error on a hidden row would reveal that row.
+            return Err(Error::Unsupported(format!(
+                "the query computes {what}, which can fail at run time, over `{}`, whose rows a row filter hides (rule {}); an error on a hidden row would reveal it. Write it so that it cannot fail (TRY_CAST, a float division, a constant divisor)",
+                f.dataset, f.rule
+            )));
         }
         let decision = Decision {
             principal: self.request.principal().to_string(),
@@ -229,6 +373,31 @@ impl<'p> Analyzer<'p> {
             plan: rewritten,
             decision,
         })
+    }
+
+    /// An operation that can fail anywhere in a plan where protected data decides which
+    /// rows exist: the optimizer may move that decision below the operation (filters
+    /// are pushed down and reordered, joins skip a side), so whether the query fails
+    /// would reveal which rows the protected data kept.
+    fn judge_fallible(&mut self) -> Result<()> {
+        let Some(what) = self.fallible.first().cloned() else {
+            return Ok(());
+        };
+        let gates: Vec<(SrcId, String)> = self
+            .gates
+            .iter()
+            .map(|(s, u)| (*s, u.clone()))
+            .collect();
+        for (s, usage) in gates {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!(
+                    "{usage} in a query that also computes {what}, which can fail at run time: whether it fails would reveal which rows the column kept"
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn column_decisions(&self) -> Vec<ColumnDecision> {
@@ -302,12 +471,25 @@ impl<'p> Analyzer<'p> {
         self.srcs.get(s).map(|x| &x.level)
     }
 
+    fn is_protected(&self, s: SrcId) -> bool {
+        self.level(s).is_some_and(Level::is_protected)
+    }
+
     fn protected(&self, f: &Flow) -> Vec<SrcId> {
         f.srcs
             .iter()
             .copied()
-            .filter(|&s| self.level(s).is_some_and(Level::is_protected))
+            .filter(|&s| self.is_protected(s))
             .collect()
+    }
+
+    /// Record that protected columns decided which rows (or groups) exist.
+    fn gate(&mut self, srcs: impl IntoIterator<Item = SrcId>, usage: &str) {
+        for s in srcs {
+            if self.is_protected(s) {
+                self.gates.entry(s).or_insert_with(|| usage.to_string());
+            }
+        }
     }
 
     // ---- plans -------------------------------------------------------------------
@@ -315,6 +497,34 @@ impl<'p> Analyzer<'p> {
     // Deep plans and expressions grow the stack on demand instead of overflowing it.
     #[recursive::recursive]
     fn visit(
+        &mut self,
+        plan: &LogicalPlan,
+        outer: Option<&Scope<'_>>,
+    ) -> Result<(LogicalPlan, Info)> {
+        let ops_before = self.fallible.len();
+        let (rebuilt, mut info) = self.visit_node(plan, outer)?;
+        if info.cols.len() != rebuilt.schema().fields().len() {
+            return Err(internal(format!(
+                "lineage of {} has {} columns, its schema {}",
+                node_name(&rebuilt),
+                info.cols.len(),
+                rebuilt.schema().fields().len()
+            )));
+        }
+        let rows: Vec<(SrcId, String)> = info
+            .rows
+            .iter()
+            .chain(info.order.iter())
+            .map(|(s, u)| (*s, u.clone()))
+            .collect();
+        for (s, u) in rows {
+            self.gate([s], &u);
+        }
+        info.fallible = self.fallible.get(ops_before).cloned().or(info.fallible);
+        Ok((rebuilt, info))
+    }
+
+    fn visit_node(
         &mut self,
         plan: &LogicalPlan,
         outer: Option<&Scope<'_>>,
@@ -340,26 +550,32 @@ impl<'p> Analyzer<'p> {
             _ => {}
         }
 
-        // Children first.
+        // Children first. Nodes whose meaning the hidden subject columns would change
+        // get their inputs without them.
+        let strips = matches!(
+            plan,
+            LogicalPlan::Distinct(Distinct::All(_)) | LogicalPlan::Union(_) | LogicalPlan::Unnest(_)
+        );
         let mut inputs = Vec::new();
         let mut infos = Vec::new();
         for child in plan.inputs() {
-            let (p, i) = self.visit(child, outer)?;
+            let (mut p, mut i) = self.visit(child, outer)?;
+            if strips {
+                (p, i) = strip_hidden(p, i)?;
+            }
             inputs.push(p);
             infos.push(i);
         }
         let schemas: Vec<DFSchemaRef> = inputs.iter().map(|p| Arc::clone(p.schema())).collect();
-        let rebuilt = plan
-            .with_new_exprs(plan.expressions(), inputs)
-            .map_err(internal)?;
-        let scope = Scope {
-            frames: schemas
+        let rebuilt = with_new_inputs(plan, inputs)?;
+        let scope = Scope::new(
+            schemas
                 .iter()
                 .zip(&infos)
                 .map(|(s, i)| (s.as_ref(), i.cols.as_slice()))
                 .collect(),
-            parent: outer,
-        };
+            outer,
+        );
 
         // Subqueries in this node's expressions see this node's inputs as their outer scope.
         let rebuilt = self.visit_subqueries(rebuilt, &scope)?;
@@ -370,10 +586,26 @@ impl<'p> Analyzer<'p> {
                 for e in &p.expr {
                     cols.push(self.flow(e, &scope)?);
                 }
-                Info {
+                let input = first(&infos);
+                let mut info = Info {
                     cols,
-                    ..first(&infos)
+                    subjects: Vec::new(),
+                    ..input.clone()
+                };
+                // Carry the hidden subject columns through, to the grouping that counts
+                // them.
+                if !input.subjects.is_empty() {
+                    let mut exprs = p.expr.clone();
+                    for &(scan, i) in &input.subjects {
+                        exprs.push(Expr::Column(column_at(&p.input, i)));
+                        info.subjects.push((scan, info.cols.len()));
+                        info.cols.push(Flow::default());
+                    }
+                    let carried = Projection::try_new(exprs, Arc::clone(&p.input))
+                        .map_err(internal)?;
+                    return Ok((LogicalPlan::Projection(carried), info));
                 }
+                info
             }
             LogicalPlan::Filter(f) => {
                 let mut info = first(&infos);
@@ -385,15 +617,22 @@ impl<'p> Analyzer<'p> {
                 for e in &s.expr {
                     let f = self.flow(&e.expr, &scope)?;
                     for p in self.protected(&f) {
-                        info.rows.entry(p).or_insert_with(|| "in ORDER BY".into());
+                        info.order.entry(p).or_insert_with(|| "in ORDER BY".into());
                     }
+                }
+                if s.fetch.is_some() {
+                    self.limit(&info);
                 }
                 info
             }
-            LogicalPlan::Limit(_)
-            | LogicalPlan::Repartition(_)
-            | LogicalPlan::SubqueryAlias(_)
-            | LogicalPlan::Subquery(_) => first(&infos),
+            LogicalPlan::Limit(_) => {
+                let info = first(&infos);
+                self.limit(&info);
+                info
+            }
+            LogicalPlan::Repartition(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Subquery(_) => {
+                first(&infos)
+            }
             LogicalPlan::Distinct(Distinct::All(_)) => {
                 // DISTINCT decides which rows exist by comparing every column.
                 let mut info = first(&infos);
@@ -406,11 +645,7 @@ impl<'p> Analyzer<'p> {
             }
             LogicalPlan::Distinct(Distinct::On(on)) => {
                 let mut info = first(&infos);
-                for e in on
-                    .on_expr
-                    .iter()
-                    .chain(on.sort_expr.iter().flatten().map(|s| &s.expr))
-                {
+                for e in &on.on_expr {
                     let f = self.flow(e, &scope)?;
                     for p in self.protected(&f) {
                         info.rows
@@ -418,11 +653,24 @@ impl<'p> Analyzer<'p> {
                             .or_insert_with(|| "in DISTINCT ON".into());
                     }
                 }
+                // DISTINCT ON keeps the first row of each group in this order: the order
+                // selects rows, as ORDER BY ... LIMIT does.
+                for s in on.sort_expr.iter().flatten() {
+                    let f = self.flow(&s.expr, &scope)?;
+                    for p in self.protected(&f) {
+                        self.use_src(
+                            p,
+                            Need::Plain,
+                            "in the ORDER BY of DISTINCT ON, which selects one row per group by that order",
+                        );
+                    }
+                }
                 let mut cols = Vec::new();
                 for e in &on.select_expr {
                     cols.push(self.flow(e, &scope)?);
                 }
                 info.cols = cols;
+                info.subjects.clear();
                 info
             }
             LogicalPlan::Union(_) => self.union(&infos, rebuilt.schema().fields().len())?,
@@ -434,44 +682,15 @@ impl<'p> Analyzer<'p> {
                 self.join(j, l, r, outer)?
             }
             LogicalPlan::Aggregate(a) => {
-                let (info, release) = self.aggregate(a, &first(&infos), &scope)?;
-                if let Some(k) = release {
-                    let wrapped = suppress_small_groups(a, k)?;
+                let child = first(&infos);
+                let (info, release) = self.aggregate(a, &child, &scope)?;
+                if let Some(release) = release {
+                    let wrapped = suppress_small_groups(a, release.k, &release.subjects)?;
                     return Ok((wrapped, info));
                 }
                 info
             }
-            LogicalPlan::Window(w) => {
-                let mut info = first(&infos);
-                for we in &w.window_expr {
-                    let mut f = Flow::opaque();
-                    match strip_alias(we) {
-                        Expr::WindowFunction(wf) => {
-                            let params = &wf.params;
-                            let exprs = params
-                                .args
-                                .iter()
-                                .chain(params.partition_by.iter())
-                                .chain(params.order_by.iter().map(|s| &s.expr))
-                                .chain(params.filter.as_deref());
-                            for e in exprs {
-                                let x = self.flow(e, &scope)?;
-                                f.merge(&x);
-                            }
-                        }
-                        other => {
-                            let x = self.flow(other, &scope)?;
-                            f.merge(&x);
-                        }
-                    }
-                    for p in self.protected(&f) {
-                        self.use_src(p, Need::Plain, "in a window function");
-                    }
-                    f.other = true;
-                    info.cols.push(f);
-                }
-                info
-            }
+            LogicalPlan::Window(w) => self.window(w, first(&infos), &scope)?,
             LogicalPlan::Values(v) => Info {
                 cols: vec![Flow::opaque(); v.schema.fields().len()],
                 ..Info::default()
@@ -494,8 +713,11 @@ impl<'p> Analyzer<'p> {
                 Info {
                     cols: vec![all; rebuilt.schema().fields().len()],
                     rows,
+                    order: child.order,
                     dup: child.scans.clone(),
                     scans: child.scans,
+                    subjects: Vec::new(),
+                    fallible: None,
                 }
             }
             other => {
@@ -505,15 +727,73 @@ impl<'p> Analyzer<'p> {
                 )));
             }
         };
-        if info.cols.len() != rebuilt.schema().fields().len() {
-            return Err(internal(format!(
-                "lineage of {} has {} columns, its schema {}",
-                node_name(&rebuilt),
-                info.cols.len(),
-                rebuilt.schema().fields().len()
-            )));
-        }
         Ok((rebuilt, info))
+    }
+
+    /// A LIMIT or OFFSET over rows ordered by protected data keeps the rows that data
+    /// ranks first: a selection by that data, whatever is done with the rows after.
+    fn limit(&mut self, info: &Info) {
+        for (&s, usage) in &info.order {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!("{usage} with LIMIT or OFFSET, which selects rows by that order"),
+            );
+        }
+    }
+
+    fn window(
+        &mut self,
+        w: &datafusion::logical_expr::Window,
+        mut info: Info,
+        scope: &Scope<'_>,
+    ) -> Result<Info> {
+        // A window function sees every row of its partition: over rows that protected
+        // data chose, its value (a rank, a neighbour's value) describes that choice.
+        for (&s, usage) in &info.rows.clone() {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!("{usage}, which decides the rows a window function runs over"),
+            );
+        }
+        for we in &w.window_expr {
+            let mut f = Flow::opaque();
+            match strip_alias(we) {
+                Expr::WindowFunction(wf) => {
+                    let params = &wf.params;
+                    let exprs = params
+                        .args
+                        .iter()
+                        .chain(params.partition_by.iter())
+                        .chain(params.order_by.iter().map(|s| &s.expr))
+                        .chain(params.filter.as_deref());
+                    for e in exprs {
+                        let x = self.flow(e, scope)?;
+                        f.merge(&x);
+                    }
+                    let name = wf.fun.name().to_ascii_lowercase();
+                    let types: Vec<Option<DataType>> = params
+                        .args
+                        .iter()
+                        .map(|a| total::Types::type_of(scope, a))
+                        .collect();
+                    if total::window_may_fail(&name, &params.args, &types) {
+                        self.fails(&f, format!("the window function {name}()"));
+                    }
+                }
+                other => {
+                    let x = self.flow(other, scope)?;
+                    f.merge(&x);
+                }
+            }
+            for p in self.protected(&f) {
+                self.use_src(p, Need::Plain, "in a window function");
+            }
+            f.other = true;
+            info.cols.push(f);
+        }
+        Ok(info)
     }
 
     fn visit_subqueries(&mut self, plan: LogicalPlan, scope: &Scope<'_>) -> Result<LogicalPlan> {
@@ -522,7 +802,10 @@ impl<'p> Analyzer<'p> {
             let LogicalPlan::Subquery(sq) = sq else {
                 return Ok(Transformed::no(sq));
             };
-            match self.visit(&sq.subquery, Some(scope)) {
+            match self
+                .visit(&sq.subquery, Some(scope))
+                .and_then(|(p, i)| strip_hidden(p, i))
+            {
                 Ok((p, info)) => {
                     let inner = Arc::new(p);
                     self.subqueries.insert(Arc::as_ptr(&inner) as usize, info);
@@ -576,8 +859,8 @@ impl<'p> Analyzer<'p> {
             });
             cols.push(Flow {
                 srcs: BTreeSet::from([id]),
-                other: false,
                 origin: Some(id),
+                ..Flow::default()
             });
             what.push(action);
         }
@@ -602,20 +885,26 @@ impl<'p> Analyzer<'p> {
                 });
             }
         }
-        let plan = mask_scan(scan, &what, conjunction(preds))?;
+        let hidden = subject_column(scan_id);
+        let subject = self
+            .config
+            .subjects
+            .get(&dataset)
+            .map(|key| (key.as_str(), hidden.as_str()));
+        let plan = mask_scan(scan, &what, conjunction(preds), subject)?;
         let mut info = Info {
             cols,
-            rows: BTreeMap::new(),
             scans: BTreeSet::from([scan_id]),
-            dup: BTreeSet::new(),
+            ..Info::default()
         };
+        if subject.is_some() {
+            info.subjects.push((scan_id, info.cols.len()));
+            info.cols.push(Flow::default());
+        }
         if !scan.filters.is_empty() {
             let schema = Arc::clone(&scan.projected_schema);
             let cols = info.cols.clone();
-            let scope = Scope {
-                frames: vec![(schema.as_ref(), cols.as_slice())],
-                parent: None,
-            };
+            let scope = Scope::new(vec![(schema.as_ref(), cols.as_slice())], None);
             for f in &scan.filters {
                 self.predicate(f, &scope, &mut info.rows, "in WHERE")?;
             }
@@ -678,6 +967,9 @@ impl<'p> Analyzer<'p> {
             for (s, u) in &info.rows {
                 out.rows.entry(*s).or_insert_with(|| u.clone());
             }
+            for (s, u) in &info.order {
+                out.order.entry(*s).or_insert_with(|| u.clone());
+            }
             out.scans.extend(info.scans.iter().copied());
             out.dup.extend(info.dup.iter().copied());
         }
@@ -690,319 +982,18 @@ impl<'p> Analyzer<'p> {
         Ok(out)
     }
 
-    fn join(
-        &mut self,
-        j: &datafusion::logical_expr::Join,
-        (l, ls): (&Info, &DFSchemaRef),
-        (r, rs): (&Info, &DFSchemaRef),
-        outer: Option<&Scope<'_>>,
-    ) -> Result<Info> {
-        let mut rows = l.rows.clone();
-        for (s, u) in &r.rows {
-            rows.entry(*s).or_insert_with(|| u.clone());
-        }
-        let lscope = Scope {
-            frames: vec![(ls.as_ref(), l.cols.as_slice())],
-            parent: outer,
-        };
-        let rscope = Scope {
-            frames: vec![(rs.as_ref(), r.cols.as_slice())],
-            parent: outer,
-        };
-        let both = Scope {
-            frames: vec![
-                (ls.as_ref(), l.cols.as_slice()),
-                (rs.as_ref(), r.cols.as_slice()),
-            ],
-            parent: outer,
-        };
-        let mut key_flow = Flow::opaque();
-        // Equality keys between the sides, by side, for the uniqueness check.
-        let (mut lkeys, mut rkeys) = (BTreeSet::new(), BTreeSet::new());
-        for (le, re) in &j.on {
-            let lf = self.flow(le, &lscope)?;
-            let rf = self.flow(re, &rscope)?;
-            self.equality(&lf, &rf, &mut rows, "in a join condition");
-            lkeys.extend(self.identity(&lf));
-            rkeys.extend(self.identity(&rf));
-            key_flow.merge(&lf);
-            key_flow.merge(&rf);
-        }
-        if let Some(f) = &j.filter {
-            self.predicate(f, &both, &mut rows, "in a join condition")?;
-            for c in split_conjunction(f) {
-                if let Expr::BinaryExpr(BinaryExpr {
-                    left,
-                    op: Operator::Eq,
-                    right,
-                }) = c
-                {
-                    for side in [left, right] {
-                        let x = self.flow(side, &both)?;
-                        if let Some(s) = self.identity(&x)
-                            && let Some(src) = self.srcs.get(s)
-                        {
-                            if l.scans.contains(&src.scan) {
-                                lkeys.insert(s);
-                            } else if r.scans.contains(&src.scan) {
-                                rkeys.insert(s);
-                            }
-                        }
-                    }
-                }
-            }
-            let ff = self.flow(f, &both)?;
-            key_flow.merge(&ff);
-        }
-        let mut mark = Flow::opaque();
-        mark.srcs.extend(rows.keys().copied());
-        for s in self.protected(&key_flow) {
-            mark.srcs.insert(s);
-        }
-        let mut all_scans = l.scans.clone();
-        all_scans.extend(r.scans.iter().copied());
-        let (l_unique, r_unique) = (self.unique_on(l, &lkeys), self.unique_on(r, &rkeys));
-        let (cols, scans, dup) = match j.join_type {
-            JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
-                // A side's rows repeat unless the other side is unique on the join key;
-                // the side an outer join pads with nulls counts as repeated too.
-                let mut dup = l.dup.clone();
-                dup.extend(r.dup.iter().copied());
-                let pads_left = matches!(j.join_type, JoinType::Right | JoinType::Full);
-                let pads_right = matches!(j.join_type, JoinType::Left | JoinType::Full);
-                if !r_unique || pads_left {
-                    dup.extend(l.scans.iter().copied());
-                }
-                if !l_unique || pads_right {
-                    dup.extend(r.scans.iter().copied());
-                }
-                (
-                    l.cols.iter().chain(&r.cols).cloned().collect(),
-                    all_scans,
-                    dup,
-                )
-            }
-            JoinType::LeftSemi | JoinType::LeftAnti => {
-                (l.cols.clone(), l.scans.clone(), l.dup.clone())
-            }
-            JoinType::RightSemi | JoinType::RightAnti => {
-                (r.cols.clone(), r.scans.clone(), r.dup.clone())
-            }
-            JoinType::LeftMark => {
-                let mut cols = l.cols.clone();
-                cols.push(mark);
-                (cols, l.scans.clone(), l.dup.clone())
-            }
-            JoinType::RightMark => {
-                let mut cols = r.cols.clone();
-                cols.push(mark);
-                (cols, r.scans.clone(), r.dup.clone())
-            }
-        };
-        Ok(Info {
-            cols,
-            rows,
-            scans,
-            dup,
-        })
-    }
-
-    /// Whether `side`'s rows are the rows of one scan, unrepeated, and `keys` (columns
-    /// of that scan compared for equality with the other side) hold a declared key.
-    fn unique_on(&self, side: &Info, keys: &BTreeSet<SrcId>) -> bool {
-        let [scan] = side.scans.iter().copied().collect::<Vec<_>>()[..] else {
-            return false;
-        };
-        if side.dup.contains(&scan) {
-            return false;
-        }
-        let Some(dataset) = self.scan_datasets.get(scan) else {
-            return false;
-        };
-        let Some(key) = self.config.keys.get(dataset) else {
-            return false;
-        };
-        let compared: BTreeSet<&str> = keys
-            .iter()
-            .filter_map(|&k| self.srcs.get(k))
-            .filter(|s| s.scan == scan)
-            .map(|s| s.column.as_str())
-            .collect();
-        key.iter().all(|c| compared.contains(c.as_str()))
-    }
-
-    /// Returns the released k if this aggregate releases aggregate-level data.
-    fn aggregate(
-        &mut self,
-        a: &datafusion::logical_expr::Aggregate,
-        child: &Info,
-        scope: &Scope<'_>,
-    ) -> Result<(Info, Option<u32>)> {
-        let mut cols = Vec::new();
-        let mut group_by = Vec::new();
-        for g in grouping_set_to_exprlist(&a.group_expr).map_err(internal)? {
-            let f = self.flow(g, scope)?;
-            for p in self.protected(&f) {
-                self.use_src(p, Need::Plain, "in GROUP BY");
-            }
-            group_by.push(g.to_string());
-            cols.push(f);
-        }
-        if matches!(a.group_expr.as_slice(), [Expr::GroupingSet(_)]) {
-            cols.push(Flow::default());
-        }
-        // Aggregate-level columns whose data this aggregate releases.
-        let mut released: BTreeSet<SrcId> = BTreeSet::new();
-        // Protected columns of enclosing queries: their influence is not released by
-        // grouping here, so it stays on every output.
-        let mut carried = Flow::default();
-        let local = |me: &Self, s: SrcId| {
-            me.srcs
-                .get(s)
-                .is_some_and(|x| child.scans.contains(&x.scan))
-        };
-        for ae in &a.aggr_expr {
-            let Expr::AggregateFunction(af) = strip_alias(ae) else {
-                return Err(internal(format!("unexpected aggregate expression {ae}")));
-            };
-            let name = af.func.name().to_ascii_lowercase();
-            let mut arg = Flow::default();
-            for e in &af.params.args {
-                let f = self.flow(e, scope)?;
-                arg.merge(&f);
-            }
-            let prot = self.protected(&arg);
-            if !prot.is_empty() {
-                let releasing = RELEASING_AGGREGATES.contains(&name.as_str());
-                let agg_level: Vec<SrcId> = prot
-                    .iter()
-                    .copied()
-                    .filter(|&s| matches!(self.level(s), Some(Level::Aggregate { .. })))
-                    .collect();
-                let mixed = arg.other
-                    || arg
-                        .srcs
-                        .iter()
-                        .any(|&s| !matches!(self.level(s), Some(Level::Aggregate { .. })));
-                for &s in &prot {
-                    if !local(self, s) {
-                        carried.srcs.insert(s);
-                        continue;
-                    }
-                    if !releasing {
-                        self.use_src(
-                            s,
-                            Need::Plain,
-                            &format!("inside {name}(), which is not COUNT, SUM, AVG, MIN or MAX"),
-                        );
-                    } else if af.params.filter.is_some() {
-                        self.use_src(
-                            s,
-                            Need::Plain,
-                            &format!("inside {name}() with a FILTER clause"),
-                        );
-                    } else if mixed && agg_level.contains(&s) {
-                        self.use_src(
-                            s,
-                            Need::Plain,
-                            &format!(
-                                "inside {name}() together with other columns, which could single a row out"
-                            ),
-                        );
-                    } else {
-                        self.use_src(s, Need::Aggregate, &format!("inside {name}()"));
-                        released.insert(s);
-                    }
-                }
-            }
-            if let Some(filter) = &af.params.filter {
-                let f = self.flow(filter, scope)?;
-                for s in self.protected(&f) {
-                    if local(self, s) {
-                        self.use_src(s, Need::Aggregate, &format!("in the FILTER of {name}()"));
-                        released.insert(s);
-                    } else {
-                        carried.srcs.insert(s);
-                    }
-                }
-            }
-            for o in &af.params.order_by {
-                let f = self.flow(&o.expr, scope)?;
-                for s in self.protected(&f) {
-                    self.use_src(s, Need::Plain, &format!("in the ORDER BY of {name}()"));
-                }
-            }
-            cols.push(Flow::opaque());
-        }
-        for (&s, usage) in &child.rows {
-            if !local(self, s) {
-                carried.srcs.insert(s);
-                continue;
-            }
-            self.use_src(s, Need::Aggregate, &format!("{usage} below an aggregate"));
-            released.insert(s);
-        }
-        released.retain(|&s| matches!(self.level(s), Some(Level::Aggregate { .. })));
-        for &s in &released {
-            if self
-                .srcs
-                .get(s)
-                .is_some_and(|x| child.dup.contains(&x.scan))
-            {
-                self.use_src(
-                    s,
-                    Need::Plain,
-                    "in an aggregate over a join or union that may repeat its rows (a group of k rows could hold fewer than k)",
-                );
-            }
-        }
-        if !carried.srcs.is_empty() {
-            for c in &mut cols {
-                c.merge(&carried);
-            }
-        }
-        let k = released
-            .iter()
-            .filter_map(|&s| match self.level(s) {
-                Some(Level::Aggregate { k }) => Some(*k),
-                _ => None,
-            })
-            .max();
-        if let Some(k) = k {
-            self.suppressions.push(Suppression {
-                k,
-                group_by,
-                columns: released
-                    .iter()
-                    .filter_map(|&s| self.srcs.get(s))
-                    .map(|s| format!("{}.{}", s.dataset, s.column))
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            });
-        }
-        Ok((
-            Info {
-                cols,
-                rows: BTreeMap::new(),
-                scans: child.scans.clone(),
-                dup: child.dup.clone(),
-            },
-            k,
-        ))
-    }
-
     // ---- expressions -------------------------------------------------------------
 
-    /// A column exactly, through aliases and casts: `Some(column)`.
+    /// A column exactly, through aliases and injective casts: `Some(column)`.
     fn identity(&self, f: &Flow) -> Option<SrcId> {
         let o = f.origin?;
-        (f.srcs.len() == 1 && !f.other).then_some(o)
+        (f.srcs.len() == 1 && !f.other && f.aggregated.is_empty()).then_some(o)
     }
 
     /// `l = r`: an equality join between two dataset columns of different scans is a
     /// join use; anything else is a comparison, recorded in `rows`.
     fn equality(&mut self, l: &Flow, r: &Flow, rows: &mut BTreeMap<SrcId, String>, usage: &str) {
+        self.gate(l.aggregated.iter().chain(&r.aggregated).copied(), usage);
         if let (Some(a), Some(b)) = (self.identity(l), self.identity(r)) {
             let scans = (
                 self.srcs.get(a).map(|s| s.scan),
@@ -1036,13 +1027,9 @@ impl<'p> Analyzer<'p> {
         }
     }
 
-    fn predicate(
-        &mut self,
-        pred: &Expr,
-        scope: &Scope<'_>,
-        rows: &mut BTreeMap<SrcId, String>,
-        usage: &str,
-    ) -> Result<()> {
+    /// The flows of each conjunct of `pred`.
+    fn conjuncts(&mut self, pred: &Expr, scope: &Scope<'_>) -> Result<Vec<Conjunct>> {
+        let mut out = Vec::new();
         for c in split_conjunction(pred) {
             if let Expr::BinaryExpr(BinaryExpr {
                 left,
@@ -1052,14 +1039,38 @@ impl<'p> Analyzer<'p> {
             {
                 let l = self.flow(left, scope)?;
                 let r = self.flow(right, scope)?;
-                self.equality(&l, &r, rows, usage);
-                continue;
-            }
-            let f = self.flow(c, scope)?;
-            for s in self.protected(&f) {
-                rows.entry(s).or_insert_with(|| usage.to_string());
+                out.push(Conjunct::Eq(l, r));
+            } else {
+                out.push(Conjunct::Other(self.flow(c, scope)?));
             }
         }
+        Ok(out)
+    }
+
+    /// Record what the conjuncts of a predicate decide.
+    fn decide_rows(&mut self, conjuncts: &[Conjunct], rows: &mut BTreeMap<SrcId, String>, usage: &str) {
+        for c in conjuncts {
+            match c {
+                Conjunct::Eq(l, r) => self.equality(l, r, rows, usage),
+                Conjunct::Other(f) => {
+                    self.gate(f.aggregated.iter().copied(), usage);
+                    for s in self.protected(f) {
+                        rows.entry(s).or_insert_with(|| usage.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    fn predicate(
+        &mut self,
+        pred: &Expr,
+        scope: &Scope<'_>,
+        rows: &mut BTreeMap<SrcId, String>,
+        usage: &str,
+    ) -> Result<()> {
+        let conjuncts = self.conjuncts(pred, scope)?;
+        self.decide_rows(&conjuncts, rows, usage);
         Ok(())
     }
 
@@ -1079,8 +1090,45 @@ impl<'p> Analyzer<'p> {
         f.clone()
     }
 
-    #[recursive::recursive]
+    /// The flow of one whole expression. Any operation in it that can fail makes the
+    /// expression's protected inputs (its values, its branch conditions, its
+    /// short-circuited operands) need `plain`: the error would reveal them.
     fn flow(&mut self, e: &Expr, scope: &Scope<'_>) -> Result<Flow> {
+        let mark = self.expr_ops.len();
+        let f = self.flow_in(e, scope)?;
+        let ops: Vec<String> = self.expr_ops.drain(mark..).collect();
+        let mut ops = ops.into_iter();
+        if let Some(what) = ops.next() {
+            self.fails(&f, what);
+        }
+        self.fallible.extend(ops);
+        Ok(f)
+    }
+
+    /// An operation `what` that can fail, with input `f`.
+    fn fails(&mut self, f: &Flow, what: String) {
+        let tainted: BTreeSet<SrcId> = self
+            .protected(f)
+            .into_iter()
+            .chain(f.aggregated.iter().copied())
+            .collect();
+        for s in tainted {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!(
+                    "in an expression that computes {what}, which can fail at run time, so an error would reveal its value"
+                ),
+            );
+        }
+        self.fallible.push(what);
+    }
+
+    #[recursive::recursive]
+    fn flow_in(&mut self, e: &Expr, scope: &Scope<'_>) -> Result<Flow> {
+        if let Some(what) = total::may_fail(e, scope) {
+            self.expr_ops.push(what);
+        }
         Ok(match e {
             Expr::Column(c) => {
                 if let Some(f) = scope.local(c).or_else(|| scope.outer(c)) {
@@ -1099,28 +1147,38 @@ impl<'p> Analyzer<'p> {
                     .ok_or_else(|| internal(format!("outer column {c} is not in scope")))?;
                 self.reference(&f)
             }
-            Expr::Alias(a) => self.flow(&a.expr, scope)?,
+            Expr::Alias(a) => self.flow_in(&a.expr, scope)?,
             Expr::Cast(c) => {
-                let f = self.flow(&c.expr, scope)?;
-                let from = scope
-                    .frames
-                    .iter()
-                    .find_map(|(schema, _)| c.expr.get_type(*schema).ok());
-                if !safe_cast(from.as_ref(), c.field.data_type()) {
-                    self.fallible(&f, &format!("CAST(... AS {})", c.field.data_type()));
+                let mut f = self.flow_in(&c.expr, scope)?;
+                let from = total::Types::type_of(scope, &c.expr);
+                if !from.is_some_and(|t| total::injective_cast(&t, c.field.data_type())) {
+                    f.origin = None;
                 }
                 f
             }
-            Expr::TryCast(c) => self.flow(&c.expr, scope)?,
+            Expr::TryCast(c) => {
+                let mut f = self.flow_in(&c.expr, scope)?;
+                let from = total::Types::type_of(scope, &c.expr);
+                // TRY_CAST turns what does not fit into NULL: injective only where CAST
+                // cannot fail either.
+                if !from.is_some_and(|t| {
+                    total::injective_cast(&t, c.field.data_type()) && total::safe_cast(&t, c.field.data_type())
+                }) {
+                    f.origin = None;
+                }
+                f
+            }
             Expr::Literal(..) | Expr::ScalarVariable(..) | Expr::Placeholder(_) => Flow::default(),
             Expr::Exists(x) => {
                 let info = self.subquery_info(&x.subquery)?;
+                self.note_subquery(&info);
                 let mut f = Flow::opaque();
                 f.srcs.extend(info.rows.keys().copied());
                 f
             }
             Expr::ScalarSubquery(sq) => {
                 let info = self.subquery_info(sq)?;
+                self.note_subquery(&info);
                 let mut f = Flow::opaque();
                 if let Some(c) = info.cols.first() {
                     f.merge(c);
@@ -1130,19 +1188,22 @@ impl<'p> Analyzer<'p> {
                 f
             }
             Expr::InSubquery(i) => {
-                let lhs = self.flow(&i.expr, scope)?;
+                let lhs = self.flow_in(&i.expr, scope)?;
                 let info = self.subquery_info(&i.subquery)?;
+                self.note_subquery(&info);
                 let rhs = info.cols.first().cloned().unwrap_or_default();
                 let mut rows = BTreeMap::new();
                 self.equality(&lhs, &rhs, &mut rows, "in IN (subquery)");
                 let mut f = Flow::opaque();
                 f.srcs.extend(rows.keys().copied());
                 f.srcs.extend(info.rows.keys().copied());
+                f.aggregated.extend(lhs.aggregated.iter().chain(&rhs.aggregated).copied());
                 f
             }
             Expr::SetComparison(s) => {
-                let lhs = self.flow(&s.expr, scope)?;
+                let lhs = self.flow_in(&s.expr, scope)?;
                 let info = self.subquery_info(&s.subquery)?;
+                self.note_subquery(&info);
                 let mut f = Flow::opaque();
                 f.merge(&lhs);
                 if let Some(c) = info.cols.first() {
@@ -1160,130 +1221,25 @@ impl<'p> Analyzer<'p> {
                 .map_err(internal)?;
                 let mut f = Flow::default();
                 for k in kids {
-                    let x = self.flow(k, scope)?;
+                    let x = self.flow_in(k, scope)?;
                     f.merge(&x);
                 }
                 f.origin = None;
                 if matches!(e, Expr::AggregateFunction(_) | Expr::WindowFunction(_)) {
                     f.other = true;
                 }
-                if let Some(what) = may_fail(e) {
-                    self.fallible(&f, &what);
-                }
                 f
             }
         })
     }
 
-    /// An operation that can fail at run time applied to protected data: whether the
-    /// query errors would reveal the data, however the result is aggregated.
-    fn fallible(&mut self, f: &Flow, what: &str) {
-        for s in self.protected(f) {
-            self.use_src(
-                s,
-                Need::Plain,
-                &format!(
-                    "in {what}, which can fail at run time, so an error would reveal its value"
-                ),
-            );
+    /// A subquery inside an expression: an operation in it that can fail counts as one
+    /// of the expression's own (its result may decide whether the subquery runs).
+    fn note_subquery(&mut self, info: &Info) {
+        if let Some(what) = &info.fallible {
+            self.expr_ops.push(format!("a subquery that computes {what}"));
         }
     }
-}
-
-/// Scalar functions that cannot fail on any input value.
-const INFALLIBLE_FUNCTIONS: &[&str] = &[
-    "coalesce",
-    "nullif",
-    "nvl",
-    "nvl2",
-    "greatest",
-    "least",
-    "round",
-    "floor",
-    "ceil",
-    "trunc",
-    "signum",
-    "isnan",
-    "iszero",
-    "lower",
-    "upper",
-    "length",
-    "char_length",
-    "character_length",
-    "octet_length",
-    "bit_length",
-    "concat",
-    "concat_ws",
-    "starts_with",
-    "ends_with",
-];
-
-/// Whether evaluating `e` itself (not its children) can fail for some input values; if
-/// so, a name for it.
-fn may_fail(e: &Expr) -> Option<String> {
-    use Operator::*;
-    match e {
-        Expr::BinaryExpr(b) => (!matches!(
-            b.op,
-            Eq | NotEq
-                | Lt
-                | LtEq
-                | Gt
-                | GtEq
-                | Plus
-                | Minus
-                | Multiply
-                | And
-                | Or
-                | IsDistinctFrom
-                | IsNotDistinctFrom
-                | StringConcat
-                | LikeMatch
-                | ILikeMatch
-                | NotLikeMatch
-                | NotILikeMatch
-        ))
-        .then(|| format!("the operator {}", b.op)),
-        Expr::ScalarFunction(f) => {
-            let name = f.func.name().to_ascii_lowercase();
-            (!INFALLIBLE_FUNCTIONS.contains(&name.as_str())).then(|| format!("{name}()"))
-        }
-        Expr::Negative(_) => Some("negation".into()),
-        Expr::Not(_)
-        | Expr::IsNull(_)
-        | Expr::IsNotNull(_)
-        | Expr::IsTrue(_)
-        | Expr::IsFalse(_)
-        | Expr::IsUnknown(_)
-        | Expr::IsNotTrue(_)
-        | Expr::IsNotFalse(_)
-        | Expr::IsNotUnknown(_)
-        | Expr::Between(_)
-        | Expr::InList(_)
-        | Expr::Like(_)
-        | Expr::SimilarTo(_)
-        | Expr::Case(_)
-        | Expr::AggregateFunction(_)
-        | Expr::WindowFunction(_)
-        | Expr::GroupingSet(_) => None,
-        other => Some(other.variant_name().to_string()),
-    }
-}
-
-/// Whether a cast from `from` (if known) to `to` cannot fail.
-fn safe_cast(from: Option<&DataType>, to: &DataType) -> bool {
-    use DataType::*;
-    if matches!(to, Float64 | Float32 | Utf8 | LargeUtf8 | Utf8View) || from == Some(to) {
-        return true;
-    }
-    matches!(
-        (from, to),
-        (
-            Some(Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32 | Boolean),
-            Int64
-        ) | (Some(Int8 | Int16 | UInt8 | Boolean), Int32)
-            | (Some(Date32), Date64)
-    )
 }
 
 fn first(infos: &[Info]) -> Info {

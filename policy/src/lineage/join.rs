@@ -1,0 +1,176 @@
+//! Joins: what their conditions decide, and whether they repeat a side's rows.
+//!
+//! A join repeats the rows of one side unless the other side is matched on its declared
+//! unique key. A key match is an equality whose one operand is a key column of one side
+//! and whose other operand is a column of the other side, each bare or through an
+//! injective cast (`CAST(int AS BIGINT)`, not `CAST(id AS BOOLEAN)`). An equality
+//! between two columns of the same side, or with an expression (`l2.id = l2.id +
+//! a.id - a.id`), matches nothing: it lets every row of one side meet many of the other.
+
+use std::collections::BTreeSet;
+
+use datafusion::common::DFSchemaRef;
+use datafusion::logical_expr::JoinType;
+
+use super::{Analyzer, Conjunct, Flow, Info, Scope, SrcId, internal};
+use crate::error::Result;
+
+impl Analyzer<'_> {
+    pub(super) fn join(
+        &mut self,
+        j: &datafusion::logical_expr::Join,
+        (l, ls): (&Info, &DFSchemaRef),
+        (r, rs): (&Info, &DFSchemaRef),
+        outer: Option<&Scope<'_>>,
+    ) -> Result<Info> {
+        let mut rows = l.rows.clone();
+        for (s, u) in &r.rows {
+            rows.entry(*s).or_insert_with(|| u.clone());
+        }
+        let mut order = l.order.clone();
+        for (s, u) in &r.order {
+            order.entry(*s).or_insert_with(|| u.clone());
+        }
+        let lscope = Scope::new(vec![(ls.as_ref(), l.cols.as_slice())], outer);
+        let rscope = Scope::new(vec![(rs.as_ref(), r.cols.as_slice())], outer);
+        let mut both = Scope::new(
+            vec![
+                (ls.as_ref(), l.cols.as_slice()),
+                (rs.as_ref(), r.cols.as_slice()),
+            ],
+            outer,
+        );
+        both.joined = ls.join(rs).ok().map(std::sync::Arc::new);
+
+        let mut key_flow = Flow::opaque();
+        // Key matches between the sides: (left column, right column).
+        let mut pairs: Vec<(SrcId, SrcId)> = Vec::new();
+        for (le, re) in &j.on {
+            let lf = self.flow(le, &lscope)?;
+            let rf = self.flow(re, &rscope)?;
+            self.equality(&lf, &rf, &mut rows, "in a join condition");
+            if let Some(p) = self.key_pair(&lf, &rf, l, r) {
+                pairs.push(p);
+            }
+            key_flow.merge(&lf);
+            key_flow.merge(&rf);
+        }
+        if let Some(f) = &j.filter {
+            let conjuncts = self.conjuncts(f, &both)?;
+            self.decide_rows(&conjuncts, &mut rows, "in a join condition");
+            for c in &conjuncts {
+                match c {
+                    Conjunct::Eq(a, b) => {
+                        if let Some(p) = self
+                            .key_pair(a, b, l, r)
+                            .or_else(|| self.key_pair(b, a, l, r))
+                        {
+                            pairs.push(p);
+                        }
+                        key_flow.merge(a);
+                        key_flow.merge(b);
+                    }
+                    Conjunct::Other(x) => key_flow.merge(x),
+                }
+            }
+        }
+        let mut mark = Flow::opaque();
+        mark.srcs.extend(rows.keys().copied());
+        for s in self.protected(&key_flow) {
+            mark.srcs.insert(s);
+        }
+        let lkeys: BTreeSet<SrcId> = pairs.iter().map(|p| p.0).collect();
+        let rkeys: BTreeSet<SrcId> = pairs.iter().map(|p| p.1).collect();
+        let mut all_scans = l.scans.clone();
+        all_scans.extend(r.scans.iter().copied());
+        let (l_unique, r_unique) = (self.unique_on(l, &lkeys), self.unique_on(r, &rkeys));
+        let width = l.cols.len();
+        let shifted = || r.subjects.iter().map(move |&(s, i)| (s, i + width));
+        let info = match j.join_type {
+            JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
+                // A side's rows repeat unless the other side is unique on the join key;
+                // the side an outer join pads with nulls counts as repeated too.
+                let mut dup = l.dup.clone();
+                dup.extend(r.dup.iter().copied());
+                let pads_left = matches!(j.join_type, JoinType::Right | JoinType::Full);
+                let pads_right = matches!(j.join_type, JoinType::Left | JoinType::Full);
+                if !r_unique || pads_left {
+                    dup.extend(l.scans.iter().copied());
+                }
+                if !l_unique || pads_right {
+                    dup.extend(r.scans.iter().copied());
+                }
+                Info {
+                    cols: l.cols.iter().chain(&r.cols).cloned().collect(),
+                    scans: all_scans,
+                    dup,
+                    subjects: l.subjects.iter().copied().chain(shifted()).collect(),
+                    ..Info::default()
+                }
+            }
+            JoinType::LeftSemi | JoinType::LeftAnti => side(l),
+            JoinType::RightSemi | JoinType::RightAnti => side(r),
+            JoinType::LeftMark => {
+                let mut info = side(l);
+                info.cols.push(mark);
+                info
+            }
+            JoinType::RightMark => {
+                let mut info = side(r);
+                info.cols.push(mark);
+                info
+            }
+        };
+        if info.cols.len() != j.schema.fields().len() {
+            return Err(internal("a join's lineage does not match its schema"));
+        }
+        Ok(Info {
+            rows,
+            order,
+            ..info
+        })
+    }
+
+    /// `(left, right)` if `a` is exactly a column of the left side and `b` exactly a
+    /// column of the right side.
+    fn key_pair(&self, a: &Flow, b: &Flow, l: &Info, r: &Info) -> Option<(SrcId, SrcId)> {
+        let (x, y) = (self.identity(a)?, self.identity(b)?);
+        let (sx, sy) = (self.srcs.get(x)?.scan, self.srcs.get(y)?.scan);
+        (l.scans.contains(&sx) && r.scans.contains(&sy)).then_some((x, y))
+    }
+
+    /// Whether `side`'s rows are the rows of one scan, unrepeated, and `keys` (columns
+    /// of that scan matched with the other side) hold a declared key.
+    fn unique_on(&self, side: &Info, keys: &BTreeSet<SrcId>) -> bool {
+        let [scan] = side.scans.iter().copied().collect::<Vec<_>>()[..] else {
+            return false;
+        };
+        if side.dup.contains(&scan) {
+            return false;
+        }
+        let Some(dataset) = self.scan_datasets.get(scan) else {
+            return false;
+        };
+        let Some(key) = self.config.keys.get(dataset) else {
+            return false;
+        };
+        let compared: BTreeSet<&str> = keys
+            .iter()
+            .filter_map(|&k| self.srcs.get(k))
+            .filter(|s| s.scan == scan)
+            .map(|s| s.column.as_str())
+            .collect();
+        key.iter().all(|c| compared.contains(c.as_str()))
+    }
+}
+
+/// The output of a semi or anti join, or a mark join before its mark: one side's rows.
+fn side(i: &Info) -> Info {
+    Info {
+        cols: i.cols.clone(),
+        scans: i.scans.clone(),
+        dup: i.dup.clone(),
+        subjects: i.subjects.clone(),
+        ..Info::default()
+    }
+}
