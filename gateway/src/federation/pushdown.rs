@@ -7,12 +7,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema, TableReference};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, DFSchemaRef, JoinType, NullEquality, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Projection};
+use datafusion::logical_expr::{
+    BinaryExpr, Distinct, Expr, Limit, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
+    SkipType, Union, lit,
+};
 use datafusion::sql::unparser::Unparser;
 
 use sluice_core::AgencyId;
@@ -81,9 +84,9 @@ impl<'a> Federator<'a> {
     /// Replace every maximal single-agency sub-plan of `plan` by a remote SQL scan.
     pub async fn federate(&mut self, plan: LogicalPlan) -> DfResult<LogicalPlan> {
         if let Owners::One(agency) = owners(&plan)?
-            && let Some(sql) = self.to_sql(&plan).await
+            && let Some((sql, wire)) = self.to_sql(&plan).await?
         {
-            return self.remote_scan(&plan, &agency, sql);
+            return self.remote_scan(&plan, &agency, sql, &wire);
         }
         let inputs = plan.inputs();
         if inputs.is_empty() {
@@ -93,43 +96,58 @@ impl<'a> Federator<'a> {
         for input in inputs {
             new_inputs.push(Box::pin(self.federate(input.clone())).await?);
         }
-        // Issue 10: DataFusion's `with_new_exprs` panics on DISTINCT ON with an ORDER BY
+        // DataFusion's `with_new_exprs` panics on DISTINCT ON with an ORDER BY
         // (it does not accept the sort expressions `expressions()` returns).
         if let LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(on)) = &plan
             && let Some(input) = new_inputs.first()
         {
-            return datafusion::logical_expr::DistinctOn::try_new(
-                on.on_expr.clone(),
-                on.select_expr.clone(),
-                on.sort_expr.clone(),
-                Arc::new(input.clone()),
-            )
-            .map(|d| LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(d)));
+            return Ok(LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(
+                datafusion::logical_expr::DistinctOn::try_new(
+                    on.on_expr.clone(),
+                    on.select_expr.clone(),
+                    on.sort_expr.clone(),
+                    Arc::new(input.clone()),
+                )?,
+            )));
         }
-        plan.with_new_exprs(plan.expressions(), new_inputs)
+        // The inputs' schemas changed (remote columns are all nullable). A union keeps
+        // the schema it was built with, even through `recompute_schema`: build it anew.
+        if let LogicalPlan::Union(_) = &plan {
+            return Ok(LogicalPlan::Union(Union::try_new(
+                new_inputs.into_iter().map(Arc::new).collect(),
+            )?));
+        }
+        plan.with_new_exprs(plan.expressions(), new_inputs)?
+            .recompute_schema()
     }
 
     /// Turn a sub-plan into SQL, and check the SQL means the same by planning it again:
-    /// it must plan, and produce the same column types. `None` if either fails.
-    async fn to_sql(&self, plan: &LogicalPlan) -> Option<String> {
+    /// it must plan, and produce the same column types. `None` if either fails. Also
+    /// returns the schema of what the owner sends back, which for a sub-plan that needs
+    /// no column at all (`COUNT(*)` over it, a side of a `CROSS JOIN`) is one constant
+    /// column: a result without columns cannot say how many rows it has in SQL.
+    async fn to_sql(&self, plan: &LogicalPlan) -> DfResult<Option<(String, DFSchemaRef)>> {
+        let normalized = normalize_for_sql(plan.clone())?;
         // A projection on top fixes the column order; without it the unparser may list an
         // aggregate's columns in another order than the plan's schema.
-        let wrapped = match plan {
-            LogicalPlan::Projection(_) => plan.clone(),
-            _ => {
-                let columns = plan
-                    .schema()
-                    .columns()
-                    .into_iter()
-                    .map(Expr::Column)
-                    .collect::<Vec<_>>();
-                match Projection::try_new(columns, Arc::new(plan.clone())) {
-                    Ok(p) => LogicalPlan::Projection(p),
-                    Err(_) => return None,
+        let wrapped = if plan.schema().fields().is_empty() {
+            let one = lit(1i64).alias(ROW_MARKER);
+            LogicalPlan::Projection(Projection::try_new(vec![one], Arc::new(normalized))?)
+        } else {
+            match normalized {
+                LogicalPlan::Projection(_) => normalized,
+                other => {
+                    let columns = other
+                        .schema()
+                        .columns()
+                        .into_iter()
+                        .map(Expr::Column)
+                        .collect::<Vec<_>>();
+                    LogicalPlan::Projection(Projection::try_new(columns, Arc::new(other))?)
                 }
             }
         };
-        // Issue 10: printing the unparsed statement recurses once per level with no guard
+        // Printing the unparsed statement recurses once per level with no guard
         // (every operator is written in parentheses), so it runs, and the statement is
         // dropped, on a stack of its own; the check below goes through the intake, which
         // bounds and rebalances what it parses, as the owner will.
@@ -142,7 +160,7 @@ impl<'a> Federator<'a> {
             Ok(sql) => sql,
             Err(e) => {
                 tracing::debug!(node = plan.display().to_string(), error = %e, "cannot write this sub-plan as SQL; pushing less");
-                return None;
+                return Ok(None);
             }
         };
         let checked = match crate::intake::parse(self.state, &sql) {
@@ -152,14 +170,16 @@ impl<'a> Federator<'a> {
             Err(e) => Err(e.to_string()),
         };
         match checked {
-            Ok(check) if same_types(check.schema(), plan.schema()) => Some(sql),
+            Ok(check) if same_types(check.schema(), wrapped.schema()) => {
+                Ok(Some((sql, Arc::clone(wrapped.schema()))))
+            }
             Ok(check) => {
-                tracing::debug!(%sql, expected = %plan.schema(), got = %check.schema(), "sub-query SQL changes the column types; pushing less");
-                None
+                tracing::debug!(%sql, expected = %wrapped.schema(), got = %check.schema(), "sub-query SQL changes the column types; pushing less");
+                Ok(None)
             }
             Err(e) => {
                 tracing::debug!(%sql, error = %e, "sub-query SQL does not plan again; pushing less");
-                None
+                Ok(None)
             }
         }
     }
@@ -169,6 +189,7 @@ impl<'a> Federator<'a> {
         plan: &LogicalPlan,
         agency: &AgencyId,
         sql: String,
+        wire: &DFSchema,
     ) -> DfResult<LogicalPlan> {
         let client = self.clients.get(agency).ok_or_else(|| {
             datafusion::error::DataFusionError::Plan(format!("unknown agency `{agency}`"))
@@ -180,12 +201,14 @@ impl<'a> Federator<'a> {
             query_id: ctx.query_id.to_string(),
             sql: sql.clone(),
         });
+        // Every column may hold NULLs, whatever the published schema says: the owner's
+        // policy may null a column (a `null` mask, a denied column), and a database
+        // column is nullable unless declared otherwise.
         let schema: SchemaRef = Arc::new(Schema::new(
-            plan.schema()
-                .fields()
+            wire.fields()
                 .iter()
                 .enumerate()
-                .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), f.is_nullable()))
+                .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), true))
                 .collect::<Vec<_>>(),
         ));
         let table = RemoteQueryTable {
@@ -198,7 +221,8 @@ impl<'a> Federator<'a> {
         let scan =
             LogicalPlanBuilder::scan(name.clone(), provider_as_source(Arc::new(table)), None)?
                 .build()?;
-        // Give the columns back the names and qualifiers the plan above expects.
+        // Give the columns back the names and qualifiers the plan above expects (none,
+        // when the owner only sent the row marker).
         let exprs = plan
             .schema()
             .iter()
@@ -214,6 +238,9 @@ impl<'a> Federator<'a> {
         )?))
     }
 }
+
+/// The one column a sub-query that needs no column sends, so its rows can be counted.
+const ROW_MARKER: &str = "__sluice_row";
 
 fn same_types(a: &DFSchema, b: &DFSchema) -> bool {
     a.fields().len() == b.fields().len()
@@ -248,36 +275,102 @@ fn owners(plan: &LogicalPlan) -> DfResult<Owners> {
     Ok(owners)
 }
 
-/// Nodes an owner can run as SQL. Subquery expressions stay home: they may reach other
-/// agencies, and the scans inside them are federated on their own.
+/// Nodes an owner can run as SQL, written so that the SQL means what the plan means.
+///
+/// DataFusion's unparser writes some nodes and expressions as SQL that plans again, with
+/// the same column types, but means something else. Those stay at home, and the
+/// federator pushes their inputs instead:
+/// - semi, anti and mark joins become `EXISTS`, which loses the NULL semantics of
+///   `NOT IN` (null-aware anti joins), the NULL equality of `INTERSECT` and `EXCEPT`, and
+///   the filters of the subquery side; joins with NULL-equal keys lose their equality;
+/// - `LIMIT … OFFSET …` over a sort with a fetch is written with the skip added to the
+///   limit, so the owner returns `n + m` rows;
+/// - `DISTINCT ON` and ordered aggregates (`array_agg(x ORDER BY y)`,
+///   `first_value(x ORDER BY y)`) lose their ordering, and `IGNORE NULLS` is dropped;
+/// - `SIMILAR TO` with an escape character is written as `LIKE` (without one it is
+///   rewritten as the regular-expression match DataFusion evaluates it as; see
+///   [`normalize_for_sql`]).
+///
+/// Subquery expressions stay home too: they may reach other agencies, and the scans
+/// inside them are federated on their own.
 fn can_push(node: &LogicalPlan) -> bool {
-    let kind_ok = matches!(
-        node,
+    let kind_ok = match node {
         LogicalPlan::Projection(_)
-            | LogicalPlan::Filter(_)
-            | LogicalPlan::Aggregate(_)
-            | LogicalPlan::Sort(_)
-            | LogicalPlan::Limit(_)
-            | LogicalPlan::Join(_)
-            | LogicalPlan::SubqueryAlias(_)
-            | LogicalPlan::TableScan(_)
-            | LogicalPlan::Union(_)
-            | LogicalPlan::Window(_)
-            | LogicalPlan::Distinct(_)
-            | LogicalPlan::Values(_)
-            | LogicalPlan::EmptyRelation(_)
-    );
-    kind_ok
-        && node.expressions().iter().all(|e| {
-            !e.exists(|x| {
-                Ok(matches!(
-                    x,
-                    Expr::ScalarSubquery(_)
-                        | Expr::Exists(_)
-                        | Expr::InSubquery(_)
-                        | Expr::OuterReferenceColumn(..)
-                ))
+        | LogicalPlan::Filter(_)
+        | LogicalPlan::Aggregate(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::TableScan(_)
+        | LogicalPlan::Union(_)
+        | LogicalPlan::Window(_)
+        | LogicalPlan::Distinct(Distinct::All(_))
+        | LogicalPlan::Values(_)
+        | LogicalPlan::EmptyRelation(_) => true,
+        LogicalPlan::Limit(limit) => limit_without_offset(limit),
+        LogicalPlan::Join(join) => {
+            matches!(
+                join.join_type,
+                JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
+            ) && join.null_equality == NullEquality::NullEqualsNothing
+                && !join.null_aware
+        }
+        _ => false,
+    };
+    kind_ok && node.expressions().iter().all(expr_can_push)
+}
+
+/// Whether a limit skips nothing, so that its SQL is a plain `LIMIT n`.
+fn limit_without_offset(limit: &Limit) -> bool {
+    matches!(limit.get_skip_type(), Ok(SkipType::Literal(0)))
+}
+
+/// Whether the unparser writes `expr` as SQL with the same meaning (see [`can_push`]).
+pub(crate) fn expr_can_push(expr: &Expr) -> bool {
+    !expr
+        .exists(|x| {
+            Ok(match x {
+                Expr::ScalarSubquery(_)
+                | Expr::Exists(_)
+                | Expr::InSubquery(_)
+                | Expr::SetComparison(_)
+                | Expr::OuterReferenceColumn(..)
+                | Expr::Placeholder(_) => true,
+                Expr::SimilarTo(like) => like.escape_char.is_some(),
+                Expr::AggregateFunction(f) => {
+                    !f.params.order_by.is_empty() || f.params.null_treatment.is_some()
+                }
+                Expr::WindowFunction(w) => w.params.null_treatment.is_some(),
+                _ => false,
             })
-            .unwrap_or(true)
         })
+        .unwrap_or(false)
+}
+
+/// Rewrite what the unparser would write wrongly into an equivalent it writes right,
+/// everywhere in `plan` (see [`normalize_expr_for_sql`]).
+fn normalize_for_sql(plan: LogicalPlan) -> DfResult<LogicalPlan> {
+    plan.transform_up(|node| node.map_expressions(normalize_expr_for_sql))
+        .map(|t| t.data)
+}
+
+/// DataFusion evaluates `x SIMILAR TO p` as the regular-expression match `x ~ p` (see
+/// `datafusion_physical_expr::expressions::similar_to`), but the unparser writes it as
+/// `x LIKE p`. The owner, DataFusion too, evaluates `~` the same way.
+pub(crate) fn normalize_expr_for_sql(expr: Expr) -> DfResult<Transformed<Expr>> {
+    expr.transform(|x| match x {
+        Expr::SimilarTo(like) if like.escape_char.is_none() => {
+            let op = match (like.negated, like.case_insensitive) {
+                (false, false) => Operator::RegexMatch,
+                (false, true) => Operator::RegexIMatch,
+                (true, false) => Operator::RegexNotMatch,
+                (true, true) => Operator::RegexNotIMatch,
+            };
+            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                like.expr,
+                op,
+                like.pattern,
+            ))))
+        }
+        other => Ok(Transformed::no(other)),
+    })
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::Column;
@@ -19,6 +19,7 @@ use datafusion::sql::unparser::Unparser;
 use sluice_core::{AgencyId, Principal, Purpose};
 
 use super::exec::RemoteExec;
+use super::pushdown::{expr_can_push, normalize_expr_for_sql};
 use crate::catalog::DatasetInfo;
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
@@ -76,7 +77,26 @@ impl AgencySchema {
             Some((Instant::now(), map.clone()));
         Ok(map)
     }
+}
 
+/// A published schema as the home plans with it: no metadata, and every column nullable.
+///
+/// Field metadata is the owner's business (a connector may describe its source types in
+/// it); carried into the home's plans, DataFusion keeps it in some logical schemas and
+/// not in the physical ones, and refuses the plan. A column may be NULL at the owner
+/// whatever its published type says (its policy may null it), and a planner that trusts
+/// a non-nullable column drops `IS NULL` tests on it.
+pub fn planning_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+impl AgencySchema {
     /// Look up one dataset, with an error that lists what the agency does publish.
     pub async fn dataset(&self, name: &str) -> Result<DatasetInfo> {
         let map = self.datasets(Some(name)).await?;
@@ -100,8 +120,11 @@ impl SchemaProvider for AgencySchema {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>, DataFusionError> {
         match self.dataset(name).await {
-            Ok(info) => Ok(Some(Arc::new(RemoteDataset {
-                info,
+            Ok(mut info) => Ok(Some(Arc::new(RemoteDataset {
+                info: {
+                    info.schema = planning_schema(&info.schema);
+                    info
+                },
                 client: Arc::clone(&self.client),
             }))),
             Err(GatewayError::UnknownDataset { .. }) => Ok(None),
@@ -211,10 +234,15 @@ impl TableProvider for RemoteDataset {
     }
 }
 
-/// Write one filter as SQL for the owner, or `None` if it cannot be.
+/// Write one filter as SQL for the owner, or `None` if it cannot be written so that
+/// it means the same there.
 fn filter_to_sql(expr: &Expr) -> Option<String> {
-    let unqualified = expr
-        .clone()
+    if !expr_can_push(expr) {
+        return None;
+    }
+    let unqualified = normalize_expr_for_sql(expr.clone())
+        .ok()?
+        .data
         .transform(|e| match e {
             Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
                 c.name,

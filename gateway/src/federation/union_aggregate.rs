@@ -137,13 +137,14 @@ fn split(agg: &Aggregate) -> DfResult<Option<LogicalPlan>> {
         };
         let mut arg = p.args[0].clone();
         if kind == Split::Avg {
-            // AVG's argument arrives cast to Float64. Sum and count the column itself: the
-            // sum stays exact for integers, and it can share a partial SUM of the same
-            // column (DataFusion names `sum(CAST(x))` like `sum(x)`, so both cannot coexist).
-            while let Expr::Cast(c) = &arg {
-                if !c.expr.get_type(in_schema.as_ref())?.is_numeric() {
-                    break;
-                }
+            // AVG's argument arrives coerced to Float64: `avg(CAST(x AS Float64))`. For an
+            // integer `x`, sum and count `x` itself, so the sum stays exact. Only that one
+            // coercion goes: a cast the user wrote (`AVG(CAST(rate * 4 AS INTEGER))`) is
+            // part of the value averaged and must stay.
+            if let Expr::Cast(c) = &arg
+                && c.field.data_type() == &DataType::Float64
+                && c.expr.get_type(in_schema.as_ref())?.is_integer()
+            {
                 arg = c.expr.as_ref().clone();
             }
             let t = arg.get_type(in_schema.as_ref())?;
