@@ -865,7 +865,7 @@ pub(crate) mod tests {
     #[test]
     fn agency_ids() {
         assert!(is_agency_id("bj_hf"));
-        assert!(is_agency_id("_x1"));
+        assert!(is_agency_id("x_1"));
         assert!(!is_agency_id(""));
         assert!(!is_agency_id("1abc"));
         assert!(!is_agency_id("a-b"));

@@ -97,7 +97,7 @@ pub enum Error {
         /// The agency or note key the key was given for.
         owner: String,
         /// What is wrong with it.
-        problem: crate::zip215::KeyProblem,
+        problem: KeyProblem,
     },
     /// A signature does not verify under the key the trust bundle holds for its signer.
     #[error("signature by `{signer}` does not verify")]
@@ -217,5 +217,29 @@ impl Error {
             index,
             source: Box::new(self),
         }
+    }
+}
+/// Why a public key was refused when it entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The 32 bytes do not encode a point on the curve.
+    NotAPoint,
+    /// The bytes encode a point, but not in its one canonical form.
+    NonCanonical,
+    /// The point has small order: a signature under it proves nothing.
+    SmallOrder,
+    /// The point has a small-order component; honest keys never do.
+    MixedOrder,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotAPoint => "not an ed25519 point",
+            Self::NonCanonical => "not the canonical encoding of its point",
+            Self::SmallOrder => "a point of small order",
+            Self::MixedOrder => "a point with a small-order component",
+        })
     }
 }

@@ -70,7 +70,7 @@ pub use checkpoint::{Checkpoint, CheckpointVerified, NoteSigner, NoteVerifier, S
 pub use entry::{Body, Entry, EntryKind};
 pub use error::{Error, Fault, MalformedKind, Result};
 pub use merkle::{Hash, InclusionProof};
-pub use node::{ChainNode, EntryCommitted, Member, NodeConfig};
+pub use node::{ChainNode, EntryCommitted, Member, NodeConfig, PeerTls};
 pub use raft::log_store::RaftLogStore;
 pub use raft::state_machine::ChainStateMachine;
 pub use raft::{ChainRequest, ChainResponse, TypeConfig};

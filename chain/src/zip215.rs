@@ -12,30 +12,7 @@ use ed25519_consensus::{Signature, VerificationKey, VerificationKeyBytes, batch}
 
 use crate::error::{Error, Result};
 
-/// Why a public key was refused when it entered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyProblem {
-    /// The 32 bytes do not encode a point on the curve.
-    NotAPoint,
-    /// The bytes encode a point, but not in its one canonical form.
-    NonCanonical,
-    /// The point has small order: a signature under it proves nothing.
-    SmallOrder,
-    /// The point has a small-order component; honest keys never do.
-    MixedOrder,
-}
-
-impl std::fmt::Display for KeyProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::NotAPoint => "not an ed25519 point",
-            Self::NonCanonical => "not the canonical encoding of its point",
-            Self::SmallOrder => "a point of small order",
-            Self::MixedOrder => "a point with a small-order component",
-        })
-    }
-}
+pub use crate::error::KeyProblem;
 
 /// An ed25519 public key that passed [`PublicKey::from_bytes`].
 #[derive(Clone, Copy, PartialEq, Eq)]

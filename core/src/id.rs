@@ -30,6 +30,14 @@ impl IdError {
 const SQL_IDENTIFIER_RULE: &str =
     "use 1 to 63 lower-case letters, digits and `_`, not starting with a digit";
 
+const AGENCY_ID_RULE: &str = "use 1 to 63 lower-case letters, digits and `_`, starting with a letter and not ending with `_`";
+
+/// An agency id is a SQL identifier and, with `_` written `-`, a DNS label in the
+/// agency's TLS certificate, so it starts with a letter and does not end with `_`.
+fn is_agency_id(s: &str) -> bool {
+    is_sql_identifier(s) && s.starts_with(|c: char| c.is_ascii_lowercase()) && !s.ends_with('_')
+}
+
 /// Lower-case SQL identifiers never need quoting, in SQL or in Casbin rules.
 fn is_sql_identifier(s: &str) -> bool {
     let mut chars = s.chars();
@@ -102,9 +110,30 @@ string_id!(
     /// users' principals.
     AgencyId,
     "agency id",
-    is_sql_identifier,
-    SQL_IDENTIFIER_RULE
+    is_agency_id,
+    AGENCY_ID_RULE
 );
+
+impl AgencyId {
+    /// The DNS name the agency's TLS certificate carries, e.g. `bj-hf.agency.sluice`:
+    /// peers connect to the agency under this name.
+    pub fn tls_server_name(&self) -> String {
+        format!("{}.agency.sluice", self.0.replace('_', "-"))
+    }
+
+    /// The URI subject alternative name that names the agency in its certificate, e.g.
+    /// `urn:sluice:agency:bj_hf`.
+    pub fn certificate_uri(&self) -> String {
+        format!("{AGENCY_URI_PREFIX}{}", self.0)
+    }
+
+    /// The agency a certificate's URI subject alternative name names, if it is one.
+    pub fn from_certificate_uri(uri: &str) -> Option<Self> {
+        Self::parse(uri.strip_prefix(AGENCY_URI_PREFIX)?).ok()
+    }
+}
+
+const AGENCY_URI_PREFIX: &str = "urn:sluice:agency:";
 
 string_id!(
     /// A dataset's name within its agency, e.g. `contributions`.
@@ -278,7 +307,7 @@ mod tests {
 
     #[test]
     fn agency_ids() {
-        for ok in ["bj_hf", "_x1", "a", &"a".repeat(63)] {
+        for ok in ["bj_hf", "x_1", "a", &"a".repeat(63)] {
             assert!(AgencyId::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -287,6 +316,8 @@ mod tests {
             "a-b",
             "BJ",
             "bj hf",
+            "_x1",
+            "bj_",
             "bj.hf",
             "bj/hf",
             "*",
@@ -295,6 +326,19 @@ mod tests {
             let e = AgencyId::parse(bad).unwrap_err();
             assert_eq!(e.what, "agency id", "{bad}");
         }
+    }
+
+    #[test]
+    fn agencies_name_themselves_in_certificates() {
+        let a = AgencyId::parse("bj_hf").unwrap();
+        assert_eq!(a.tls_server_name(), "bj-hf.agency.sluice");
+        assert_eq!(a.certificate_uri(), "urn:sluice:agency:bj_hf");
+        assert_eq!(
+            AgencyId::from_certificate_uri(&a.certificate_uri()),
+            Some(a)
+        );
+        assert_eq!(AgencyId::from_certificate_uri("urn:sluice:agency:BJ"), None);
+        assert_eq!(AgencyId::from_certificate_uri("https://bj_hf"), None);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! |---|---|
 //! | [`provident_fund`] | three housing-fund centres: data, policy, the loopback [`Cluster`](provident_fund::Cluster), and `sluice demo` |
 //! | [`chain_fixtures`] | fixed agency keys, sized access entries, a store of many entries |
+//! | [`identities`] | a federation CA, agencies' keys and bundles, and one analyst each |
 //! | [`bench`] | what `sluice bench` measures, each against its reference |
 
 pub mod bench;
 pub mod chain_fixtures;
+pub mod identities;
 pub mod provident_fund;

@@ -1,5 +1,7 @@
-//! The analyst's side of the wire: connect to a home gateway, send SQL with a request
-//! context, and read the result stream. The CLI, the demo and the tests all use this.
+//! The analyst's side of the wire: connect to the home gateway over TLS (it must show
+//! its agency's certificate from the federation CA), log in once for a session token,
+//! send SQL with a purpose, and read the result stream. The CLI, the demo and the tests
+//! all use this. The principal is never sent: the gateway takes it from the session.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,19 +15,30 @@ use sluice_proto::v1;
 use tonic::transport::Channel;
 
 use crate::catalog::AgencyCatalog;
-use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
 use crate::grpc::status::{Received, from_status};
+use crate::identity::tls::analyst_client;
 use crate::ipc::MAX_MESSAGE_BYTES;
 use crate::peer::remote::connect;
-use crate::peer::stream::{BatchStream, decode_frames_with_schema};
+use crate::peer::stream::{BatchStream, Wrapping, open};
+use sluice_core::{AgencyId, Purpose, QueryId};
 
 /// A connection to one gateway, as an analyst uses it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AnalystClient {
     address: String,
     client: GatewayClient<Channel>,
     idle: Duration,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for AnalystClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalystClient")
+            .field("address", &self.address)
+            .field("logged_in", &self.token.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Every catalog a gateway could gather, and the agencies it could not reach.
@@ -37,23 +50,68 @@ pub struct CatalogListing {
 }
 
 impl AnalystClient {
-    /// Connect to the gateway at `address` (`host:port`), waiting at most `timeout`.
-    pub async fn connect(address: &str, timeout: Duration) -> Result<Self> {
-        let channel =
-            connect(address, timeout)
-                .await
-                .map_err(|reason| GatewayError::GatewayUnreachable {
-                    address: address.to_string(),
-                    waited: timeout,
-                    reason,
-                })?;
+    /// Connect to `home`'s gateway at `address` (`host:port`), checking its certificate
+    /// against the federation CA (`ca_pem`), waiting at most `timeout`.
+    pub async fn connect(
+        address: &str,
+        home: &AgencyId,
+        ca_pem: &str,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let channel = connect(address, analyst_client(ca_pem, home), timeout)
+            .await
+            .map_err(|reason| GatewayError::GatewayUnreachable {
+                address: address.to_string(),
+                waited: timeout,
+                reason,
+            })?;
         Ok(AnalystClient {
             address: address.to_string(),
             client: GatewayClient::new(channel)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             idle: Duration::from_secs(600),
+            token: None,
         })
+    }
+
+    /// Log in as `principal` with `password`; later calls carry the session token.
+    /// Returns the token, for `SLUICE_TOKEN`.
+    pub async fn login(&mut self, principal: &str, password: &str) -> Result<String> {
+        let resp = self
+            .client
+            .clone()
+            .login(v1::LoginRequest {
+                principal: principal.to_string(),
+                password: password.to_string(),
+            })
+            .await
+            .map_err(|s| self.remote(s))?
+            .into_inner();
+        self.token = Some(resp.token.clone());
+        Ok(resp.token)
+    }
+
+    /// Use a session token from an earlier login.
+    /// The session token this client presents, if logged in.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    fn request<T>(&self, message: T) -> Result<tonic::Request<T>> {
+        let mut req = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            let value = format!("Bearer {token}").parse().map_err(|_| {
+                GatewayError::BadRequest("the session token is not valid header text".into())
+            })?;
+            req.metadata_mut().insert("authorization", value);
+        }
+        Ok(req)
     }
 
     /// The error a failed call stands for: the gateway's own error keeps its variant.
@@ -73,12 +131,27 @@ impl AnalystClient {
         }
     }
 
-    /// Run `sql` at the gateway and stream the result, its schema first.
-    pub async fn query(&self, ctx: &RequestContext, sql: &str) -> Result<ResultStream> {
-        let req = v1::QueryRequest {
-            context: Some(ctx.to_proto()),
+    /// Run `sql` at the gateway for `purpose` and stream the result, its schema first.
+    pub async fn query(&self, purpose: &Purpose, sql: &str) -> Result<ResultStream> {
+        self.query_with_id(purpose, &QueryId::new(), sql).await
+    }
+
+    /// As [`Self::query`], under a query id of the caller's choosing (the chain's
+    /// entries for the query carry it, so an auditor can find them).
+    pub async fn query_with_id(
+        &self,
+        purpose: &Purpose,
+        query_id: &QueryId,
+        sql: &str,
+    ) -> Result<ResultStream> {
+        let req = self.request(v1::QueryRequest {
+            context: Some(v1::RequestContext {
+                principal: String::new(),
+                purpose: purpose.to_string(),
+                query_id: query_id.to_string(),
+            }),
             sql: sql.to_string(),
-        };
+        })?;
         let resp = self
             .client
             .clone()
@@ -94,10 +167,14 @@ impl AnalystClient {
             },
             other => other,
         };
-        let (schema, batches) =
-            decode_frames_with_schema(self.address.clone(), resp.into_inner(), self.idle)
-                .await
-                .map_err(relabel.clone())?;
+        let (schema, batches) = open(
+            self.address.clone(),
+            resp.into_inner(),
+            self.idle,
+            Wrapping::Plain,
+        )
+        .await
+        .map_err(relabel.clone())?;
         Ok(ResultStream {
             schema,
             batches: Box::pin(batches.map(move |r| r.map_err(&relabel))),
@@ -105,8 +182,8 @@ impl AnalystClient {
     }
 
     /// Run `sql` and collect every batch.
-    pub async fn query_all(&self, ctx: &RequestContext, sql: &str) -> Result<Vec<RecordBatch>> {
-        let mut stream = self.query(ctx, sql).await?;
+    pub async fn query_all(&self, purpose: &Purpose, sql: &str) -> Result<Vec<RecordBatch>> {
+        let mut stream = self.query(purpose, sql).await?;
         let mut out = Vec::new();
         while let Some(b) = stream.next().await {
             out.push(b?);
@@ -115,15 +192,11 @@ impl AnalystClient {
     }
 
     /// The gateway's own catalog, or with `include_peers` every agency's it can reach.
-    pub async fn catalog(
-        &self,
-        ctx: &RequestContext,
-        include_peers: bool,
-    ) -> Result<CatalogListing> {
-        let req = v1::CatalogRequest {
-            context: Some(ctx.to_proto()),
+    pub async fn catalog(&self, include_peers: bool) -> Result<CatalogListing> {
+        let req = self.request(v1::CatalogRequest {
+            context: None,
             include_peers,
-        };
+        })?;
         let resp = self
             .client
             .clone()

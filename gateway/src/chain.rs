@@ -19,9 +19,19 @@ pub fn trust_bundle(config: &ChainConfig) -> Result<TrustBundle> {
     Ok(trust)
 }
 
-/// Starts `agency`'s chain node as its `[chain]` section says.
-pub async fn start_node(agency: &AgencyId, config: &ChainConfig) -> Result<Arc<ChainNode>> {
-    let seed = read_key_file(&config.key_file)?;
+/// Starts `agency`'s chain node as its `[chain]` section says, signing with
+/// `identity_seed` (the `[identity]` signing key) unless the section names a key file,
+/// and talking to the other nodes over mutual TLS with `tls`.
+pub async fn start_node(
+    agency: &AgencyId,
+    config: &ChainConfig,
+    identity_seed: [u8; 32],
+    tls: sluice_chain::PeerTls,
+) -> Result<Arc<ChainNode>> {
+    let seed = match &config.key_file {
+        Some(f) => read_key_file(f)?,
+        None => identity_seed,
+    };
     let signer = AgencySigner::from_seed(agency.as_str(), seed)?;
     let own = config
         .members
@@ -30,7 +40,10 @@ pub async fn start_node(agency: &AgencyId, config: &ChainConfig) -> Result<Arc<C
         .ok_or_else(|| GatewayError::Internal("the chain config lost its own node".into()))?;
     if signer.verifying_key().to_bytes() != own.public_key {
         return Err(GatewayError::KeyFile {
-            file: config.key_file.clone(),
+            file: config
+                .key_file
+                .clone()
+                .unwrap_or_else(|| "the [identity] signing key".into()),
             message: format!(
                 "this key's public half is not the public_key the chain members list for `{agency}`"
             ),
@@ -55,6 +68,7 @@ pub async fn start_node(agency: &AgencyId, config: &ChainConfig) -> Result<Arc<C
         .map(member)
         .collect();
     node_config.origin = config.origin.clone();
+    node_config.tls = Some(tls);
     node_config.append_timeout = config.append_timeout;
     if let Some(k) = config.checkpoint_quorum {
         node_config.checkpoint_quorum = k;

@@ -36,6 +36,26 @@ pub struct GatewayConfig {
     pub chain: Option<ChainChoice>,
     /// What the gateway may release.
     pub policy: PolicyChoice,
+    /// How the gateway proves who it is and checks who calls it. Required to serve.
+    pub identity: Option<IdentityConfig>,
+}
+
+/// The `[identity]` section: the agency's keys (`sluice init`), the federation CA, the
+/// peers' bundles and the analysts' credentials. Paths are relative to the config file.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// The directory `sluice init` wrote this agency's keys to.
+    pub keys: PathBuf,
+    /// The federation CA certificate (PEM) every agency certificate chains to.
+    pub ca: PathBuf,
+    /// The trust directory: one `<agency>.bundle.toml` per trusted agency.
+    pub trust: PathBuf,
+    /// The users file (`sluice user add`); without one, nobody can log in.
+    pub users: Option<PathBuf>,
+    /// How long a login lasts.
+    pub session: Duration,
+    /// How far a peer's request time may be from this gateway's clock.
+    pub request_window: Duration,
 }
 
 /// The `[policy]` section, or its absence.
@@ -87,7 +107,8 @@ pub struct ChainConfig {
     /// Where the Raft log and the chain are kept (relative paths: to the config file).
     pub data_dir: PathBuf,
     /// This agency's ed25519 signing key: a file holding the base64 of its 32-byte seed.
-    pub key_file: PathBuf,
+    /// By default the signing key of `[identity]`.
+    pub key_file: Option<PathBuf>,
     /// The chain's name in its checkpoints.
     pub origin: String,
     /// Voter signatures a checkpoint needs (k of n); a majority by default.
@@ -152,6 +173,22 @@ struct RawConfig {
     chain: Option<Spanned<RawChain>>,
     #[serde(default)]
     policy: Option<Spanned<RawPolicy>>,
+    #[serde(default)]
+    identity: Option<RawIdentity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    keys: PathBuf,
+    ca: PathBuf,
+    trust: PathBuf,
+    #[serde(default)]
+    users: Option<PathBuf>,
+    #[serde(default)]
+    session_minutes: Option<u64>,
+    #[serde(default)]
+    request_window_s: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +289,11 @@ struct RawColumn {
 
 /// Default for [`GatewayConfig::peer_timeout`].
 pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an analyst's login lasts unless `[identity] session_minutes` says otherwise.
+pub const DEFAULT_SESSION: Duration = Duration::from_secs(3600);
+/// How far a peer's request time may be from this gateway's clock unless
+/// `[identity] request_window_s` says otherwise.
+pub const DEFAULT_REQUEST_WINDOW: Duration = Duration::from_secs(60);
 
 impl GatewayConfig {
     /// Read and validate a config file.
@@ -267,7 +309,7 @@ impl GatewayConfig {
     /// Parse and validate config text. `file` is only used in error messages.
     pub fn parse(text: &str, file: &Path, base_dir: &Path) -> Result<Self> {
         let err_at = |offset: usize, message: String| {
-            let (line, column) = line_col(text, offset);
+            let (line, column) = crate::error::line_col(text, offset);
             GatewayError::Config {
                 file: file.to_path_buf(),
                 line,
@@ -374,8 +416,24 @@ impl GatewayConfig {
             }
         };
 
+        let identity = raw.identity.map(|i| IdentityConfig {
+            keys: base_dir.join(i.keys),
+            ca: base_dir.join(i.ca),
+            trust: base_dir.join(i.trust),
+            users: i.users.map(|u| base_dir.join(u)),
+            session: i
+                .session_minutes
+                .map(|m| Duration::from_secs(m * 60))
+                .unwrap_or(DEFAULT_SESSION),
+            request_window: i
+                .request_window_s
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_REQUEST_WINDOW),
+        });
+
         Ok(GatewayConfig {
             file: file.to_path_buf(),
+            identity,
             chain,
             policy,
             agency,
@@ -444,7 +502,10 @@ fn parse_policy(
                 ),
             ));
         }
-        if subjects.iter().any(|(d, _): &(String, String)| d == k.dataset.get_ref()) {
+        if subjects
+            .iter()
+            .any(|(d, _): &(String, String)| d == k.dataset.get_ref())
+        {
             return Err(err_at(
                 k.dataset.span().start,
                 format!(
@@ -502,7 +563,6 @@ fn parse_chain(
     let node_id = c.node_id.ok_or_else(|| missing("node_id"))?;
     let listen_raw = c.listen.ok_or_else(|| missing("listen"))?;
     let data_dir = c.data_dir.ok_or_else(|| missing("data_dir"))?;
-    let key_file = c.key_file.ok_or_else(|| missing("key_file"))?;
     let members_raw = c.members.ok_or_else(|| missing("members"))?;
     let listen: SocketAddr = listen_raw.get_ref().parse().map_err(|e| {
         err_at(
@@ -604,7 +664,7 @@ fn parse_chain(
         node_id: node_id.into_inner(),
         listen,
         data_dir: base_dir.join(data_dir),
-        key_file: base_dir.join(key_file),
+        key_file: c.key_file.map(|k| base_dir.join(k)),
         origin: c.origin,
         checkpoint_quorum: c.checkpoint_quorum.map(Spanned::into_inner),
         append_timeout: Duration::from_millis(c.append_timeout_ms.unwrap_or(3000)),
@@ -617,15 +677,6 @@ fn check_address(addr: &str) -> std::result::Result<(), String> {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
         _ => Err(format!("`{addr}` is not `host:port`")),
     }
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

@@ -46,6 +46,14 @@ pub enum GatewayError {
     )]
     NoChain { file: PathBuf },
 
+    /// The config has no `[identity]` section, so the gateway can neither prove who it
+    /// is nor check who calls it.
+    #[error(
+        "{}: there is no [identity] section; create the agency's keys with `sluice init` and name them, the federation CA and the trust directory there",
+        file.display()
+    )]
+    NoIdentity { file: PathBuf },
+
     /// The SQL does not parse or does not plan.
     #[error("bad SQL: {0}")]
     Sql(String),
@@ -190,6 +198,15 @@ pub enum GatewayError {
     /// A key file could not be read or is malformed.
     #[error("key file {}: {message}", file.display())]
     KeyFile { file: PathBuf, message: String },
+
+    /// A certificate could not be made, read or accepted.
+    #[error("certificate: {0}")]
+    Certificate(String),
+
+    /// The caller did not prove who it is: no or a wrong client certificate, bad
+    /// credentials, a bad request signature, a replayed or stale request.
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
 
     /// The gateway could not listen or serve.
     #[error("transport: {0}")]
@@ -388,6 +405,15 @@ fn strip_df_prefix(msg: &str) -> String {
         }
     }
     msg.to_string()
+}
+
+/// 1-based line and column of a byte offset, for errors that point into a file.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 #[cfg(test)]

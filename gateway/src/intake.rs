@@ -57,7 +57,9 @@ impl Limits {
 
 /// `config` with the parser's recursion limit of [`Limits::PARSER_RECURSION`]. Every
 /// session that parses untrusted SQL (or SQL unparsed from it) is built with this.
-pub fn with_sql_limits(mut config: datafusion::prelude::SessionConfig) -> datafusion::prelude::SessionConfig {
+pub fn with_sql_limits(
+    mut config: datafusion::prelude::SessionConfig,
+) -> datafusion::prelude::SessionConfig {
     if let Ok(limit) =
         datafusion::common::config::ConfigNonZeroUsize::try_new(Limits::PARSER_RECURSION)
     {
@@ -203,8 +205,7 @@ fn chain_terms(e: &mut SqlExpr, op: &BinaryOperator) -> Vec<SqlExpr> {
                 stack.push(*right);
                 stack.push(*left);
             }
-            SqlExpr::Nested(inner)
-                if matches!(inner.as_ref(), SqlExpr::BinaryOp { op: o, .. } if o == op) =>
+            SqlExpr::Nested(inner) if matches!(inner.as_ref(), SqlExpr::BinaryOp { op: o, .. } if o == op) =>
             {
                 stack.push(*inner);
             }
@@ -423,10 +424,17 @@ mod tests {
             let state = SessionContext::new().state();
             let q = parse(&state, &or_chain(2_000)).unwrap();
             let d = depth(&q.statement);
-            assert!(d <= 20, "2,000 alternatives nest {d} deep after rebalancing");
+            assert!(
+                d <= 20,
+                "2,000 alternatives nest {d} deep after rebalancing"
+            );
             // The terms keep their order and all are there.
             let text = q.statement.to_string();
-            assert!(text.contains("loan_id = 0 OR loan_id = 1"), "{}", &text[..200]);
+            assert!(
+                text.contains("loan_id = 0 OR loan_id = 1"),
+                "{}",
+                &text[..200]
+            );
             assert_eq!(text.matches("loan_id = ").count(), 2_000);
         });
     }
@@ -440,13 +448,16 @@ mod tests {
                 matches!(&e, GatewayError::TooLarge { what: "tokens", found, .. } if *found > Limits::MAX_TOKENS),
                 "{e:?}"
             );
-            let plus = format!(
-                "SELECT loan_id {} FROM sh_hf.loans",
-                " + 1".repeat(5_000)
-            );
+            let plus = format!("SELECT loan_id {} FROM sh_hf.loans", " + 1".repeat(5_000));
             let e = parse(&state, &plus).unwrap_err();
             assert!(
-                matches!(&e, GatewayError::TooLarge { what: "levels of nested expressions", .. }),
+                matches!(
+                    &e,
+                    GatewayError::TooLarge {
+                        what: "levels of nested expressions",
+                        ..
+                    }
+                ),
                 "{e:?}"
             );
             assert!(e.to_string().contains("at most 500"), "{e}");
@@ -456,7 +467,14 @@ mod tests {
             );
             let e = parse(&state, &and).unwrap_err();
             assert!(
-                matches!(&e, GatewayError::TooLarge { what: "conditions joined by AND", found: 5_000, .. }),
+                matches!(
+                    &e,
+                    GatewayError::TooLarge {
+                        what: "conditions joined by AND",
+                        found: 5_000,
+                        ..
+                    }
+                ),
                 "{e:?}"
             );
             let parens = format!("SELECT {}1{}", "(".repeat(3_000), ")".repeat(3_000));
@@ -464,7 +482,13 @@ mod tests {
             let unions = vec!["SELECT 1"; 400].join(" UNION ALL ");
             let e = parse(&state, &unions).unwrap_err();
             assert!(
-                matches!(&e, GatewayError::TooLarge { what: "SELECTs and table references", .. }),
+                matches!(
+                    &e,
+                    GatewayError::TooLarge {
+                        what: "SELECTs and table references",
+                        ..
+                    }
+                ),
                 "{e:?}"
             );
             let big = format!("SELECT '{}'", "x".repeat(Limits::MAX_BYTES));

@@ -24,15 +24,30 @@ pub fn read_key_file(path: &Path) -> Result<[u8; 32]> {
 
 /// Writes a key file for `secret`, readable by its owner only.
 pub fn write_key_file(path: &Path, secret: &[u8; 32]) -> Result<()> {
-    let bad = |e: std::io::Error| GatewayError::KeyFile {
-        file: path.to_path_buf(),
-        message: e.to_string(),
-    };
     let text = format!(
         "{}\n",
         base64::engine::general_purpose::STANDARD.encode(secret)
     );
-    std::fs::write(path, text).map_err(bad)?;
+    write_private(path, text.as_bytes())
+}
+
+/// Writes a secret file that only its owner can read: created with mode 0600, so the
+/// secret is never readable by others, not even for a moment.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let bad = |e: std::io::Error| GatewayError::KeyFile {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(bad)?;
+    file.write_all(bytes).map_err(bad)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

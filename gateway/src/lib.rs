@@ -23,6 +23,8 @@
 //! | [`grpc`] | the gRPC service and how errors travel as status details |
 //! | [`ipc`] | result frames: an Arrow IPC stream cut into messages |
 //! | [`server`] | a whole gateway, opened from its config and served |
+//! | [`identity`] | keys, bundles, certificates, mutual TLS, signed requests, analysts' sessions |
+//! | [`seal`] | result streams sealed with HPKE for their requester |
 //! | [`chain`], [`keys`] | starting the agency's chain node; key files |
 //! | [`analyst`] | the analyst's client of a home gateway |
 //! | [`auditor`] | what `sluice audit` does over a node's chain store |
@@ -38,11 +40,13 @@ pub mod error;
 pub mod federation;
 pub mod grpc;
 pub mod home;
+pub mod identity;
 pub mod intake;
 pub mod ipc;
 pub mod keys;
 pub mod owner;
 pub mod peer;
+pub mod seal;
 pub mod server;
 
 pub use analyst::AnalystClient;

@@ -1,6 +1,7 @@
-//! A whole gateway: its chain node, its owner and its home planner, opened from one
-//! config and served over gRPC. A gateway without a `[chain]` section refuses to open,
-//! as one that cannot record its accesses must not serve.
+//! A whole gateway: its identity, chain node, owner and home planner, opened from one
+//! config and served over gRPC with TLS. A gateway without an `[identity]` or a
+//! `[chain]` section refuses to open: one that cannot prove who it is, check who calls
+//! it, or record its accesses must not serve.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,11 @@ use crate::config::{ChainChoice, GatewayConfig};
 use crate::error::{GatewayError, Result};
 use crate::grpc::service::GatewayService;
 use crate::home::Home;
+use crate::identity::agency::AgencyKeys;
+use crate::identity::bundle::TrustStore;
+use crate::identity::envelope::Verifier;
+use crate::identity::tls::TlsSettings;
+use crate::identity::users::Sessions;
 use crate::ipc::MAX_MESSAGE_BYTES;
 use crate::owner::Owner;
 use crate::owner::audit::Audit;
@@ -28,12 +34,33 @@ pub struct Gateway {
     pub home: Arc<Home>,
     /// This gateway's audit chain node, unless it runs unaudited.
     pub chain: Option<Arc<sluice_chain::ChainNode>>,
+    /// Its analysts' logins.
+    pub sessions: Arc<Sessions>,
+    /// Its agency's secrets.
+    pub keys: Arc<AgencyKeys>,
+    tls: TlsSettings,
 }
 
 impl Gateway {
     /// Start the chain node, open the datasets and set up clients for the peers. Does
     /// not listen yet.
     pub async fn open(config: &GatewayConfig) -> Result<Self> {
+        let identity = config
+            .identity
+            .as_ref()
+            .ok_or_else(|| GatewayError::NoIdentity {
+                file: config.file.clone(),
+            })?;
+        let keys = Arc::new(AgencyKeys::load(&identity.keys, &config.agency)?);
+        let ca = crate::identity::ca::read_text(&identity.ca)?;
+        let trust = TrustStore::load(&identity.trust)?;
+        let tls = TlsSettings::new(&ca, &keys);
+        let sessions = Arc::new(Sessions::load(
+            &config.agency,
+            identity.users.as_deref(),
+            identity.session,
+        )?);
+        let verifier = Verifier::new(trust, identity.request_window);
         let audit = match &config.chain {
             None => {
                 return Err(GatewayError::NoChain {
@@ -47,12 +74,13 @@ impl Gateway {
                 );
                 Audit::unaudited()
             }
-            Some(ChainChoice::Node(c)) => {
-                Audit::on_chain(crate::chain::start_node(&config.agency, c).await?)
-            }
+            Some(ChainChoice::Node(c)) => Audit::on_chain(
+                crate::chain::start_node(&config.agency, c, keys.signing_seed(), tls.chain_peers())
+                    .await?,
+            ),
         };
         let chain = audit.node().cloned();
-        let owner = Arc::new(Owner::open(config, audit).await?);
+        let owner = Arc::new(Owner::open(config, audit, Some(verifier)).await?);
         let stats = Arc::new(WireStats::default());
         let timeouts = PeerTimeouts {
             connect: config.peer_timeout,
@@ -67,11 +95,20 @@ impl Gateway {
                 &p.agency,
                 &p.address,
                 timeouts,
+                tls.client_for(&p.agency),
+                Arc::clone(&keys),
                 Arc::clone(&stats),
             )));
         }
         let home = Arc::new(Home::new(&config.agency, clients, stats)?);
-        Ok(Gateway { owner, home, chain })
+        Ok(Gateway {
+            owner,
+            home,
+            chain,
+            sessions,
+            keys,
+            tls,
+        })
     }
 
     /// Serve on `listener` until `shutdown` fires.
@@ -83,6 +120,7 @@ impl Gateway {
         let service = GatewayService {
             owner: self.owner,
             home: self.home,
+            sessions: self.sessions,
         };
         let svc = GatewayServer::new(service)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -91,6 +129,8 @@ impl Gateway {
         // without it, Nagle and delayed ACKs hold small replies for ~40 ms.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
+            .tls_config(self.tls.server())
+            .map_err(|e| GatewayError::Transport(format!("TLS settings: {e}")))?
             .add_service(svc)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await

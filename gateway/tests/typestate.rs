@@ -1,6 +1,6 @@
 //! The owner's typestate holds at compile time: code outside `sluice_gateway::owner`
-//! cannot run a query that no policy judged and no committed chain entry (or explicit
-//! unaudited token) covers. Each case must fail with the compiler error recorded beside
+//! cannot claim a request was authenticated, nor run a query that no policy judged and
+//! no committed chain entry (or explicit unaudited token) covers. Each case must fail with the compiler error recorded beside
 //! it (`TRYBUILD=overwrite` rewrites them after a deliberate change).
 
 use std::path::{Path, PathBuf};

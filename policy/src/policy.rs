@@ -13,8 +13,8 @@ use crate::error::{Error, LoadError, Result};
 use crate::grant::Grants;
 use crate::level::Level;
 use crate::lineage::Analyzer;
-use crate::{limits, load};
 use crate::request::Request;
+use crate::{limits, load};
 
 /// One agency's loaded disclosure policy.
 #[derive(Debug)]
@@ -158,7 +158,8 @@ impl Policy {
         // Measured without recursion, so that nothing deeper than the analysis can walk
         // reaches a recursive walk; what passes is walked on a stack sized for it.
         let depth = limits::measure(plan).check()?;
-        depth.on_stack(|| Analyzer::new(&self.config, &self.grants, &self.digest, request).run(plan))
+        depth
+            .on_stack(|| Analyzer::new(&self.config, &self.grants, &self.digest, request).run(plan))
     }
 
     /// The level one column gets for `request`, and the rule that decided it.

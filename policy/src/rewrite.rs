@@ -72,8 +72,11 @@ pub(crate) fn mask_scan(
     let mut bare = scan.clone();
     bare.filters = Vec::new();
     bare.fetch = None;
-    let subject_missing =
-        subject.is_some_and(|(key, _)| scan.projected_schema.index_of_column_by_name(None, key).is_none());
+    let subject_missing = subject.is_some_and(|(key, _)| {
+        scan.projected_schema
+            .index_of_column_by_name(None, key)
+            .is_none()
+    });
     if (row_filter.is_some() || subject_missing) && bare.projection.is_some() {
         // The row filter or the subject key may need columns the query does not read.
         bare.projection = None;

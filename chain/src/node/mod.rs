@@ -33,7 +33,7 @@ use crate::store::ChainStore;
 use crate::{ChainStateMachine, RaftLogStore};
 
 pub use commit::EntryCommitted;
-pub use shared::{Member, NodeConfig};
+pub use shared::{Member, NodeConfig, PeerTls};
 use shared::{Shared, wait_for_size};
 
 /// A running chain node. Dropping it does not stop it: call [`ChainNode::shutdown`].
@@ -114,7 +114,11 @@ impl ChainNode {
         .map_err(|e| Error::InvalidArgument(format!("raft config: {e}")))?;
         let mut peers = BTreeMap::new();
         for m in config.voters.iter().chain(&config.learners) {
-            let client = network::peer_client(&m.addr).map_err(Error::InvalidArgument)?;
+            let client = network::peer_client(
+                &m.addr,
+                config.client_tls(m.id).map_err(Error::InvalidArgument)?,
+            )
+            .map_err(Error::InvalidArgument)?;
             peers.insert(m.id, (m.addr.clone(), client));
         }
         let sm = ChainStateMachine::new(Arc::clone(&store), trust.clone())
@@ -123,7 +127,7 @@ impl ChainNode {
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),
-            network::ChainNetwork,
+            network::ChainNetwork::new(config.clone()),
             log,
             sm,
         )

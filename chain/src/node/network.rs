@@ -19,8 +19,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sluice_proto::chain_v1::RaftMessage;
 use sluice_proto::chain_v1::chain_peer_client::ChainPeerClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+use super::shared::NodeConfig;
 use crate::raft::{NodeId, TypeConfig};
 
 type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -28,20 +29,38 @@ type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, Raf
 /// How long a connection attempt to a peer may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// A lazily connected client for the peer at `addr` (`host:port`).
-pub(crate) fn peer_client(addr: &str) -> Result<ChainPeerClient<Channel>, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+/// A lazily connected client for the peer at `addr` (`host:port`), over mutual TLS when
+/// `tls` is set.
+pub(crate) fn peer_client(
+    addr: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Result<ChainPeerClient<Channel>, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
         .map_err(|e| format!("bad peer address `{addr}`: {e}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("TLS settings for `{addr}`: {e}"))?;
+    }
     Ok(ChainPeerClient::new(endpoint.connect_lazy())
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX))
 }
 
 /// Creates one [`PeerConnection`] per Raft peer.
-#[derive(Debug, Clone, Default)]
-pub struct ChainNetwork;
+#[derive(Debug, Clone)]
+pub struct ChainNetwork {
+    config: NodeConfig,
+}
+
+impl ChainNetwork {
+    pub(crate) fn new(config: NodeConfig) -> Self {
+        ChainNetwork { config }
+    }
+}
 
 impl RaftNetworkFactory<TypeConfig> for ChainNetwork {
     type Network = PeerConnection;
@@ -50,7 +69,10 @@ impl RaftNetworkFactory<TypeConfig> for ChainNetwork {
         PeerConnection {
             target,
             addr: node.addr.clone(),
-            client: peer_client(&node.addr),
+            client: self
+                .config
+                .client_tls(target)
+                .and_then(|tls| peer_client(&node.addr, tls)),
         }
     }
 }

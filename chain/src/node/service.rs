@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use super::shared::Shared;
 use super::{commit, cosign};
 use crate::error::Error;
-use crate::raft::{ChainRequest, ChainResponse};
+use crate::raft::{ChainRequest, ChainResponse, NodeId};
 
 struct PeerService {
     shared: Arc<Shared>,
@@ -32,14 +32,26 @@ pub(crate) fn serve(
     listener: TcpListener,
     mut stopped: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let shared_tls = shared.config.tls.clone();
     let service = ChainPeerServer::new(PeerService { shared })
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
+    let tls = shared_tls.clone();
     tokio::spawn(async move {
         // The builder's `tcp_nodelay` does not reach sockets from a listener of our own;
         // without it, Nagle and delayed ACKs hold small Raft replies for ~40 ms.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let res = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = match builder.tls_config(tls.server) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("chain peer server: TLS settings: {e}");
+                    return;
+                }
+            };
+        }
+        let res = builder
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped.changed().await;
@@ -70,18 +82,75 @@ fn status(e: Error) -> Status {
     }
 }
 
+impl PeerService {
+    /// Under mutual TLS, the agency the caller's certificate names, which must run a
+    /// node of this chain; without TLS (tests of the chain alone) everyone is heard.
+    fn peer_agency<T>(&self, req: &Request<T>) -> Result<Option<String>, Status> {
+        let Some(tls) = &self.shared.config.tls else {
+            return Ok(None);
+        };
+        let Some(agency) = req
+            .peer_certs()
+            .and_then(|certs| certs.first().and_then(|c| (tls.agency_of)(c.as_ref())))
+        else {
+            return refuse(Status::unauthenticated(
+                "a chain peer needs a TLS client certificate from the federation CA that names its agency",
+            ));
+        };
+        let config = &self.shared.config;
+        if !config
+            .voters
+            .iter()
+            .chain(&config.learners)
+            .any(|m| m.agency == agency)
+        {
+            return refuse(Status::permission_denied(format!(
+                "`{agency}` runs no node of this chain"
+            )));
+        }
+        Ok(Some(agency))
+    }
+
+    /// Checks that a Raft message speaking for node `claimed` comes from that node's
+    /// agency.
+    fn check_claim(&self, agency: &Option<String>, claimed: Option<NodeId>) -> Result<(), Status> {
+        let (Some(agency), Some(id)) = (agency, claimed) else {
+            return Ok(());
+        };
+        match self.shared.config.member(id) {
+            Some(m) if &m.agency == agency => Ok(()),
+            Some(m) => refuse(Status::permission_denied(format!(
+                "`{agency}`'s certificate cannot speak for chain node {id}, which is `{}`'s",
+                m.agency
+            ))),
+            None => refuse(Status::permission_denied(format!(
+                "chain node {id}, claimed by `{agency}`, is not a member of this chain"
+            ))),
+        }
+    }
+}
+
+fn refuse<T>(status: Status) -> Result<T, Status> {
+    tracing::warn!(reason = status.message(), "chain peer refused");
+    Err(status)
+}
+
 #[tonic::async_trait]
 impl ChainPeer for PeerService {
     async fn append_entries(
         &self,
         req: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
-        let rpc = decode(req.get_ref())?;
+        let agency = self.peer_agency(&req)?;
+        let rpc: openraft::raft::AppendEntriesRequest<crate::TypeConfig> = decode(req.get_ref())?;
+        self.check_claim(&agency, rpc.vote.leader_id().voted_for())?;
         encode(&self.shared.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let rpc = decode(req.get_ref())?;
+        let agency = self.peer_agency(&req)?;
+        let rpc: openraft::raft::VoteRequest<NodeId> = decode(req.get_ref())?;
+        self.check_claim(&agency, rpc.vote.leader_id().voted_for())?;
         encode(&self.shared.raft.vote(rpc).await)
     }
 
@@ -89,7 +158,9 @@ impl ChainPeer for PeerService {
         &self,
         req: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
-        let rpc = decode(req.get_ref())?;
+        let agency = self.peer_agency(&req)?;
+        let rpc: openraft::raft::InstallSnapshotRequest<crate::TypeConfig> = decode(req.get_ref())?;
+        self.check_claim(&agency, rpc.vote.leader_id().voted_for())?;
         encode(&self.shared.raft.install_snapshot(rpc).await)
     }
 
@@ -97,6 +168,7 @@ impl ChainPeer for PeerService {
         &self,
         req: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
+        self.peer_agency(&req)?;
         let entries = req.into_inner().entries;
         if entries.is_empty() {
             return Err(Status::invalid_argument("no entries to append"));
@@ -120,6 +192,7 @@ impl ChainPeer for PeerService {
         &self,
         req: Request<CosignRequest>,
     ) -> Result<Response<CosignResponse>, Status> {
+        self.peer_agency(&req)?;
         let note = cosign::cosign(&self.shared, &req.into_inner().note)
             .await
             .map_err(status)?;
@@ -130,6 +203,7 @@ impl ChainPeer for PeerService {
         &self,
         req: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
+        self.peer_agency(&req)?;
         cosign::receive(&self.shared, &req.into_inner().note)
             .await
             .map_err(status)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use openraft::Raft;
 use sluice_proto::chain_v1::chain_peer_client::ChainPeerClient;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig, ServerTlsConfig};
 
 use crate::checkpoint::{NoteSigner, NoteVerifier};
 use crate::error::{Error, Result};
@@ -25,6 +25,31 @@ pub struct Member {
     pub agency: String,
     /// The node's chain address, `host:port`.
     pub addr: String,
+}
+
+/// The client TLS settings for reaching one agency's node.
+pub type ClientTlsFor = Arc<dyn Fn(&str) -> ClientTlsConfig + Send + Sync>;
+/// The agency a certificate (DER) names, if it names one.
+pub type CertificateAgency = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
+
+/// Mutual TLS between chain nodes. Each node presents its agency's certificate from the
+/// federation CA; a peer is heard only if its certificate names the agency of the
+/// member it claims to be.
+#[derive(Clone)]
+pub struct PeerTls {
+    /// This node's server side; it must require client certificates.
+    pub server: ServerTlsConfig,
+    /// The client settings for reaching the node of an agency: its certificate must
+    /// chain to the CA and name that agency.
+    pub client_for: ClientTlsFor,
+    /// The agency a peer's certificate (DER) names, if it names one.
+    pub agency_of: CertificateAgency,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerTls").finish_non_exhaustive()
+    }
 }
 
 /// How to run one chain node.
@@ -58,6 +83,9 @@ pub struct NodeConfig {
     /// How long sending and installing a snapshot may take; installing checks every
     /// signature of the entries it brings.
     pub snapshot_timeout: Duration,
+    /// Mutual TLS with the other nodes; `None` is plaintext, for tests of the chain
+    /// alone. A gateway always sets it.
+    pub tls: Option<PeerTls>,
 }
 
 impl NodeConfig {
@@ -80,6 +108,21 @@ impl NodeConfig {
             snapshot_every: 10_000,
             logs_kept_after_snapshot: 1_000,
             snapshot_timeout: Duration::from_secs(60),
+            tls: None,
+        }
+    }
+
+    /// The client TLS settings for node `id`, or why there are none.
+    pub(crate) fn client_tls(
+        &self,
+        id: NodeId,
+    ) -> std::result::Result<Option<ClientTlsConfig>, String> {
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        match self.member(id) {
+            Some(m) => Ok(Some((tls.client_for)(&m.agency))),
+            None => Err(format!("node {id} is not a member this node knows")),
         }
     }
 

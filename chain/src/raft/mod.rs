@@ -56,12 +56,12 @@ openraft::declare_raft_types!(
 
 /// Encodes a Raft value (log entry, RPC, reply) in postcard, the compact binary form used
 /// on disk and on the wire: JSON spelled every entry byte as a decimal number.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
     postcard::to_stdvec(value)
 }
 
 /// Decodes a value written by [`encode`].
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
 }
 

@@ -22,6 +22,16 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         iterations: u32,
     },
+    /// One owner's result streamed sealed (HPKE) against plain, over TLS on loopback,
+    /// and a small query over a pooled connection against a new one each time.
+    Transport {
+        /// Rows in the streamed result.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Runs of each stream; the median is reported (ten times as many small queries).
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
+    },
     /// Filtered `audit trace` queries over a store of many entries.
     Trace {
         #[arg(long, default_value_t = 1_000_000)]
@@ -98,6 +108,38 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Federated(args) => federated(args).await,
         Command::Chain(args) => chain(args, tmp.path()).await,
+        Command::Transport { rows, iterations } => {
+            // sh_hf holds a third of the contributions the demo data generates.
+            let data = sluice_examples::provident_fund::generate(
+                tmp.path(),
+                bench::federated::scale_for(rows * 3),
+            )?;
+            let r = bench::transport::run(data, iterations).await?;
+            let secs = |d: std::time::Duration| d.as_secs_f64().max(1e-9);
+            let mut t = table(&["stream", "rows", "time", "rows/s", "vs plain"]);
+            for (name, d) in [
+                ("plain IPC over TLS", r.plain),
+                ("HPKE-sealed over mTLS", r.sealed),
+            ] {
+                t.add_row([
+                    name.to_string(),
+                    r.rows.to_string(),
+                    format!("{d:.2?}"),
+                    format!("{:.0}", r.rows as f64 / secs(d)),
+                    format!("{:.2}x", secs(r.plain) / secs(d)),
+                ]);
+            }
+            println!("{t}");
+            println!(
+                "`{}`: pooled connection {:.2?}, new connection each time {:.2?} (handshake cost {:.2?}, {:.2}x)",
+                bench::transport::SMALL,
+                r.pooled,
+                r.fresh,
+                r.fresh.saturating_sub(r.pooled),
+                secs(r.fresh) / secs(r.pooled)
+            );
+            Ok(())
+        }
         Command::Policy { iterations } => {
             let timings = bench::policy::run(tmp.path(), iterations).await?;
             let mut t = table(&[

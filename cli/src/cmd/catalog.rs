@@ -1,9 +1,6 @@
 //! `sluice catalog`: the federated data catalog as a gateway sees it.
 
-use std::time::Duration;
-
 use anyhow::bail;
-use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
 
 /// How `catalog list` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -16,16 +13,12 @@ pub enum ListFormat {
 pub enum Command {
     /// Every dataset of every agency the gateway can reach.
     List {
-        /// `host:port` of a gateway.
+        /// `host:port` of your home gateway (your session comes from `SLUICE_TOKEN`).
         #[arg(long, value_name = "ADDR")]
         gateway: String,
-        /// Who you are: `<agency>/<user>`.
-        #[arg(
-            long = "as",
-            value_name = "AGENCY/USER",
-            default_value = "public/anonymous"
-        )]
-        principal: Principal,
+        /// The federation CA certificate the gateway's certificate chains to.
+        #[arg(long, value_name = "FILE", env = "SLUICE_CA")]
+        ca: std::path::PathBuf,
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
         /// Seconds to wait for the gateway.
@@ -37,13 +30,12 @@ pub enum Command {
 pub async fn run(cmd: Command) -> anyhow::Result<()> {
     let Command::List {
         gateway,
-        principal,
+        ca,
         format,
         timeout,
     } = cmd;
-    let ctx = RequestContext::new(principal, Purpose::parse("catalog")?);
-    let client = AnalystClient::connect(&gateway, Duration::from_secs(timeout)).await?;
-    let listing = client.catalog(&ctx, true).await?;
+    let client = super::login::client(&gateway, &ca, timeout).await?;
+    let listing = client.catalog(true).await?;
     match format {
         ListFormat::Json => {
             let items: Vec<_> = listing

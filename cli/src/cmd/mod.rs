@@ -2,12 +2,15 @@
 
 mod audit;
 mod bench;
+mod ca;
 mod catalog;
 mod demo;
 mod gateway;
 mod init;
+mod login;
 mod policy;
 mod query;
+mod user;
 
 use clap::{Parser, Subcommand};
 
@@ -33,8 +36,16 @@ enum Command {
     /// Benchmarks: federated SQL, chain commits, audit traces, policy planning.
     #[command(subcommand)]
     Bench(bench::Command),
-    /// Create an agency's signing key: `<agency>.key` (secret) and `<agency>.pub`.
+    /// Create an agency's keys (signing, HPKE, TLS) and its public bundle.
     Init(init::Args),
+    /// A federation CA and the agency certificates it issues.
+    #[command(subcommand)]
+    Ca(ca::Command),
+    /// The agency's analysts and their credentials.
+    #[command(subcommand)]
+    User(user::Command),
+    /// Log in to your home gateway; prints a session token for `SLUICE_TOKEN`.
+    Login(login::Args),
     /// Trace, verify and prove what the audit chain recorded.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -52,6 +63,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Init(args) => init::run(args),
+        Command::Ca(cmd) => ca::run(cmd),
+        Command::User(cmd) => user::run(cmd),
+        Command::Login(args) => login::run(args).await,
         Command::Audit(cmd) => audit::run(cmd),
         Command::Policy(cmd) => policy::run(cmd).await,
     }

@@ -34,7 +34,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         sql,
     } = cmd;
     let config = GatewayConfig::load(&config)?;
-    let owner = Owner::open(&config, Audit::unaudited()).await?;
+    let owner = Owner::open(&config, Audit::unaudited(), None).await?;
     let ctx = RequestContext::new(principal, purpose);
     println!("{}", owner.explain(ctx, &sql).await?);
     Ok(())

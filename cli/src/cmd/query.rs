@@ -7,18 +7,19 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
+use sluice_gateway::Purpose;
 
 use crate::output::{Format, ResultWriter};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// `host:port` of your home gateway.
+    /// `host:port` of your home gateway. You are who your session (`SLUICE_TOKEN`,
+    /// from `sluice login`) says.
     #[arg(long, value_name = "ADDR")]
     gateway: String,
-    /// Who you are: `<agency>/<user>`.
-    #[arg(long = "as", value_name = "AGENCY/USER")]
-    principal: Principal,
+    /// The federation CA certificate the gateway's certificate chains to.
+    #[arg(long, value_name = "FILE", env = "SLUICE_CA")]
+    ca: PathBuf,
     /// Why you run this query.
     #[arg(long)]
     purpose: Purpose,
@@ -36,12 +37,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let ctx = RequestContext::new(args.principal, args.purpose);
     if args.format == Format::Parquet && args.output.is_none() {
         bail!("--format parquet needs --output FILE");
     }
-    let client = AnalystClient::connect(&args.gateway, Duration::from_secs(args.timeout)).await?;
-    let mut stream = Box::pin(client.query(&ctx, &args.sql).await?);
+    let client = super::login::client(&args.gateway, &args.ca, args.timeout).await?;
+    let mut stream = Box::pin(client.query(&args.purpose, &args.sql).await?);
 
     let progress = ProgressBar::new_spinner();
     progress.set_style(

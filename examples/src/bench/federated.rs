@@ -15,9 +15,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::provident_fund::{AGENCIES, Cluster, DemoData};
-use sluice_gateway::AnalystClient;
+use sluice_gateway::Purpose;
 use sluice_gateway::error::{GatewayError, Result};
-use sluice_gateway::{Principal, Purpose, RequestContext};
 
 /// Contributions per agency at scale 1 (persons × about 15 months).
 const CONTRIBUTIONS_PER_SCALE: f64 = 3.0 * 20_000.0 * 15.0;
@@ -134,14 +133,12 @@ pub async fn run_local(data: &DemoData, iterations: usize) -> Result<ModeResult>
 /// Run the queries through three gateways on loopback.
 pub async fn run_federated(data: DemoData, iterations: usize) -> Result<ModeResult> {
     let cluster = Cluster::start(data).await?;
-    let client = AnalystClient::connect(&cluster.address("bj_hf")?, Duration::from_secs(5)).await?;
-    let principal = Principal::parse("bj_hf/bench")?;
+    let client = cluster.analyst("bj_hf").await?;
     let purpose = Purpose::parse("benchmark")?;
     let mut timings = Vec::new();
     for (name, sql) in queries() {
         let (d, rows) = time_runs(iterations, || async {
-            let ctx = RequestContext::new(principal.clone(), purpose.clone());
-            let mut s = Box::pin(client.query(&ctx, &sql).await?);
+            let mut s = Box::pin(client.query(&purpose, &sql).await?);
             let mut n = 0;
             while let Some(b) = s.next().await {
                 n += b?.num_rows();

@@ -45,8 +45,8 @@ pub async fn run(dir: &Path, iterations: u32) -> Result<Vec<PolicyTiming>> {
     let with_policy = GatewayConfig::load(&config_path)?;
     let mut without_policy = with_policy.clone();
     without_policy.policy = PolicyChoice::Open;
-    let judged_owner = Owner::open(&with_policy, Audit::unaudited()).await?;
-    let plain_owner = Owner::open(&without_policy, Audit::unaudited()).await?;
+    let judged_owner = Owner::open(&with_policy, Audit::unaudited(), None).await?;
+    let plain_owner = Owner::open(&without_policy, Audit::unaudited(), None).await?;
     let ctx = RequestContext::new(
         Principal::parse("bj_hf/analyst")?,
         Purpose::parse("provident_fund_transfer")?,
@@ -56,14 +56,11 @@ pub async fn run(dir: &Path, iterations: u32) -> Result<Vec<PolicyTiming>> {
         let (mut without, mut with) = (Duration::ZERO, Duration::ZERO);
         for i in 0..iterations + 5 {
             let t = Instant::now();
-            let planned = plain_owner.plan(ctx.clone(), &sql).await?;
-            plain_owner.describe_planned(&planned).await?;
+            plain_owner.describe(ctx.clone(), &sql, false).await?;
             let plain = t.elapsed();
 
             let t = Instant::now();
-            let planned = judged_owner.plan(ctx.clone(), &sql).await?;
-            let judged = judged_owner.judge(planned)?;
-            judged_owner.describe_judged(&judged).await?;
+            judged_owner.describe(ctx.clone(), &sql, true).await?;
             let policed = t.elapsed();
             // The first runs warm caches up.
             if i >= 5 {

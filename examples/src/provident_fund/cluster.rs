@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 use sluice_gateway::error::{GatewayError, Result};
-use sluice_gateway::{GatewayConfig, RunningGateway};
+use sluice_gateway::identity::agency::{Addresses, AgencyKeys};
+use sluice_gateway::identity::users::Session;
+use sluice_gateway::{AgencyId, AnalystClient, GatewayConfig, RunningGateway};
+
+use crate::identities::Identities;
 
 use super::data::{AGENCIES, DemoData};
 
@@ -39,6 +43,8 @@ pub struct Cluster {
     pub data: DemoData,
     pub gateways: Vec<RunningGateway>,
     pub configs: Vec<PathBuf>,
+    /// The CA, keys, trust directory and analysts the gateways run with.
+    pub identities: Identities,
 }
 
 impl Cluster {
@@ -70,7 +76,7 @@ impl Cluster {
             })
             .collect::<Result<Vec<_>>>()?;
 
-        let (chain_members, chain_addrs) = chain_members(&data)?;
+        let (identities, chain_members, chain_addrs) = identities_and_chain(&data, &addrs)?;
         let mut gateways = Vec::new();
         let mut configs = Vec::new();
         for ((i, agency), listener) in AGENCIES.iter().enumerate().zip(listeners) {
@@ -78,12 +84,12 @@ impl Cluster {
                 "# {} housing-fund centre ({})\nagency = \"{}\"\nlisten = \"{}\"\n",
                 agency.city, agency.id, agency.id, addrs[i]
             );
+            toml.push_str(&identities.config_section(agency.id)?);
             toml.push_str(&format!(
-                "\n[chain]\nnode_id = {}\nlisten = \"{}\"\ndata_dir = \"chain/{}\"\nkey_file = \"keys/{}.key\"\norigin = \"sluice/demo\"\n{chain_members}",
+                "\n[chain]\nnode_id = {}\nlisten = \"{}\"\ndata_dir = \"chain/{}\"\norigin = \"sluice/demo\"\n{chain_members}",
                 i + 1,
                 chain_addrs[i],
                 agency.id,
-                agency.id
             ));
             for (j, peer) in AGENCIES.iter().enumerate() {
                 if j != i {
@@ -122,12 +128,41 @@ impl Cluster {
             data,
             gateways,
             configs,
+            identities,
         })
     }
 
-    /// The directory of `<agency>.pub` files that checks the demo chain.
+    /// The trust directory: every agency's bundle and the `<agency>.pub` files that
+    /// check the demo chain.
     pub fn trust_dir(&self) -> PathBuf {
-        self.data.dir.join("keys")
+        self.identities.trust_dir.clone()
+    }
+
+    /// A client of `agency`'s gateway, logged in as its analyst, `<agency>/analyst`.
+    pub async fn analyst(&self, agency: &str) -> Result<AnalystClient> {
+        let id = self.identities.get(agency)?;
+        let mut client = AnalystClient::connect(
+            &self.address(agency)?,
+            &id.agency,
+            &self.identities.ca_pem()?,
+            std::time::Duration::from_secs(5),
+        )
+        .await?;
+        client.login(&id.analyst.to_string(), &id.password).await?;
+        Ok(client)
+    }
+
+    /// A session of `agency`'s analyst at its gateway, for calling the gateway's home
+    /// planner or owner in process.
+    pub fn session(&self, agency: &str) -> Result<Session> {
+        let id = self.identities.get(agency)?;
+        let g = self
+            .gateway(agency)
+            .ok_or_else(|| GatewayError::BadRequest(format!("no demo agency `{agency}`")))?;
+        Ok(g.gateway
+            .sessions
+            .login(&id.analyst.to_string(), &id.password)?
+            .1)
     }
 
     /// `agency`'s running chain node.
@@ -164,41 +199,54 @@ impl Cluster {
     }
 }
 
-/// Fresh keys and a fresh, empty chain for the three agencies; returns the
-/// `[[chain.members]]` tables every config shares and each agency's chain address.
-fn chain_members(data: &DemoData) -> Result<(String, Vec<String>)> {
+/// Fresh identities and a fresh, empty chain for the three agencies; returns the
+/// identities, the `[[chain.members]]` tables every config shares and each agency's
+/// chain address.
+fn identities_and_chain(
+    data: &DemoData,
+    gateways: &[std::net::SocketAddr],
+) -> Result<(Identities, String, Vec<String>)> {
     use base64::Engine as _;
     let io = |what: String| move |e: std::io::Error| GatewayError::Internal(format!("{what}: {e}"));
-    let keys = data.dir.join("keys");
     let chain = data.dir.join("chain");
-    for dir in [&keys, &chain] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(io(format!("clearing {}", dir.display())))?;
-        }
+    if chain.exists() {
+        std::fs::remove_dir_all(&chain).map_err(io(format!("clearing {}", chain.display())))?;
     }
-    std::fs::create_dir_all(&keys).map_err(io(format!("creating {}", keys.display())))?;
-    let mut trust = sluice_chain::TrustBundle::new();
-    let mut toml = String::new();
-    let mut addrs = Vec::new();
-    for (i, agency) in AGENCIES.iter().enumerate() {
-        let signer = sluice_chain::AgencySigner::generate(agency.id)?;
-        sluice_gateway::keys::write_key_file(
-            &keys.join(format!("{}.key", agency.id)),
-            &signer.seed(),
-        )?;
-        trust.insert(agency.id, signer.verifying_key())?;
+    let mut chain_addrs = Vec::new();
+    for _ in AGENCIES {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(io("finding a free port for the chain".into()))?
             .port();
-        addrs.push(format!("127.0.0.1:{port}"));
+        chain_addrs.push(format!("127.0.0.1:{port}"));
+    }
+    let wanted: Vec<(&str, Addresses)> = AGENCIES
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            (
+                a.id,
+                Addresses {
+                    gateway: Some(gateways[i].to_string()),
+                    chain: Some(chain_addrs[i].clone()),
+                },
+            )
+        })
+        .collect();
+    let identities = crate::identities::create(&data.dir, &wanted)?;
+    let mut toml = String::new();
+    for (i, agency) in AGENCIES.iter().enumerate() {
+        let keys = AgencyKeys::load(
+            &identities.get(agency.id)?.keys_dir,
+            &AgencyId::parse(agency.id)?,
+        )?;
         toml.push_str(&format!(
-            "\n[[chain.members]]\nid = {}\nagency = \"{}\"\naddress = \"127.0.0.1:{port}\"\npublic_key = \"{}\"\nrole = \"voter\"\n",
+            "\n[[chain.members]]\nid = {}\nagency = \"{}\"\naddress = \"{}\"\npublic_key = \"{}\"\nrole = \"voter\"\n",
             i + 1,
             agency.id,
-            base64::engine::general_purpose::STANDARD.encode(signer.verifying_key().as_bytes())
+            chain_addrs[i],
+            base64::engine::general_purpose::STANDARD.encode(keys.verification_key().as_bytes())
         ));
     }
-    trust.to_dir(&keys)?;
-    Ok((toml, addrs))
+    Ok((identities, toml, chain_addrs))
 }

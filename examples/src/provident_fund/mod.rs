@@ -14,7 +14,7 @@ pub use cluster::Cluster;
 pub use data::{AGENCIES, DemoData, generate};
 
 use sluice_gateway::error::{GatewayError, Result};
-use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
+use sluice_gateway::{Principal, Purpose};
 
 /// One query of the demo: a title, what it shows, and its SQL.
 #[derive(Debug, Clone)]
@@ -110,14 +110,18 @@ pub async fn run(dir: &Path, scale: f64, out: &mut (dyn Write + Send)) -> Result
             ),
         )?;
     }
-    let home = cluster.address("bj_hf")?;
     let analyst = Principal::parse("bj_hf/analyst")?;
     let purpose = Purpose::parse("provident_fund_transfer")?;
-    let client = AnalystClient::connect(&home, std::time::Duration::from_secs(5)).await?;
+    w(
+        out,
+        format!(
+            "  each with its own keys and certificate from the demo's CA ({}); they talk mutual TLS,\n  sign their requests and seal their results. {analyst} logs in over TLS with a password.",
+            cluster.identities.ca_cert.display()
+        ),
+    )?;
+    let client = cluster.analyst("bj_hf").await?;
 
-    let listing = client
-        .catalog(&RequestContext::new(analyst.clone(), purpose.clone()), true)
-        .await?;
+    let listing = client.catalog(true).await?;
     w(out, "\nFederated catalog, as seen from bj_hf:".into())?;
     for c in &listing.agencies {
         for d in &c.datasets {
@@ -140,9 +144,8 @@ pub async fn run(dir: &Path, scale: f64, out: &mut (dyn Write + Send)) -> Result
     for q in queries() {
         w(out, format!("\n== {} ==\n{}", q.title, q.sql))?;
         let before = stats.total_rows();
-        let ctx = RequestContext::new(analyst.clone(), purpose.clone());
         let t = Instant::now();
-        let batches = match client.query_all(&ctx, &q.sql).await {
+        let batches = match client.query_all(&purpose, &q.sql).await {
             Ok(b) => b,
             Err(e @ GatewayError::Refused(_)) => {
                 w(

@@ -20,14 +20,14 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::peer::AgencyClient;
+use crate::peer::Caller;
 
 /// Runs one SQL sub-query at its owning agency.
 pub struct RemoteExec {
     client: Arc<dyn AgencyClient>,
-    ctx: RequestContext,
+    caller: Caller,
     sql: String,
     /// The schema the home plan expects, before `projection`.
     schema: SchemaRef,
@@ -38,7 +38,7 @@ pub struct RemoteExec {
 impl RemoteExec {
     pub fn new(
         client: Arc<dyn AgencyClient>,
-        ctx: RequestContext,
+        caller: Caller,
         sql: String,
         schema: SchemaRef,
         projection: Option<Vec<usize>>,
@@ -55,7 +55,7 @@ impl RemoteExec {
         ));
         Ok(RemoteExec {
             client,
-            ctx,
+            caller,
             sql,
             schema,
             projection,
@@ -128,14 +128,14 @@ impl ExecutionPlan for RemoteExec {
             .into_datafusion());
         }
         let client = Arc::clone(&self.client);
-        let ctx = self.ctx.clone();
+        let caller = self.caller.clone();
         let sql = self.sql.clone();
         let schema = Arc::clone(&self.schema);
         let projection = self.projection.clone();
         let out_schema = Arc::clone(self.props.eq_properties.schema());
         let stream = futures::stream::once(async move {
             client
-                .fetch(&ctx, &sql, schema)
+                .fetch(&caller, &sql, schema)
                 .await
                 .map_err(GatewayError::into_datafusion)
         })
@@ -153,7 +153,7 @@ impl ExecutionPlan for RemoteExec {
 #[derive(Debug)]
 pub struct RemoteQueryTable {
     pub client: Arc<dyn AgencyClient>,
-    pub ctx: RequestContext,
+    pub caller: Caller,
     pub sql: String,
     pub schema: SchemaRef,
 }
@@ -177,7 +177,7 @@ impl TableProvider for RemoteQueryTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         Ok(Arc::new(RemoteExec::new(
             Arc::clone(&self.client),
-            self.ctx.clone(),
+            self.caller.clone(),
             self.sql.clone(),
             Arc::clone(&self.schema),
             projection.cloned(),

@@ -13,5 +13,6 @@ mod branch;
 pub mod exec;
 pub mod pushdown;
 pub mod schema;
+mod sql_expr;
 pub mod union_aggregate;
 pub mod union_topk;

@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, DFSchemaRef, JoinType, NullEquality, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    BinaryExpr, Distinct, Expr, Limit, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
-    SkipType, Union, lit,
+    Distinct, Expr, Limit, LogicalPlan, LogicalPlanBuilder, Projection, SkipType, Union, lit,
 };
 use datafusion::sql::unparser::Unparser;
 
@@ -22,8 +21,9 @@ use sluice_core::AgencyId;
 
 use super::exec::RemoteQueryTable;
 use super::schema::RemoteDataset;
-use crate::context::RequestContext;
+use super::sql_expr::{expr_can_push, normalize_expr_for_sql};
 use crate::peer::AgencyClient;
+use crate::peer::Caller;
 
 /// One SQL sub-query the rewrite sent to an owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl Owners {
 /// Rewrites one query's plan; collects the sub-queries it creates.
 pub struct Federator<'a> {
     state: &'a SessionState,
-    ctx: &'a RequestContext,
+    caller: &'a Caller,
     clients: &'a BTreeMap<AgencyId, Arc<dyn AgencyClient>>,
     sub_queries: Vec<SubQuery>,
 }
@@ -65,12 +65,12 @@ pub struct Federator<'a> {
 impl<'a> Federator<'a> {
     pub fn new(
         state: &'a SessionState,
-        ctx: &'a RequestContext,
+        caller: &'a Caller,
         clients: &'a BTreeMap<AgencyId, Arc<dyn AgencyClient>>,
     ) -> Self {
         Federator {
             state,
-            ctx,
+            caller,
             clients,
             sub_queries: Vec::new(),
         }
@@ -101,14 +101,16 @@ impl<'a> Federator<'a> {
         if let LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(on)) = &plan
             && let Some(input) = new_inputs.first()
         {
-            return Ok(LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(
-                datafusion::logical_expr::DistinctOn::try_new(
-                    on.on_expr.clone(),
-                    on.select_expr.clone(),
-                    on.sort_expr.clone(),
-                    Arc::new(input.clone()),
-                )?,
-            )));
+            return Ok(LogicalPlan::Distinct(
+                datafusion::logical_expr::Distinct::On(
+                    datafusion::logical_expr::DistinctOn::try_new(
+                        on.on_expr.clone(),
+                        on.select_expr.clone(),
+                        on.sort_expr.clone(),
+                        Arc::new(input.clone()),
+                    )?,
+                ),
+            ));
         }
         // The inputs' schemas changed (remote columns are all nullable). A union keeps
         // the schema it was built with, even through `recompute_schema`: build it anew.
@@ -195,10 +197,13 @@ impl<'a> Federator<'a> {
             datafusion::error::DataFusionError::Plan(format!("unknown agency `{agency}`"))
         })?;
         let n = self.sub_queries.len() + 1;
-        let ctx = self.ctx.sub_query(n);
+        let caller = Caller {
+            session: self.caller.session.clone(),
+            ctx: self.caller.ctx.sub_query(n),
+        };
         self.sub_queries.push(SubQuery {
             agency: agency.to_string(),
-            query_id: ctx.query_id.to_string(),
+            query_id: caller.ctx.query_id.to_string(),
             sql: sql.clone(),
         });
         // Every column may hold NULLs, whatever the published schema says: the owner's
@@ -213,7 +218,7 @@ impl<'a> Federator<'a> {
         ));
         let table = RemoteQueryTable {
             client: Arc::clone(client),
-            ctx,
+            caller,
             sql,
             schema,
         };
@@ -324,53 +329,9 @@ fn limit_without_offset(limit: &Limit) -> bool {
     matches!(limit.get_skip_type(), Ok(SkipType::Literal(0)))
 }
 
-/// Whether the unparser writes `expr` as SQL with the same meaning (see [`can_push`]).
-pub(crate) fn expr_can_push(expr: &Expr) -> bool {
-    !expr
-        .exists(|x| {
-            Ok(match x {
-                Expr::ScalarSubquery(_)
-                | Expr::Exists(_)
-                | Expr::InSubquery(_)
-                | Expr::SetComparison(_)
-                | Expr::OuterReferenceColumn(..)
-                | Expr::Placeholder(_) => true,
-                Expr::SimilarTo(like) => like.escape_char.is_some(),
-                Expr::AggregateFunction(f) => {
-                    !f.params.order_by.is_empty() || f.params.null_treatment.is_some()
-                }
-                Expr::WindowFunction(w) => w.params.null_treatment.is_some(),
-                _ => false,
-            })
-        })
-        .unwrap_or(false)
-}
-
 /// Rewrite what the unparser would write wrongly into an equivalent it writes right,
 /// everywhere in `plan` (see [`normalize_expr_for_sql`]).
 fn normalize_for_sql(plan: LogicalPlan) -> DfResult<LogicalPlan> {
     plan.transform_up(|node| node.map_expressions(normalize_expr_for_sql))
         .map(|t| t.data)
-}
-
-/// DataFusion evaluates `x SIMILAR TO p` as the regular-expression match `x ~ p` (see
-/// `datafusion_physical_expr::expressions::similar_to`), but the unparser writes it as
-/// `x LIKE p`. The owner, DataFusion too, evaluates `~` the same way.
-pub(crate) fn normalize_expr_for_sql(expr: Expr) -> DfResult<Transformed<Expr>> {
-    expr.transform(|x| match x {
-        Expr::SimilarTo(like) if like.escape_char.is_none() => {
-            let op = match (like.negated, like.case_insensitive) {
-                (false, false) => Operator::RegexMatch,
-                (false, true) => Operator::RegexIMatch,
-                (true, false) => Operator::RegexNotMatch,
-                (true, true) => Operator::RegexNotIMatch,
-            };
-            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
-                like.expr,
-                op,
-                like.pattern,
-            ))))
-        }
-        other => Ok(Transformed::no(other)),
-    })
 }

@@ -19,11 +19,12 @@ use datafusion::sql::unparser::Unparser;
 use sluice_core::{AgencyId, Principal, Purpose};
 
 use super::exec::RemoteExec;
-use super::pushdown::{expr_can_push, normalize_expr_for_sql};
+use super::sql_expr::{expr_can_push, normalize_expr_for_sql};
 use crate::catalog::DatasetInfo;
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
 use crate::peer::AgencyClient;
+use crate::peer::Caller;
 
 /// How long a fetched catalog is trusted before a missing name triggers a refresh.
 const CATALOG_REFRESH: Duration = Duration::from_secs(1);
@@ -178,13 +179,9 @@ impl TableProvider for RemoteDataset {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let ctx = state
-            .config()
-            .get_extension::<RequestContext>()
-            .ok_or_else(|| {
-                GatewayError::Internal("a query ran without a request context".into())
-                    .into_datafusion()
-            })?;
+        let ctx = state.config().get_extension::<Caller>().ok_or_else(|| {
+            GatewayError::Internal("a query ran without a request context".into()).into_datafusion()
+        })?;
         let schema = &self.info.schema;
         let indices: Vec<usize> = projection
             .cloned()

@@ -16,14 +16,21 @@ use super::status::to_status;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::home::Home;
+use crate::identity::tls::caller_agency;
+use crate::identity::users::{Session, Sessions};
 use crate::ipc::FrameEncoder;
 use crate::owner::Owner;
+use crate::owner::sealed::FrameStream as SealedStream;
+use crate::peer::Caller;
+use sluice_core::{Purpose, QueryId};
 
-/// The gRPC service of one gateway: its home planner and its owner.
+/// The gRPC service of one gateway: its home planner, its owner, and its analysts'
+/// sessions.
 #[derive(Debug, Clone)]
 pub struct GatewayService {
     pub owner: Arc<Owner>,
     pub home: Arc<Home>,
+    pub sessions: Arc<Sessions>,
 }
 
 fn internal(message: String) -> Status {
@@ -113,22 +120,82 @@ fn frames(mut batches: SendableRecordBatchStream, what: String) -> FrameStream {
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
+/// The session a call's `authorization: Bearer <token>` metadata stands for.
+fn session_of<T>(sessions: &Sessions, request: &Request<T>) -> Result<Session, GatewayError> {
+    let header = request
+        .metadata()
+        .get("authorization")
+        .ok_or_else(|| {
+            GatewayError::Unauthenticated(
+                "no credentials: log in with `sluice login` and pass the session token".into(),
+            )
+        })?
+        .to_str()
+        .map_err(|_| {
+            GatewayError::Unauthenticated("the authorization header is not text".into())
+        })?;
+    let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+        GatewayError::Unauthenticated("the authorization header is not `Bearer <token>`".into())
+    })?;
+    sessions.resolve(token)
+}
+
+/// Sealed frames to the wire, through a two-frame channel: the query runs only as fast
+/// as the peer reads.
+fn sealed_frames(mut frames: SealedStream, what: String) -> FrameStream {
+    let (tx, rx) = mpsc::channel::<Result<v1::ResultFrame, Status>>(2);
+    tokio::spawn(async move {
+        while let Some(item) = frames.next().await {
+            let failed = item.is_err();
+            if let Err(e) = &item {
+                tracing::info!(%what, error = %e, "sub-query failed mid-stream");
+            }
+            if tx.send(item.map_err(|e| to_status(&e))).await.is_err() {
+                tracing::debug!(%what, "caller went away");
+                return;
+            }
+            if failed {
+                return;
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
 #[tonic::async_trait]
 impl GatewayRpc for GatewayService {
     type QueryStream = FrameStream;
     type FetchStream = FrameStream;
 
+    async fn login(
+        &self,
+        request: Request<v1::LoginRequest>,
+    ) -> Result<Response<v1::LoginResponse>, Status> {
+        let req = request.into_inner();
+        match self.sessions.login(&req.principal, &req.password) {
+            Ok((token, session)) => Ok(Response::new(v1::LoginResponse {
+                token,
+                expires_ms: session.expires_ms(),
+            })),
+            Err(e) => {
+                tracing::info!(error = %e, "login refused");
+                Err(to_status(&e))
+            }
+        }
+    }
+
     async fn query(
         &self,
         request: Request<v1::QueryRequest>,
     ) -> Result<Response<Self::QueryStream>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
         let req = request.into_inner();
-        let ctx = RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
-        let what = format!("query {}", ctx.query_id);
-        match self.home.query(&ctx, &req.sql).await {
+        let caller = caller_for(session, req.context.as_ref()).map_err(|e| to_status(&e))?;
+        let what = format!("query {}", caller.ctx.query_id);
+        match self.home.query(&caller, &req.sql).await {
             Ok(stream) => Ok(Response::new(frames(stream, what))),
             Err(e) => {
-                tracing::info!(query_id = %ctx.query_id, error = %e, "query refused");
+                tracing::info!(query_id = %caller.ctx.query_id, error = %e, "query refused");
                 Err(to_status(&e))
             }
         }
@@ -138,13 +205,24 @@ impl GatewayRpc for GatewayService {
         &self,
         request: Request<v1::FetchRequest>,
     ) -> Result<Response<Self::FetchStream>, Status> {
+        let caller = caller_agency(&request).map_err(|e| to_status(&e))?;
         let req = request.into_inner();
-        let ctx = RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
-        let what = format!("sub-query {}", ctx.query_id);
-        match self.owner.fetch(ctx.clone(), &req.sql).await {
-            Ok(stream) => Ok(Response::new(frames(stream, what))),
+        let auth = self
+            .owner
+            .authenticate(caller, req.request.as_ref(), &req.sql)
+            .await
+            .map_err(|e| {
+                tracing::info!(error = %e, "sub-query not authenticated");
+                to_status(&e)
+            })?;
+        let query_id = auth.context().query_id.clone();
+        match self.owner.fetch_sealed(auth, &req.sql).await {
+            Ok(stream) => Ok(Response::new(sealed_frames(
+                stream,
+                format!("sub-query {query_id}"),
+            ))),
             Err(e) => {
-                tracing::info!(query_id = %ctx.query_id, error = %e, "sub-query refused");
+                tracing::info!(%query_id, error = %e, "sub-query refused");
                 Err(to_status(&e))
             }
         }
@@ -154,8 +232,12 @@ impl GatewayRpc for GatewayService {
         &self,
         request: Request<v1::CatalogRequest>,
     ) -> Result<Response<v1::CatalogResponse>, Status> {
+        // Peers show their certificate; analysts their session.
+        let peer = caller_agency(&request).map_err(|e| to_status(&e))?;
+        if peer.is_none() {
+            session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        }
         let req = request.into_inner();
-        RequestContext::from_proto(req.context.as_ref()).map_err(|e| to_status(&e))?;
         let mut resp = v1::CatalogResponse::default();
         if req.include_peers {
             let (catalogs, failed) = self.home.catalogs().await;
@@ -174,4 +256,31 @@ impl GatewayRpc for GatewayService {
         }
         Ok(Response::new(resp))
     }
+}
+
+/// The caller of an analyst's query: the principal comes from the session, never from
+/// the request; the request names the purpose and, optionally, the query id.
+fn caller_for(session: Session, ctx: Option<&v1::RequestContext>) -> Result<Caller, GatewayError> {
+    let ctx =
+        ctx.ok_or_else(|| GatewayError::BadRequest("the request carries no context".into()))?;
+    if !ctx.principal.is_empty() {
+        return Err(GatewayError::BadRequest(format!(
+            "the request sets principal `{}`; the principal comes from your credentials, leave it empty",
+            ctx.principal
+        )));
+    }
+    let purpose = Purpose::parse(&ctx.purpose)?;
+    let query_id = if ctx.query_id.is_empty() {
+        QueryId::new()
+    } else {
+        QueryId::parse(&ctx.query_id)?
+    };
+    Ok(Caller {
+        ctx: RequestContext {
+            principal: session.principal().clone(),
+            purpose,
+            query_id,
+        },
+        session,
+    })
 }

@@ -83,6 +83,9 @@ pub fn to_status(e: &GatewayError) -> Status {
         ),
         GatewayError::Refused(r) => (Code::PermissionDenied, Kind::Refusal(refusal_to_proto(r))),
         GatewayError::Audit(m) => (Code::Aborted, Kind::Audit(m.clone())),
+        GatewayError::Unauthenticated(m) => {
+            (Code::Unauthenticated, Kind::Unauthenticated(m.clone()))
+        }
         GatewayError::SchemaMismatch {
             dataset,
             column,
@@ -156,6 +159,7 @@ pub fn from_status(status: Status) -> Received {
             reason: p.reason,
         },
         Kind::Audit(m) => GatewayError::Audit(m),
+        Kind::Unauthenticated(m) => GatewayError::Unauthenticated(m),
         Kind::BadInput(b) => {
             use v1::bad_input::Kind as B;
             match B::try_from(b.kind).unwrap_or(B::Unspecified) {

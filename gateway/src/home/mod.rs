@@ -14,14 +14,13 @@ use futures::future::join_all;
 use sluice_core::{AgencyId, CATALOG};
 
 use crate::catalog::AgencyCatalog;
-use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
 use crate::federation::pushdown::{Federator, SubQuery};
 use crate::federation::schema::AgencySchema;
 use crate::federation::union_aggregate::push_aggregates_through_union;
 use crate::federation::union_topk::push_top_n_through_union;
 use crate::intake;
-use crate::peer::{AgencyClient, WireStats};
+use crate::peer::{AgencyClient, Caller, WireStats};
 
 /// The federated planner of one gateway.
 #[derive(Debug)]
@@ -89,13 +88,13 @@ impl Home {
         &self.stats
     }
 
-    fn session(&self, ctx: &RequestContext) -> SessionState {
+    fn session(&self, caller: &Caller) -> SessionState {
         let config = crate::intake::with_sql_limits(SessionConfig::new())
             .with_information_schema(false)
             .with_default_catalog_and_schema(CATALOG, self.agency.as_str())
             // The catalogs are shared by every query; building a session must not replace them.
             .with_create_default_catalog_and_schema(false)
-            .with_extension(Arc::new(ctx.clone()));
+            .with_extension(Arc::new(caller.clone()));
         SessionStateBuilder::new()
             .with_config(config)
             .with_catalog_list(Arc::clone(&self.catalogs) as _)
@@ -119,9 +118,9 @@ impl Home {
         Ok(())
     }
 
-    /// Plan `sql` across agencies without running it.
-    pub async fn plan(&self, ctx: &RequestContext, sql: &str) -> Result<FederatedPlan> {
-        let state = self.session(ctx);
+    /// Plan `sql` across agencies for `caller` without running it.
+    pub async fn plan(&self, caller: &Caller, sql: &str) -> Result<FederatedPlan> {
+        let state = self.session(caller);
         let query = intake::parse(&state, sql)?;
         self.resolve(&query).await?;
         let plan = intake::plan(&state, query).await?;
@@ -131,7 +130,7 @@ impl Home {
         let split = push_aggregates_through_union(optimized)
             .and_then(push_top_n_through_union)
             .map_err(GatewayError::from_datafusion)?;
-        let mut federator = Federator::new(&state, ctx, &self.clients);
+        let mut federator = Federator::new(&state, caller, &self.clients);
         let logical = federator
             .federate(split)
             .await
@@ -150,13 +149,10 @@ impl Home {
         })
     }
 
-    /// Plan and run `sql`, streaming the result.
-    pub async fn query(
-        &self,
-        ctx: &RequestContext,
-        sql: &str,
-    ) -> Result<SendableRecordBatchStream> {
-        let plan = self.plan(ctx, sql).await?;
+    /// Plan and run `sql` for `caller`, streaming the result.
+    pub async fn query(&self, caller: &Caller, sql: &str) -> Result<SendableRecordBatchStream> {
+        let plan = self.plan(caller, sql).await?;
+        let ctx = &caller.ctx;
         tracing::info!(
             query_id = %ctx.query_id,
             principal = %ctx.principal,

@@ -19,6 +19,10 @@ use sha2::{Digest as _, Sha256};
 use sluice_chain::entry::{AccessCompletion, AccessDecision, Body, ColumnLevel};
 use sluice_chain::{ChainNode, Entry, EntryCommitted};
 
+use std::collections::HashMap;
+
+use sluice_core::AgencyId;
+
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
 
@@ -27,6 +31,17 @@ use crate::error::{GatewayError, Result};
 #[derive(Debug, Clone)]
 pub struct Audit {
     node: Option<Arc<ChainNode>>,
+    folds: Arc<std::sync::Mutex<HashMap<AgencyId, Fold>>>,
+}
+
+/// How long repeated refusals of one agency's requests fold into one entry.
+pub const FOLD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Refusals of one agency within the current interval.
+#[derive(Debug)]
+struct Fold {
+    started: std::time::Instant,
+    folded: u64,
 }
 
 /// The proof that an allowed access may release data: its entry is committed on the
@@ -63,13 +78,19 @@ fn now_ms() -> u64 {
 impl Audit {
     /// Records on `node`'s chain.
     pub fn on_chain(node: Arc<ChainNode>) -> Self {
-        Audit { node: Some(node) }
+        Audit {
+            node: Some(node),
+            folds: Arc::default(),
+        }
     }
 
     /// Records nothing, and says so in every access's [`Receipt`]. For tests and
     /// benchmarks: a gateway in use records every access.
     pub fn unaudited() -> Self {
-        Audit { node: None }
+        Audit {
+            node: None,
+            folds: Arc::default(),
+        }
     }
 
     /// The chain node, unless unaudited.
@@ -125,8 +146,94 @@ impl Audit {
     /// get. The chain's completion entry has no field for a failure, so it is an access
     /// refusal of the same query id whose reason says so.
     pub(super) async fn failed(&self, ctx: &RequestContext, detail: String) {
-        self.refused(ctx, Vec::new(), format!("failed while running, after it was allowed: {detail}"))
-            .await;
+        self.refused(
+            ctx,
+            Vec::new(),
+            format!("failed while running, after it was allowed: {detail}"),
+        )
+        .await;
+    }
+
+    /// Records the refusal of a request from `caller`'s gateway that did not prove
+    /// itself (bad signature, replay, stale time). The first refusal of an interval is
+    /// recorded at once; later ones in the same interval are counted and recorded as
+    /// one entry when it ends, so a flood cannot flood the chain.
+    pub(super) async fn unauthenticated(&self, caller: &AgencyId, reason: &str) {
+        let Some(node) = &self.node else {
+            return;
+        };
+        let first = {
+            let mut folds = self.folds.lock().unwrap_or_else(|p| p.into_inner());
+            match folds.get_mut(caller) {
+                Some(f) if f.started.elapsed() < FOLD_INTERVAL => {
+                    f.folded += 1;
+                    if f.folded == 1 {
+                        self.flush_later(caller.clone(), f.started + FOLD_INTERVAL);
+                    }
+                    false
+                }
+                _ => {
+                    folds.insert(
+                        caller.clone(),
+                        Fold {
+                            started: std::time::Instant::now(),
+                            folded: 0,
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        if first {
+            let body = unauthenticated_body(caller, format!("refused: {reason}"));
+            if let Err(e) = Self::append(node, body).await {
+                tracing::error!(%caller, error = %e, "could not record a refusal");
+            }
+        }
+    }
+
+    fn flush_later(&self, caller: AgencyId, at: std::time::Instant) {
+        let (Some(node), folds) = (self.node.clone(), Arc::clone(&self.folds)) else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let folded = {
+                let mut f = folds.lock().unwrap_or_else(|p| p.into_inner());
+                f.remove(&caller).map(|f| f.folded).unwrap_or(0)
+            };
+            if folded > 0 {
+                let body = unauthenticated_body(
+                    &caller,
+                    format!(
+                        "refused {folded} more requests in {} s, folded into this entry",
+                        FOLD_INTERVAL.as_secs()
+                    ),
+                );
+                if let Err(e) = Self::append(&node, body).await {
+                    tracing::error!(%caller, error = %e, "could not record folded refusals");
+                }
+            }
+        });
+    }
+
+    /// The completion of a sealed delivery, recorded when it is finished or dropped;
+    /// `None` when unaudited.
+    pub(super) fn completion(&self, receipt: &Receipt, query_id: &str) -> Option<Completion> {
+        match (receipt, &self.node) {
+            (Receipt::Committed(_), Some(node)) => Some(Completion {
+                node: Arc::clone(node),
+                query_id: query_id.to_string(),
+                rows: 0,
+                bytes: 0,
+                digest: [0; 32],
+                done: false,
+            }),
+            _ => None,
+        }
     }
 
     /// Wraps `stream` so that its end appends the completion entry for `query_id`. If
@@ -172,6 +279,76 @@ impl Audit {
                 }
             });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, s)))
+    }
+}
+
+fn unauthenticated_body(caller: &AgencyId, what: String) -> Body {
+    Body::AccessRefused(AccessDecision {
+        query_id: sluice_core::QueryId::new().to_string(),
+        principal: format!("{caller}/gateway"),
+        purpose: "authentication".into(),
+        datasets: Vec::new(),
+        columns: Vec::new(),
+        reason: format!("unauthenticated request from {caller}'s gateway: {what}"),
+        consents: Vec::new(),
+    })
+}
+
+/// What a sealed delivery has sent so far; recorded as its completion entry when
+/// [`Completion::finish`] is called, or, if the delivery stops early, when dropped.
+#[derive(Debug)]
+pub struct Completion {
+    node: Arc<ChainNode>,
+    query_id: String,
+    rows: u64,
+    bytes: u64,
+    digest: [u8; 32],
+    done: bool,
+}
+
+impl Completion {
+    /// What has been delivered so far.
+    pub fn update(&mut self, rows: u64, bytes: u64, digest: [u8; 32]) {
+        (self.rows, self.bytes, self.digest) = (rows, bytes, digest);
+    }
+
+    fn entry(&self) -> Entry {
+        Entry {
+            author: self.node.agency().to_string(),
+            time_ms: now_ms(),
+            body: Body::AccessCompleted(AccessCompletion {
+                query_id: self.query_id.clone(),
+                rows: self.rows,
+                bytes: self.bytes,
+                digest: self.digest,
+            }),
+        }
+    }
+
+    /// Records the completion and waits until it is committed.
+    pub async fn finish(mut self) -> Result<()> {
+        self.done = true;
+        self.node
+            .append(self.entry())
+            .await
+            .map(|_| ())
+            .map_err(|e| GatewayError::Audit(format!("recording the completion: {e}")))
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (node, entry) = (Arc::clone(&self.node), self.entry());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = node.append(entry).await {
+                    tracing::error!(error = %e, "could not record a partial delivery");
+                }
+            });
+        }
     }
 }
 

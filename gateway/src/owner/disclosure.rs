@@ -95,6 +95,7 @@ impl Disclosure {
         agency: &AgencyId,
         state: &SessionState,
         ctx: &RequestContext,
+        roles: &[String],
         plan: &LogicalPlan,
     ) -> Result<Verdict> {
         let decided = match self {
@@ -103,13 +104,13 @@ impl Disclosure {
                 if let Some(e) = policy.last_error() {
                     tracing::error!(%agency, error = %e, "policy file rejected; the last good policy stays in force");
                 }
-                let request = request(ctx)?;
+                let request = request(ctx, roles)?;
                 policy
                     .decide(plan, &request)
                     .map_err(|e| refusal(agency, ctx, e, None))?
             }
             Disclosure::DenyAll(policy) => policy
-                .decide(plan, &request(ctx)?)
+                .decide(plan, &request(ctx, roles)?)
                 .map_err(|e| refusal(agency, ctx, e, Some(NO_POLICY)))?,
         };
         let d = &decided.decision;
@@ -145,8 +146,9 @@ impl Disclosure {
     }
 }
 
-fn request(ctx: &RequestContext) -> Result<Request> {
+fn request(ctx: &RequestContext, roles: &[String]) -> Result<Request> {
     Request::new(&ctx.principal.to_string(), Some(ctx.purpose.as_str()))
+        .and_then(|r| r.with_roles(roles))
         .map_err(|e| GatewayError::BadRequest(e.to_string()))
 }
 

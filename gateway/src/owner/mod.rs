@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod disclosure;
+pub mod sealed;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -25,13 +26,14 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use sluice_core::{AgencyId, CATALOG};
 
-use self::audit::Audit;
+use self::audit::{Audit, Receipt};
 use self::disclosure::Disclosure;
-pub use self::state::{Judged, Logged, Planned};
+pub use self::state::{Authenticated, Judged, Logged, Planned, Recipient};
 use crate::catalog::{AgencyCatalog, DatasetInfo};
 use crate::config::{DatasetConfig, GatewayConfig};
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
+use crate::identity::envelope::Verifier;
 use crate::intake;
 
 /// The datasets of one agency, and the engine that answers queries over them.
@@ -41,6 +43,8 @@ pub struct Owner {
     ctx: SessionContext,
     audit: Audit,
     disclosure: Disclosure,
+    /// Checks peers' requests; `None` on an owner that only explains.
+    verifier: Option<Verifier>,
 }
 
 impl std::fmt::Debug for Owner {
@@ -54,8 +58,13 @@ impl std::fmt::Debug for Owner {
 
 impl Owner {
     /// Open every dataset's connector and check each against its published schema.
-    /// Decisions are recorded through `audit`.
-    pub async fn open(config: &GatewayConfig, audit: Audit) -> Result<Self> {
+    /// Decisions are recorded through `audit`; peers' requests are checked by
+    /// `verifier` (with `None`, the owner answers only its own gateway and explains).
+    pub async fn open(
+        config: &GatewayConfig,
+        audit: Audit,
+        verifier: Option<Verifier>,
+    ) -> Result<Self> {
         let agency = config.agency.clone();
         let ctx = SessionContext::new_with_config(
             crate::intake::with_sql_limits(SessionConfig::new())
@@ -96,6 +105,7 @@ impl Owner {
             ctx,
             audit,
             disclosure,
+            verifier,
         })
     }
 
@@ -121,9 +131,40 @@ impl Owner {
         self.disclosure.digest()
     }
 
+    /// Check a peer gateway's request: its TLS client certificate named `caller`, and its
+    /// envelope must be signed by that agency, fresh and not replayed, for this SQL. A
+    /// refusal of a caller with a certificate is recorded on the chain (repeats from one
+    /// agency folded per interval); one without a certificate is refused unrecorded.
+    pub async fn authenticate(
+        &self,
+        caller: Option<AgencyId>,
+        signed: Option<&sluice_proto::v1::SignedRequest>,
+        sql: &str,
+    ) -> Result<Authenticated> {
+        let Some(caller) = caller else {
+            return Err(GatewayError::Unauthenticated(
+                "a peer request needs a TLS client certificate from the federation CA".into(),
+            ));
+        };
+        let Some(verifier) = &self.verifier else {
+            return Err(GatewayError::Unauthenticated(
+                "this gateway trusts no peers".into(),
+            ));
+        };
+        match verifier.verify(&caller, signed, sql, crate::identity::envelope::now_ms()) {
+            Ok(v) => Ok(Authenticated::from_peer(v)),
+            Err(e) => {
+                self.audit.unauthenticated(&caller, &e.to_string()).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Parse and plan `sql` as untrusted input: it must be one read-only query over this
     /// agency's own datasets.
-    pub async fn plan(&self, ctx: RequestContext, sql: &str) -> Result<Planned> {
+    pub async fn plan(&self, auth: Authenticated, sql: &str) -> Result<Planned> {
+        // The recipient was settled by `fetch` or `fetch_sealed`, which took `auth`.
+        let Authenticated { ctx, roles, .. } = auth;
         let state = self.ctx.state();
         let query = intake::parse(&state, sql)?;
         for d in &query.tables {
@@ -149,6 +190,7 @@ impl Owner {
         let plan = intake::plan(&state, query).await?;
         Ok(Planned {
             ctx,
+            roles,
             plan,
             datasets,
         })
@@ -156,9 +198,13 @@ impl Owner {
 
     /// Apply this agency's disclosure policy to a planned query.
     pub fn judge(&self, planned: Planned) -> Result<Judged> {
-        let verdict =
-            self.disclosure
-                .judge(&self.agency, &self.ctx.state(), &planned.ctx, &planned.plan)?;
+        let verdict = self.disclosure.judge(
+            &self.agency,
+            &self.ctx.state(),
+            &planned.ctx,
+            &planned.roles,
+            &planned.plan,
+        )?;
         Ok(Judged {
             planned,
             plan: verdict.plan,
@@ -196,9 +242,31 @@ impl Owner {
         })
     }
 
-    /// Run a logged query and stream its result; the stream's end records the
-    /// completion.
+    /// Run a logged query and stream its result as batches; the stream's end records
+    /// the completion.
     async fn execute(&self, logged: Logged) -> Result<SendableRecordBatchStream> {
+        let query_id = logged.ctx.query_id.to_string();
+        let (receipt, stream) = self.run(logged).await?;
+        self.audit.deliver(&receipt, &query_id, stream)
+    }
+
+    /// Run a logged query and stream its result as frames sealed for `reply_to`; the
+    /// completion, with the sealed stream's digest, is recorded when the last frame
+    /// leaves.
+    async fn execute_sealed(
+        &self,
+        logged: Logged,
+        reply_to: &crate::seal::PublicKey,
+    ) -> Result<sealed::FrameStream> {
+        let query_id = logged.ctx.query_id.to_string();
+        let (receipt, batches) = self.run(logged).await?;
+        let completion = self.audit.completion(&receipt, &query_id);
+        sealed::frames(batches, reply_to, &query_id, completion)
+    }
+
+    /// Start a logged query. Where it reads protected columns, the text of a failure
+    /// is kept for the chain and the caller is told only whose data failed.
+    async fn run(&self, logged: Logged) -> Result<(Receipt, SendableRecordBatchStream)> {
         let Logged {
             ctx,
             plan,
@@ -215,7 +283,7 @@ impl Owner {
             agency: self.agency.to_string(),
             datasets: names.clone(),
             columns: protected,
-            ctx: ctx.clone(),
+            ctx,
             audit: self.audit.clone(),
         };
         let started = async {
@@ -230,53 +298,92 @@ impl Owner {
         // Read errors surface mid-stream; name the datasets so the analyst knows whose
         // data failed, and nothing more where the query reads protected columns.
         let stream = stream.map_err(move |e| withhold.stream_error(e, &names));
-        let stream: SendableRecordBatchStream =
-            Box::pin(RecordBatchStreamAdapter::new(schema, stream));
-        self.audit.deliver(&receipt, ctx.query_id.as_str(), stream)
+        Ok((
+            receipt,
+            Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        ))
     }
 
-    /// Answer `sql` for `ctx`: plan it, judge it by the policy, record the decision on the
-    /// audit chain, and only once that entry is committed start the query. A refusal is
-    /// recorded too. The stream's end records the completion: rows, bytes and digest.
-    pub async fn fetch(&self, ctx: RequestContext, sql: &str) -> Result<SendableRecordBatchStream> {
-        let judged = match self.plan(ctx.clone(), sql).await {
+    /// Plan, judge and log `sql` for `auth`; a refusal is recorded on the chain.
+    async fn admit(&self, auth: Authenticated, sql: &str) -> Result<Logged> {
+        let ctx = auth.ctx.clone();
+        let judged = match self.plan(auth, sql).await {
             Ok(planned) => self.judge(planned),
             Err(e) => Err(e),
         };
-        let judged = match judged {
-            Ok(j) => j,
+        match judged {
+            Ok(j) => self.log(j).await,
             Err(e) => {
                 self.audit.refused(&ctx, Vec::new(), e.to_string()).await;
-                return Err(e);
+                Err(e)
             }
-        };
-        let logged = self.log(judged).await?;
+        }
+    }
+
+    /// Answer `sql` for this gateway's own home planner: plan it, judge it by the policy,
+    /// record the decision on the audit chain, and only once that entry is committed
+    /// start the query. The stream's end records the completion: rows, bytes and digest.
+    pub async fn fetch(&self, auth: Authenticated, sql: &str) -> Result<SendableRecordBatchStream> {
+        if !matches!(auth.recipient, Recipient::Local) {
+            return Err(GatewayError::Internal(
+                "a peer's request must be answered sealed".into(),
+            ));
+        }
+        let logged = self.admit(auth, sql).await?;
         self.execute(logged).await
+    }
+
+    /// Answer a peer's `sql` as frames sealed for the peer. The completion entry carries
+    /// the digest of the sealed stream, so the owner can later prove what it delivered.
+    pub async fn fetch_sealed(
+        &self,
+        auth: Authenticated,
+        sql: &str,
+    ) -> Result<sealed::FrameStream> {
+        let Recipient::Peer { reply_to, .. } = auth.recipient.clone() else {
+            return Err(GatewayError::Internal(
+                "an in-process request is answered as batches".into(),
+            ));
+        };
+        let logged = self.admit(auth, sql).await?;
+        self.execute_sealed(logged, &reply_to).await
     }
 
     /// What `sluice policy explain` prints: the level, rule and mask of each column, the
     /// injected filters, the suppressions and the rewritten SQL. A refused query is the
     /// refusal, with every column and rule. Nothing is run and nothing is recorded.
     pub async fn explain(&self, ctx: RequestContext, sql: &str) -> Result<String> {
-        let judged = self.judge(self.plan(ctx, sql).await?)?;
+        let judged = self.judge(self.plan(Self::offline(ctx), sql).await?)?;
         Ok(match judged.decision() {
             Some(d) => d.explain(),
             None => judged.reason().to_string(),
         })
     }
 
-    /// The physical plan a judged query would run, as text. Planning only: nothing runs.
-    pub async fn describe_judged(&self, judged: &Judged) -> Result<String> {
-        self.describe(&judged.plan).await
+    /// The physical plan `sql` would run for `ctx`, as text: with the policy's rewrite,
+    /// or (`judged = false`) as asked, for measuring what the policy adds. Planning
+    /// only: nothing runs and nothing is recorded.
+    pub async fn describe(&self, ctx: RequestContext, sql: &str, judged: bool) -> Result<String> {
+        let planned = self.plan(Self::offline(ctx), sql).await?;
+        if judged {
+            let judged = self.judge(planned)?;
+            self.physical_text(&judged.plan).await
+        } else {
+            self.physical_text(&planned.plan).await
+        }
     }
 
-    /// The physical plan of the query as asked, before any policy, as text. For
-    /// measuring what the policy adds; nothing runs.
-    pub async fn describe_planned(&self, planned: &Planned) -> Result<String> {
-        self.describe(&planned.plan).await
+    /// The state explain and describe plan from: they only ever render text, so the
+    /// context needs no proof.
+    fn offline(ctx: RequestContext) -> Authenticated {
+        Authenticated {
+            ctx,
+            roles: Vec::new(),
+            recipient: Recipient::Local,
+        }
     }
 
-    async fn describe(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Result<String> {
+    async fn physical_text(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Result<String> {
         let physical = self
             .ctx
             .state()

@@ -1,19 +1,96 @@
-//! The states of one request at an owner, as types: [`Planned`] (parsed and planned from
-//! untrusted SQL), [`Judged`] (rewritten by the disclosure policy) and [`Logged`] (its
-//! access entry committed). Each is made only by the step before it, inside
-//! [`crate::owner`], and only a `Logged` query can run, so no code path releases data
-//! that no policy judged or no chain entry covers.
+//! The states of one request at an owner, as types: [`Authenticated`] (the caller proved
+//! who it is), [`Planned`] (parsed and planned from untrusted SQL), [`Judged`] (rewritten
+//! by the disclosure policy) and [`Logged`] (its access entry committed). Each is made
+//! only by the step before it, and only a `Logged` query can run, so no code path
+//! releases data to an unproven caller, or that no policy judged or no chain entry covers.
 
 use datafusion::logical_expr::LogicalPlan;
-use sluice_core::DatasetRef;
+use sluice_core::{AgencyId, DatasetRef};
 
 use super::audit::{ColumnUse, Receipt};
 use crate::context::RequestContext;
+use crate::error::{GatewayError, Result};
+use crate::identity::envelope::VerifiedRequest;
+use crate::identity::users::Session;
+use crate::seal;
+
+/// Who the answer goes to.
+#[derive(Debug, Clone)]
+pub enum Recipient {
+    /// A peer agency's gateway, over the network: the answer is sealed to its key.
+    Peer {
+        agency: AgencyId,
+        reply_to: seal::PublicKey,
+    },
+    /// This gateway's own home planner, in process, for one of its analysts.
+    Local,
+}
+
+/// A caller that proved who it is. Made only from a checked envelope
+/// ([`VerifiedRequest`]) or a live session ([`Session`]), neither of which can be made
+/// up outside [`crate::identity`].
+#[derive(Debug)]
+pub struct Authenticated {
+    pub(super) ctx: RequestContext,
+    pub(super) roles: Vec<String>,
+    pub(super) recipient: Recipient,
+}
+
+impl Authenticated {
+    /// A peer gateway's request whose certificate and signature checked out.
+    pub fn from_peer(request: VerifiedRequest) -> Self {
+        let (requester, ctx, roles, reply_to) = request.into_parts();
+        Authenticated {
+            roles: qualified(&requester, roles),
+            ctx,
+            recipient: Recipient::Peer {
+                agency: requester,
+                reply_to,
+            },
+        }
+    }
+
+    /// A query of this gateway's own analyst; `ctx` must be the session's principal's.
+    pub fn from_session(session: &Session, ctx: RequestContext) -> Result<Self> {
+        if &ctx.principal != session.principal() {
+            return Err(GatewayError::Unauthenticated(format!(
+                "the session is `{}`'s, not `{}`'s",
+                session.principal(),
+                ctx.principal
+            )));
+        }
+        let agency = ctx.principal.agency().clone();
+        Ok(Authenticated {
+            roles: qualified(&agency, session.roles().to_vec()),
+            ctx,
+            recipient: Recipient::Local,
+        })
+    }
+
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The caller's roles, each named `<agency>.<role>` after the agency that vouches
+    /// for it, so one agency's role names cannot stand for another's.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    pub fn recipient(&self) -> &Recipient {
+        &self.recipient
+    }
+}
+
+fn qualified(agency: &AgencyId, roles: Vec<String>) -> Vec<String> {
+    roles.into_iter().map(|r| format!("{agency}.{r}")).collect()
+}
 
 /// A query the owner has parsed and planned against its own datasets, not yet judged.
 #[derive(Debug)]
 pub struct Planned {
     pub(super) ctx: RequestContext,
+    pub(super) roles: Vec<String>,
     pub(super) plan: LogicalPlan,
     pub(super) datasets: Vec<DatasetRef>,
 }

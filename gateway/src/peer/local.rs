@@ -10,11 +10,11 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::TryStreamExt;
 use sluice_core::AgencyId;
 
-use super::{AgencyClient, WireStats, counted};
+use super::{AgencyClient, Caller, WireStats, counted};
 use crate::catalog::AgencyCatalog;
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
-use crate::owner::Owner;
+use crate::owner::{Authenticated, Owner};
 
 /// This gateway's own owner, reached in process.
 #[derive(Debug)]
@@ -41,13 +41,14 @@ impl AgencyClient for LocalClient {
 
     async fn fetch(
         &self,
-        ctx: &RequestContext,
+        caller: &Caller,
         sql: &str,
         expected: SchemaRef,
     ) -> Result<SendableRecordBatchStream> {
         let stats = self.stats.agency(self.agency().as_str());
         stats.sub_queries.fetch_add(1, Ordering::Relaxed);
-        let stream = self.owner.fetch(ctx.clone(), sql).await?;
+        let auth = Authenticated::from_session(&caller.session, caller.ctx.clone())?;
+        let stream = self.owner.fetch(auth, sql).await?;
         let stream = stream.map_err(GatewayError::from_datafusion);
         Ok(counted(self.agency().as_str(), expected, stats, stream))
     }

@@ -24,6 +24,7 @@ use crate::catalog::AgencyCatalog;
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
 use crate::grpc::status::{Received, from_status};
+use crate::identity::users::Session;
 
 /// A connection to the gateway of an agency that owns data.
 #[async_trait]
@@ -34,13 +35,30 @@ pub trait AgencyClient: Debug + Send + Sync {
     /// The agency's published catalog.
     async fn catalog(&self, ctx: &RequestContext) -> Result<AgencyCatalog>;
 
-    /// Run `sql` at the owner and stream the result, conformed to `expected`.
+    /// Run `sql` at the owner for `caller` and stream the result, conformed to
+    /// `expected`.
     async fn fetch(
         &self,
-        ctx: &RequestContext,
+        caller: &Caller,
         sql: &str,
         expected: SchemaRef,
     ) -> Result<SendableRecordBatchStream>;
+}
+
+/// Who a sub-query runs for: the analyst's session at this gateway, whose principal and
+/// roles the owner is told, and the sub-query's own context.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub session: Session,
+    pub ctx: RequestContext,
+}
+
+impl Caller {
+    /// A new query by `session`'s user for `purpose`.
+    pub fn new(session: Session, purpose: sluice_core::Purpose) -> Self {
+        let ctx = RequestContext::new(session.principal().clone(), purpose);
+        Caller { session, ctx }
+    }
 }
 
 /// Counts what crosses from owners to this home gateway, per agency.

@@ -12,13 +12,15 @@ use sluice_core::AgencyId;
 use sluice_proto::GatewayClient;
 use sluice_proto::v1;
 use tokio::sync::OnceCell;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-use super::stream::decode_frames;
-use super::{AgencyClient, WireStats, counted, peer_error};
+use super::stream::{Wrapping, open};
+use super::{AgencyClient, Caller, WireStats, counted, peer_error};
 use crate::catalog::AgencyCatalog;
 use crate::context::RequestContext;
 use crate::error::{GatewayError, Result};
+use crate::identity::agency::AgencyKeys;
+use crate::identity::envelope;
 use crate::ipc::MAX_MESSAGE_BYTES;
 
 /// Timeouts for talking to a peer gateway.
@@ -45,21 +47,29 @@ pub struct PeerClient {
     agency: AgencyId,
     address: String,
     timeouts: PeerTimeouts,
+    tls: ClientTlsConfig,
+    keys: Arc<AgencyKeys>,
     channel: OnceCell<Channel>,
     stats: Arc<WireStats>,
 }
 
 impl PeerClient {
+    /// A client of `agency`'s gateway at `address`, over mutual TLS (`tls`), signing
+    /// requests with this agency's `keys`.
     pub fn new(
         agency: &AgencyId,
         address: &str,
         timeouts: PeerTimeouts,
+        tls: ClientTlsConfig,
+        keys: Arc<AgencyKeys>,
         stats: Arc<WireStats>,
     ) -> Self {
         PeerClient {
             agency: agency.clone(),
             address: address.to_string(),
             timeouts,
+            tls,
+            keys,
             channel: OnceCell::new(),
             stats,
         }
@@ -77,7 +87,7 @@ impl PeerClient {
     async fn client(&self) -> Result<GatewayClient<Channel>> {
         let channel = self
             .channel
-            .get_or_try_init(|| connect(&self.address, self.timeouts.connect))
+            .get_or_try_init(|| connect(&self.address, self.tls.clone(), self.timeouts.connect))
             .await
             .map_err(|e| self.unreachable(e))?;
         Ok(GatewayClient::new(channel.clone())
@@ -95,9 +105,15 @@ impl PeerClient {
 
 /// Open a channel to `address`, waiting at most `timeout`. The error says what
 /// happened: a refused connection is not a timeout.
-pub async fn connect(address: &str, timeout: Duration) -> std::result::Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+pub async fn connect(
+    address: &str,
+    tls: ClientTlsConfig,
+    timeout: Duration,
+) -> std::result::Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("https://{address}"))
         .map_err(|e| format!("bad address: {e}"))?
+        .tls_config(tls)
+        .map_err(|e| format!("TLS settings: {e}"))?
         .connect_timeout(timeout)
         .tcp_nodelay(true);
     match tokio::time::timeout(timeout, endpoint.connect()).await {
@@ -146,7 +162,7 @@ impl AgencyClient for PeerClient {
 
     async fn fetch(
         &self,
-        ctx: &RequestContext,
+        caller: &Caller,
         sql: &str,
         expected: SchemaRef,
     ) -> Result<SendableRecordBatchStream> {
@@ -154,7 +170,12 @@ impl AgencyClient for PeerClient {
         stats.sub_queries.fetch_add(1, Ordering::Relaxed);
         let mut client = self.client().await?;
         let req = v1::FetchRequest {
-            context: Some(ctx.to_proto()),
+            request: Some(envelope::sign(
+                &self.keys,
+                &caller.ctx,
+                caller.session.roles(),
+                sql,
+            )?),
             sql: sql.to_string(),
         };
         let waited = self.timeouts.connect;
@@ -164,11 +185,17 @@ impl AgencyClient for PeerClient {
                 self.unreachable(format!("no answer to the sub-query within {waited:.1?}"))
             })?
             .map_err(|s| self.status_error(s))?;
-        let frames = decode_frames(
+        let wrapping = Wrapping::Sealed {
+            keys: Arc::clone(&self.keys),
+            query_id: caller.ctx.query_id.to_string(),
+        };
+        let (_, batches) = open(
             self.agency.to_string(),
             resp.into_inner(),
             self.timeouts.idle,
-        );
-        Ok(counted(self.agency.as_str(), expected, stats, frames))
+            wrapping,
+        )
+        .await?;
+        Ok(counted(self.agency.as_str(), expected, stats, batches))
     }
 }

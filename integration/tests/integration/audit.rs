@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use sluice_chain::entry::Body;
 use sluice_chain::{ChainStore, TraceFilter, TrustBundle};
-use sluice_proto::GatewayClient;
+use sluice_gateway::identity::envelope;
+use sluice_gateway::{Principal, QueryId, RequestContext};
 use sluice_proto::v1;
 
-use super::common::Harness;
+use super::common::{Harness, keys, peer_client, purpose};
 
 /// Waits until `store` holds an entry matching `pred`, and returns it.
 async fn wait_for(
@@ -31,11 +32,10 @@ async fn wait_for(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn owners_record_access_and_completion_and_refusals() {
     let h = Harness::start().await;
-    let ctx = h.ctx();
+    let qid = QueryId::new();
     let batches = h
-        .client
-        .query_all(
-            &ctx,
+        .federated_with_id(
+            &qid,
             "SELECT person_id, amount FROM sh_hf.contributions WHERE amount > 0 ORDER BY person_id, month LIMIT 25",
         )
         .await
@@ -45,7 +45,6 @@ async fn owners_record_access_and_completion_and_refusals() {
 
     let sh = h.cluster.chain("sh_hf").unwrap();
     let store = sh.store();
-    let qid = ctx.query_id.clone();
     let allowed = wait_for(
         store,
         "access entry",
@@ -98,16 +97,24 @@ async fn owners_record_access_and_completion_and_refusals() {
     store.verify(&trust).unwrap();
 
     // A sub-query the owner refuses is recorded as refused, with the reason.
-    let addr = h.cluster.address("sh_hf").unwrap();
-    let mut peer = GatewayClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let mut refused_ctx = ctx.to_proto();
-    refused_ctx.query_id = format!("{qid}-refused");
+    let mut peer = peer_client(&h.cluster, "bj_hf", "sh_hf").await;
+    let refused_ctx = RequestContext {
+        principal: Principal::parse("bj_hf/analyst").unwrap(),
+        purpose: purpose(),
+        query_id: QueryId::parse(&format!("{qid}-refused")).unwrap(),
+    };
+    let sql = "SELECT * FROM bj_hf.persons";
+    let signed = envelope::sign(
+        &keys(&h.cluster, "bj_hf"),
+        &refused_ctx,
+        &["fund_analyst".to_string()],
+        sql,
+    )
+    .unwrap();
     let err = peer
         .fetch(v1::FetchRequest {
-            context: Some(refused_ctx),
-            sql: "SELECT * FROM bj_hf.persons".into(),
+            request: Some(signed),
+            sql: sql.into(),
         })
         .await
         .unwrap_err();
@@ -129,7 +136,7 @@ async fn no_data_leaves_without_a_committed_access_entry() {
     let h = Harness::start().await;
     // Warm up: the chain has a leader and the query path works.
     h.client
-        .query_all(&h.ctx(), "SELECT COUNT(*) FROM sh_hf.loans")
+        .query_all(&purpose(), "SELECT COUNT(*) FROM sh_hf.loans")
         .await
         .unwrap();
     // Two of three chain nodes stop: no majority can commit anything.
@@ -146,7 +153,7 @@ async fn no_data_leaves_without_a_committed_access_entry() {
     }
     let err = h
         .client
-        .query_all(&h.ctx(), "SELECT loan_id, amount FROM sh_hf.loans")
+        .query_all(&purpose(), "SELECT loan_id, amount FROM sh_hf.loans")
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no data was released"), "{err}");

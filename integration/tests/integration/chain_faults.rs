@@ -26,6 +26,29 @@ pub(super) fn signer(agency: &str, i: u8) -> AgencySigner {
     AgencySigner::from_seed(agency, [i + 1; 32]).unwrap()
 }
 
+/// Certificates from a fresh federation CA for the voters and the learner, under `dir`
+/// (`ca/`, `keys/`, `users/` and the bundles in `trust/`): each voter's `[identity]`
+/// section, and the learner's chain TLS. Call it before writing `.pub` files to `trust/`,
+/// which it replaces.
+pub(super) fn chain_identities(dir: &Path) -> (BTreeMap<String, String>, sluice_chain::PeerTls) {
+    use sluice_gateway::identity::agency::{Addresses, AgencyKeys};
+    let agencies: Vec<(&str, Addresses)> = VOTERS
+        .iter()
+        .chain([&LEARNER])
+        .map(|a| (*a, Addresses::default()))
+        .collect();
+    let ids = sluice_examples::identities::create(dir, &agencies).unwrap();
+    let sections = VOTERS
+        .iter()
+        .map(|a| (a.to_string(), ids.config_section(a).unwrap()))
+        .collect();
+    let learner = ids.get(LEARNER).unwrap();
+    let keys = AgencyKeys::load(&learner.keys_dir, &learner.agency).unwrap();
+    let tls = sluice_gateway::identity::tls::TlsSettings::new(&ids.ca_pem().unwrap(), &keys)
+        .chain_peers();
+    (sections, tls)
+}
+
 pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -119,6 +142,7 @@ impl ChainCluster {
             .insert(LEARNER, learner_signer.verifying_key())
             .unwrap();
         let learner_addr = format!("127.0.0.1:{}", free_port());
+        let (identity, learner_tls) = chain_identities(dir.path());
         trust.to_dir(&dir.path().join("trust")).unwrap();
 
         let mut member_toml = String::new();
@@ -142,8 +166,9 @@ impl ChainCluster {
             std::fs::write(
                 &config,
                 format!(
-                    "agency = \"{agency}\"\nlisten = \"127.0.0.1:{}\"\n\n[chain]\nnode_id = {id}\nlisten = \"{addr}\"\ndata_dir = \"{agency}-chain\"\nkey_file = \"{agency}.key\"\n\n{member_toml}",
-                    free_port()
+                    "agency = \"{agency}\"\nlisten = \"127.0.0.1:{}\"\n{}\n[chain]\nnode_id = {id}\nlisten = \"{addr}\"\ndata_dir = \"{agency}-chain\"\nkey_file = \"{agency}.key\"\n\n{member_toml}",
+                    free_port(),
+                    identity[agency.as_str()]
                 ),
             )
             .unwrap();
@@ -173,6 +198,7 @@ impl ChainCluster {
             addr: learner_addr.clone(),
         }];
         learner_cfg.append_timeout = Duration::from_secs(5);
+        learner_cfg.tls = Some(learner_tls);
         let mut c = ChainCluster {
             dir,
             voters,

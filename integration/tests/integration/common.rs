@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::DataType;
@@ -12,8 +11,16 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use sluice_examples::identities::{self, Identities};
 use sluice_examples::provident_fund::{self as demo, AGENCIES, Cluster};
-use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
+use sluice_gateway::Gateway;
+use sluice_gateway::identity::agency::Addresses;
+use sluice_gateway::identity::agency::AgencyKeys;
+use sluice_gateway::identity::tls::TlsSettings;
+use sluice_gateway::peer::Caller;
+use sluice_gateway::{AgencyId, AnalystClient, Purpose, QueryId};
+use sluice_proto::GatewayClient;
+use tonic::transport::Channel;
 
 pub const SCALE: f64 = 0.05;
 
@@ -59,10 +66,7 @@ impl Harness {
         let data = demo::generate(dir.path(), SCALE).unwrap();
         let local = local_context(&data).await;
         let cluster = Cluster::start(data).await.unwrap();
-        let client =
-            AnalystClient::connect(&cluster.address("bj_hf").unwrap(), Duration::from_secs(5))
-                .await
-                .unwrap();
+        let client = cluster.analyst("bj_hf").await.unwrap();
         Harness {
             cluster,
             client,
@@ -71,15 +75,30 @@ impl Harness {
         }
     }
 
-    pub fn ctx(&self) -> RequestContext {
-        analyst_ctx()
+    /// bj_hf's analyst, logged in at bj_hf, for calling its home planner in process.
+    pub fn caller(&self) -> Caller {
+        Caller::new(self.cluster.session("bj_hf").unwrap(), purpose())
     }
 
     pub async fn federated(
         &self,
         sql: &str,
     ) -> Result<Vec<RecordBatch>, sluice_gateway::GatewayError> {
-        self.client.query_all(&self.ctx(), sql).await
+        self.client.query_all(&purpose(), sql).await
+    }
+
+    /// As [`Self::federated`], under `query_id`.
+    pub async fn federated_with_id(
+        &self,
+        query_id: &QueryId,
+        sql: &str,
+    ) -> Result<Vec<RecordBatch>, sluice_gateway::GatewayError> {
+        let mut stream = self.client.query_with_id(&purpose(), query_id, sql).await?;
+        let mut out = Vec::new();
+        while let Some(b) = futures::StreamExt::next(&mut stream).await {
+            out.push(b?);
+        }
+        Ok(out)
     }
 
     pub async fn reference(&self, sql: &str) -> Vec<RecordBatch> {
@@ -98,11 +117,47 @@ impl Harness {
     }
 }
 
-pub fn analyst_ctx() -> RequestContext {
-    RequestContext::new(
-        Principal::parse("bj_hf/analyst").unwrap(),
-        Purpose::parse("integration_test").unwrap(),
+/// `agency`'s keys, as its gateway loads them.
+pub fn keys(cluster: &Cluster, agency: &str) -> AgencyKeys {
+    let id = cluster.identities.get(agency).unwrap();
+    AgencyKeys::load(&id.keys_dir, &id.agency).unwrap()
+}
+
+/// A gRPC client of `to`'s gateway that presents `from`'s certificate, as `from`'s
+/// gateway does when it sends a sub-query.
+pub async fn peer_client(cluster: &Cluster, from: &str, to: &str) -> GatewayClient<Channel> {
+    let tls = TlsSettings::new(&cluster.identities.ca_pem().unwrap(), &keys(cluster, from))
+        .client_for(&AgencyId::parse(to).unwrap());
+    let channel = sluice_gateway::peer::remote::connect(
+        &cluster.address(to).unwrap(),
+        tls,
+        std::time::Duration::from_secs(5),
     )
+    .await
+    .unwrap();
+    GatewayClient::new(channel)
+}
+
+/// Fresh identities for a lone `agency` under `dir`: the `[identity]` section of its
+/// config, with paths relative to `dir`, and the identities.
+pub fn lone_identity(dir: &Path, agency: &str) -> (String, Identities) {
+    let ids = identities::create(dir, &[(agency, Addresses::default())]).unwrap();
+    (ids.config_section(agency).unwrap(), ids)
+}
+
+/// `agency`'s analyst, logged in at `gw`.
+pub fn caller_at(gw: &Gateway, ids: &Identities, agency: &str) -> Caller {
+    let id = ids.get(agency).unwrap();
+    let (_, session) = gw
+        .sessions
+        .login(&id.analyst.to_string(), &id.password)
+        .unwrap();
+    Caller::new(session, purpose())
+}
+
+/// The purpose the integration tests query for.
+pub fn purpose() -> Purpose {
+    Purpose::parse("integration_test").unwrap()
 }
 
 /// One DataFusion context holding all three agencies' tables under the same names.

@@ -9,7 +9,10 @@ use sluice_gateway::{Gateway, GatewayError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::common::{Harness, analyst_ctx};
+use sluice_examples::identities::Identities;
+use sluice_gateway::owner::Authenticated;
+
+use super::common::{Harness, caller_at, lone_identity, purpose};
 
 fn message(e: &GatewayError) -> String {
     e.to_string()
@@ -81,10 +84,13 @@ async fn analyst_errors_are_specific() {
 async fn owner_refuses_sql_over_other_agencies_data() {
     let h = Harness::start().await;
     let owner = &h.cluster.gateway("sh_hf").unwrap().gateway.owner;
+    let session = h.cluster.session("sh_hf").unwrap();
+    let auth = || {
+        let ctx = sluice_gateway::RequestContext::new(session.principal().clone(), purpose());
+        Authenticated::from_session(&session, ctx).unwrap()
+    };
     let err = refused(
-        owner
-            .fetch(analyst_ctx(), "SELECT * FROM bj_hf.persons")
-            .await,
+        owner.fetch(auth(), "SELECT * FROM bj_hf.persons").await,
         "sh_hf must not answer for bj_hf",
     );
     assert!(
@@ -94,7 +100,7 @@ async fn owner_refuses_sql_over_other_agencies_data() {
     let err = refused(
         owner
             .fetch(
-                analyst_ctx(),
+                auth(),
                 "INSERT INTO sh_hf.persons SELECT * FROM sh_hf.persons",
             )
             .await,
@@ -108,14 +114,22 @@ async fn free_port() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-/// A gateway config for agency `qa_hf` that waits 300 ms for a peer.
-fn config(dir: &Path, extra: &str) -> GatewayConfig {
-    config_waiting(dir, 300, extra)
+/// A gateway config for agency `qa_hf`, with fresh identities under `dir`, that waits
+/// 300 ms for a peer.
+fn config(dir: &Path, extra: &str) -> (GatewayConfig, Identities) {
+    let (identity, ids) = lone_identity(dir, "qa_hf");
+    (config_text(dir, "qa_hf", 300, &identity, extra), ids)
 }
 
-fn config_waiting(dir: &Path, peer_timeout_ms: u64, extra: &str) -> GatewayConfig {
+fn config_text(
+    dir: &Path,
+    agency: &str,
+    peer_timeout_ms: u64,
+    identity: &str,
+    extra: &str,
+) -> GatewayConfig {
     let text = format!(
-        "agency = \"qa_hf\"\nlisten = \"127.0.0.1:0\"\npeer_timeout_ms = {peer_timeout_ms}\n{extra}\n[policy]\nopen = true\n\n[chain]\nnone = true\n"
+        "agency = \"{agency}\"\nlisten = \"127.0.0.1:0\"\npeer_timeout_ms = {peer_timeout_ms}\n{extra}\n{identity}\n[policy]\nopen = true\n\n[chain]\nnone = true\n"
     );
     GatewayConfig::parse(&text, &dir.join("qa.toml"), dir).unwrap()
 }
@@ -124,7 +138,7 @@ fn config_waiting(dir: &Path, peer_timeout_ms: u64, extra: &str) -> GatewayConfi
 async fn unreachable_peer_is_named_with_what_happened() {
     let dir = tempfile::tempdir().unwrap();
     let dead = free_port().await;
-    let cfg = config(
+    let (cfg, ids) = config(
         dir.path(),
         &format!("[[peers]]\nagency = \"zz_hf\"\naddress = \"{dead}\"\n"),
     );
@@ -132,7 +146,10 @@ async fn unreachable_peer_is_named_with_what_happened() {
     let started = std::time::Instant::now();
     let err = refused(
         gw.home
-            .query(&analyst_ctx(), "SELECT * FROM zz_hf.persons")
+            .query(
+                &caller_at(&gw, &ids, "qa_hf"),
+                "SELECT * FROM zz_hf.persons",
+            )
             .await,
         "peer is down",
     );
@@ -215,18 +232,25 @@ async fn cutting_proxy(upstream: String, limit: usize) -> String {
 async fn peer_disconnecting_mid_stream_is_an_error_not_a_short_result() {
     let h = Harness::start().await;
     let proxy = cutting_proxy(h.cluster.address("sh_hf").unwrap(), 200_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    // The owner answers only once its access entry is committed; under load that can
-    // take longer than the 300 ms the other tests wait.
-    let cfg = config_waiting(
-        dir.path(),
+    // A second gateway of bj_hf, with bj_hf's keys (sh_hf trusts only the agencies it
+    // knows), reaches sh_hf through the proxy. The owner answers only once its access
+    // entry is committed; under load that can take longer than the 300 ms the other
+    // tests wait.
+    let ids = &h.cluster.identities;
+    let cfg = config_text(
+        &ids.dir,
+        "bj_hf",
         10_000,
+        &ids.config_section("bj_hf").unwrap(),
         &format!("[[peers]]\nagency = \"sh_hf\"\naddress = \"{proxy}\"\n"),
     );
     let gw = Gateway::open(&cfg).await.unwrap();
     let mut stream = gw
         .home
-        .query(&analyst_ctx(), "SELECT * FROM sh_hf.contributions")
+        .query(
+            &caller_at(&gw, ids, "bj_hf"),
+            "SELECT * FROM sh_hf.contributions",
+        )
         .await
         .unwrap();
     let mut rows = 0;
@@ -249,7 +273,7 @@ async fn peer_disconnecting_mid_stream_is_an_error_not_a_short_result() {
 async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("people.csv"), "id,name\n1,ann\n2,bob\n").unwrap();
-    let cfg = config(
+    let (cfg, _) = config(
         dir.path(),
         "[[datasets]]\nname = \"people\"\nconnector = { kind = \"csv\", path = \"people.csv\" }\ncolumns = [ { name = \"id\", type = \"Utf8\" }, { name = \"name\", type = \"Utf8\" } ]\n",
     );
@@ -270,14 +294,17 @@ async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
         }
         other => panic!("expected SchemaMismatch, got {other:?}"),
     }
-    let ok = config(
+    let (ok, ids) = config(
         dir.path(),
         "[[datasets]]\nname = \"people\"\nconnector = { kind = \"csv\", path = \"people.csv\" }\ncolumns = [ { name = \"id\", type = \"Int64\" } ]\n",
     );
     let gw = Gateway::open(&ok).await.unwrap();
     let batches: Vec<_> = gw
         .home
-        .query(&analyst_ctx(), "SELECT name FROM qa_hf.people WHERE id = 2")
+        .query(
+            &caller_at(&gw, &ids, "qa_hf"),
+            "SELECT name FROM qa_hf.people WHERE id = 2",
+        )
         .await
         .unwrap()
         .collect::<Vec<_>>()

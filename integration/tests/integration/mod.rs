@@ -4,6 +4,7 @@ mod common;
 mod errors;
 mod federated_sql;
 mod generative;
+mod identity;
 mod layout;
 mod owner_path;
 mod partition;

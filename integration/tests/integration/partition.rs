@@ -21,7 +21,9 @@ use sluice_chain::{ChainNode, ChainStore, Member, NodeConfig, SignedCheckpoint, 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::chain_faults::{LEARNER, VOTERS, Voter, append_many, b64, signer, wait_store_size};
+use super::chain_faults::{
+    LEARNER, VOTERS, Voter, append_many, b64, chain_identities, signer, wait_store_size,
+};
 use super::common::run_sluice_ok;
 
 const CHAIN_PORT: u16 = 7400;
@@ -290,6 +292,7 @@ impl NetCluster {
             .await
             .unwrap();
         let learner_addr = learner_listener.local_addr().unwrap().to_string();
+        let (identity, learner_tls) = chain_identities(dir.path());
         trust.to_dir(&dir.path().join("trust")).unwrap();
 
         let mut member_toml = String::new();
@@ -311,7 +314,8 @@ impl NetCluster {
             std::fs::write(
                 &config,
                 format!(
-                    "agency = \"{agency}\"\nlisten = \"127.0.0.1:7300\"\n\n[chain]\nnode_id = {id}\nlisten = \"{real}\"\ndata_dir = \"{agency}-chain\"\nkey_file = \"{agency}.key\"\nappend_timeout_ms = 5000\n\n{member_toml}"
+                    "agency = \"{agency}\"\nlisten = \"127.0.0.1:7300\"\n{}\n[chain]\nnode_id = {id}\nlisten = \"{real}\"\ndata_dir = \"{agency}-chain\"\nkey_file = \"{agency}.key\"\nappend_timeout_ms = 5000\n\n{member_toml}",
+                    identity[agency.as_str()]
                 ),
             )
             .unwrap();
@@ -340,6 +344,7 @@ impl NetCluster {
             addr: learner_addr,
         }];
         cfg.append_timeout = Duration::from_secs(5);
+        cfg.tls = Some(learner_tls);
         let learner = ChainNode::start(cfg, learner_signer, trust.clone(), learner_listener)
             .await
             .unwrap();

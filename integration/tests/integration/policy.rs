@@ -9,7 +9,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use sluice_chain::TraceFilter;
 use sluice_chain::entry::Body;
 use sluice_examples::provident_fund::{self as demo, Cluster};
-use sluice_gateway::{AnalystClient, Principal, Purpose, RequestContext};
+use sluice_gateway::{AnalystClient, Purpose};
 
 use super::common::{SCALE, local_context, run_sluice};
 
@@ -26,10 +26,7 @@ impl PolicyHarness {
         let data = demo::generate(dir.path(), SCALE).unwrap();
         let local = local_context(&data).await;
         let cluster = Cluster::start_with_policy(data).await.unwrap();
-        let client =
-            AnalystClient::connect(&cluster.address("bj_hf").unwrap(), Duration::from_secs(5))
-                .await
-                .unwrap();
+        let client = cluster.analyst("bj_hf").await.unwrap();
         PolicyHarness {
             cluster,
             client,
@@ -39,12 +36,8 @@ impl PolicyHarness {
     }
 
     async fn query(&self, purpose: &str, sql: &str) -> Result<Vec<RecordBatch>, String> {
-        let ctx = RequestContext::new(
-            Principal::parse("bj_hf/analyst").unwrap(),
-            Purpose::parse(purpose).unwrap(),
-        );
         self.client
-            .query_all(&ctx, sql)
+            .query_all(&Purpose::parse(purpose).unwrap(), sql)
             .await
             .map_err(|e| e.to_string())
     }
@@ -251,15 +244,12 @@ async fn policy_explain_names_levels_rules_and_the_rewritten_sql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_peer_refusal_reaches_the_analyst_as_fields() {
     let h = PolicyHarness::start().await;
-    let ctx = RequestContext::new(
-        Principal::parse("bj_hf/analyst").unwrap(),
-        Purpose::parse("provident_fund_transfer").unwrap(),
-    );
+    let transfer = Purpose::parse("provident_fund_transfer").unwrap();
     // sh_hf refuses; bj_hf relays; the analyst's client reads the refusal's fields, not
     // its text.
     let err = h
         .client
-        .query_all(&ctx, "SELECT loan_id, amount FROM sh_hf.loans")
+        .query_all(&transfer, "SELECT loan_id, amount FROM sh_hf.loans")
         .await
         .expect_err("single loan amounts may not leave");
     let r = err
@@ -291,18 +281,27 @@ async fn a_peer_refusal_reaches_the_analyst_as_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serving() {
     let h = PolicyHarness::start().await;
+    // 2,000 alternatives, cycling through the loans this scale has.
+    let alternatives = |ids: &[String]| {
+        (0..2000)
+            .map(|i| format!("loan_id = {}", ids[i % ids.len()]))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
     let ids = strings(
         &h.local("SELECT loan_id FROM sh_hf.loans ORDER BY loan_id LIMIT 2000")
             .await,
         0,
     );
-    assert_eq!(ids.len(), 2000, "the demo has at least 2,000 loans at this scale");
-    let or = ids
-        .iter()
-        .map(|id| format!("loan_id = {id}"))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let sql = format!("SELECT COUNT(*), SUM(amount) FROM sh_hf.loans WHERE {or}");
+    assert!(
+        ids.len() >= 100,
+        "the demo has {} loans at sh_hf",
+        ids.len()
+    );
+    let sql = format!(
+        "SELECT COUNT(*), SUM(amount) FROM sh_hf.loans WHERE {}",
+        alternatives(&ids)
+    );
     let expected = format!(
         "SELECT COUNT(*), SUM(amount) FROM sh_hf.loans WHERE loan_id IN ({})",
         ids.join(", ")
@@ -311,7 +310,7 @@ async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serv
     let want = h.local(&expected).await;
     assert_eq!(strings(&got, 0), strings(&want, 0));
     assert_eq!(strings(&got, 1), strings(&want, 1));
-    assert_eq!(strings(&got, 0), ["2000"]);
+    assert_eq!(strings(&got, 0), [ids.len().to_string()]);
 
     // The same list over the home agency's own data: bj_hf is home and owner at once.
     let bj_ids = strings(
@@ -319,13 +318,11 @@ async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serv
             .await,
         0,
     );
-    let or = bj_ids
-        .iter()
-        .map(|id| format!("loan_id = {id}"))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+    let or = alternatives(&bj_ids);
     let got = h
-        .transfer(&format!("SELECT COUNT(*), SUM(amount) FROM bj_hf.loans WHERE {or}"))
+        .transfer(&format!(
+            "SELECT COUNT(*), SUM(amount) FROM bj_hf.loans WHERE {or}"
+        ))
         .await
         .unwrap();
     let want = h
@@ -350,7 +347,10 @@ async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serv
         "{err}"
     );
     // A chain that cannot be rebalanced is refused by its depth.
-    let plus = format!("SELECT SUM(amount{}) FROM sh_hf.loans", " + 0".repeat(3_000));
+    let plus = format!(
+        "SELECT SUM(amount{}) FROM sh_hf.loans",
+        " + 0".repeat(3_000)
+    );
     let err = h.transfer(&plus).await.unwrap_err();
     assert!(err.contains("nested"), "{err}");
 
@@ -360,15 +360,12 @@ async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serv
         strings(&h.transfer(sum).await.unwrap(), 1),
         strings(&h.local(sum).await, 1)
     );
-    let sh = AnalystClient::connect(&h.cluster.address("sh_hf").unwrap(), Duration::from_secs(5))
+    let sh = h.cluster.analyst("sh_hf").await.unwrap();
+    let got = sh
+        .query_all(&Purpose::parse("provident_fund_transfer").unwrap(), &sql)
         .await
         .unwrap();
-    let ctx = RequestContext::new(
-        Principal::parse("sh_hf/analyst").unwrap(),
-        Purpose::parse("provident_fund_transfer").unwrap(),
-    );
-    let got = sh.query_all(&ctx, &sql).await.unwrap();
-    assert_eq!(strings(&got, 0), ["2000"]);
+    assert_eq!(strings(&got, 0), [ids.len().to_string()]);
 }
 
 /// A query that reads protected (here masked) columns and fails at run time: the analyst
@@ -407,7 +404,10 @@ async fn run_time_errors_on_protected_columns_are_withheld_and_recorded() {
         if recorded {
             break;
         }
-        assert!(Instant::now() < deadline, "the failure's detail is not on the chain");
+        assert!(
+            Instant::now() < deadline,
+            "the failure's detail is not on the chain"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A plain query's error keeps its detail: nothing protected was read.

@@ -1,7 +1,7 @@
 //! Work happens where the data is: selective filters and GROUP BY run at the owning
 //! gateway, and only their results cross the wire. Rows are counted as they arrive.
 
-use super::common::{Harness, analyst_ctx};
+use super::common::Harness;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selective_filter_runs_at_the_owner() {
@@ -62,7 +62,7 @@ async fn group_by_over_a_union_of_agencies_is_split_into_partial_aggregates() {
                 UNION ALL SELECT 'sh', amount, month FROM sh_hf.contributions \
                 UNION ALL SELECT 'cd', amount, month FROM cd_hf.contributions) t GROUP BY city";
     let home = &h.cluster.gateway("bj_hf").unwrap().gateway.home;
-    let plan = home.plan(&analyst_ctx(), sql).await.unwrap();
+    let plan = home.plan(&h.caller(), sql).await.unwrap();
     assert_eq!(
         plan.sub_queries.len(),
         3,
@@ -98,7 +98,7 @@ async fn cross_agency_join_pushes_each_side_filter_to_its_owner() {
     let sql = "SELECT b.name, l.amount FROM bj_hf.persons b JOIN sh_hf.persons s ON s.id_number = b.id_number \
                JOIN sh_hf.loans l ON l.person_id = s.person_id WHERE l.status = 'overdue' AND b.gender = 'F'";
     let home = &h.cluster.gateway("bj_hf").unwrap().gateway.home;
-    let plan = home.plan(&analyst_ctx(), sql).await.unwrap();
+    let plan = home.plan(&h.caller(), sql).await.unwrap();
     // DataFusion joins in the written order, (bj ⋈ sh.persons) ⋈ sh.loans, so the two
     // sh_hf scans are separate sub-queries; each carries its own filter.
     assert!(

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::datatypes::DataType;
 use datafusion::common::Column;
-use datafusion::logical_expr::utils::grouping_set_to_exprlist;
 use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::utils::grouping_set_to_exprlist;
 
 use super::total::{self, Types};
 use super::{Analyzer, Flow, Info, Scope, SrcId, column_at, internal, strip_alias};
@@ -94,7 +94,9 @@ impl Analyzer<'_> {
         let mut carried = Flow::default();
         for ae in &a.aggr_expr {
             let Expr::AggregateFunction(af) = strip_alias(ae) else {
-                return Err(internal("an aggregate expression that is not an aggregate function"));
+                return Err(internal(
+                    "an aggregate expression that is not an aggregate function",
+                ));
             };
             let name = af.func.name().to_ascii_lowercase();
             let mut arg = Flow::default();
@@ -112,7 +114,10 @@ impl Analyzer<'_> {
                 Some(f) => Some(self.flow(f, scope)?),
                 None => None,
             };
-            let filter_prot = filter.as_ref().map(|f| self.protected(f)).unwrap_or_default();
+            let filter_prot = filter
+                .as_ref()
+                .map(|f| self.protected(f))
+                .unwrap_or_default();
             for o in &af.params.order_by {
                 let f = self.flow(&o.expr, scope)?;
                 for s in self.protected(&f) {

@@ -279,14 +279,19 @@ fn strip_hidden(plan: LogicalPlan, mut info: Info) -> Result<(LogicalPlan, Info)
     if info.subjects.is_empty() {
         return Ok((plan, info));
     }
-    let keep: Vec<usize> = (0..info.cols.len()).filter(|&i| !info.is_hidden(i)).collect();
+    let keep: Vec<usize> = (0..info.cols.len())
+        .filter(|&i| !info.is_hidden(i))
+        .collect();
     let exprs = keep
         .iter()
         .map(|&i| Expr::Column(column_at(&plan, i)))
         .collect();
     let stripped =
         LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan)).map_err(internal)?);
-    info.cols = keep.into_iter().filter_map(|i| info.cols.get(i).cloned()).collect();
+    info.cols = keep
+        .into_iter()
+        .filter_map(|i| info.cols.get(i).cloned())
+        .collect();
     info.subjects.clear();
     Ok((stripped, info))
 }
@@ -383,11 +388,7 @@ impl<'p> Analyzer<'p> {
         let Some(what) = self.fallible.first().cloned() else {
             return Ok(());
         };
-        let gates: Vec<(SrcId, String)> = self
-            .gates
-            .iter()
-            .map(|(s, u)| (*s, u.clone()))
-            .collect();
+        let gates: Vec<(SrcId, String)> = self.gates.iter().map(|(s, u)| (*s, u.clone())).collect();
         for (s, usage) in gates {
             self.use_src(
                 s,
@@ -554,7 +555,9 @@ impl<'p> Analyzer<'p> {
         // get their inputs without them.
         let strips = matches!(
             plan,
-            LogicalPlan::Distinct(Distinct::All(_)) | LogicalPlan::Union(_) | LogicalPlan::Unnest(_)
+            LogicalPlan::Distinct(Distinct::All(_))
+                | LogicalPlan::Union(_)
+                | LogicalPlan::Unnest(_)
         );
         let mut inputs = Vec::new();
         let mut infos = Vec::new();
@@ -601,8 +604,8 @@ impl<'p> Analyzer<'p> {
                         info.subjects.push((scan, info.cols.len()));
                         info.cols.push(Flow::default());
                     }
-                    let carried = Projection::try_new(exprs, Arc::clone(&p.input))
-                        .map_err(internal)?;
+                    let carried =
+                        Projection::try_new(exprs, Arc::clone(&p.input)).map_err(internal)?;
                     return Ok((LogicalPlan::Projection(carried), info));
                 }
                 info
@@ -630,9 +633,9 @@ impl<'p> Analyzer<'p> {
                 self.limit(&info);
                 info
             }
-            LogicalPlan::Repartition(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Subquery(_) => {
-                first(&infos)
-            }
+            LogicalPlan::Repartition(_)
+            | LogicalPlan::SubqueryAlias(_)
+            | LogicalPlan::Subquery(_) => first(&infos),
             LogicalPlan::Distinct(Distinct::All(_)) => {
                 // DISTINCT decides which rows exist by comparing every column.
                 let mut info = first(&infos);
@@ -1048,7 +1051,12 @@ impl<'p> Analyzer<'p> {
     }
 
     /// Record what the conjuncts of a predicate decide.
-    fn decide_rows(&mut self, conjuncts: &[Conjunct], rows: &mut BTreeMap<SrcId, String>, usage: &str) {
+    fn decide_rows(
+        &mut self,
+        conjuncts: &[Conjunct],
+        rows: &mut BTreeMap<SrcId, String>,
+        usage: &str,
+    ) {
         for c in conjuncts {
             match c {
                 Conjunct::Eq(l, r) => self.equality(l, r, rows, usage),
@@ -1162,7 +1170,8 @@ impl<'p> Analyzer<'p> {
                 // TRY_CAST turns what does not fit into NULL: injective only where CAST
                 // cannot fail either.
                 if !from.is_some_and(|t| {
-                    total::injective_cast(&t, c.field.data_type()) && total::safe_cast(&t, c.field.data_type())
+                    total::injective_cast(&t, c.field.data_type())
+                        && total::safe_cast(&t, c.field.data_type())
                 }) {
                     f.origin = None;
                 }
@@ -1197,7 +1206,8 @@ impl<'p> Analyzer<'p> {
                 let mut f = Flow::opaque();
                 f.srcs.extend(rows.keys().copied());
                 f.srcs.extend(info.rows.keys().copied());
-                f.aggregated.extend(lhs.aggregated.iter().chain(&rhs.aggregated).copied());
+                f.aggregated
+                    .extend(lhs.aggregated.iter().chain(&rhs.aggregated).copied());
                 f
             }
             Expr::SetComparison(s) => {
@@ -1237,7 +1247,8 @@ impl<'p> Analyzer<'p> {
     /// of the expression's own (its result may decide whether the subquery runs).
     fn note_subquery(&mut self, info: &Info) {
         if let Some(what) = &info.fallible {
-            self.expr_ops.push(format!("a subquery that computes {what}"));
+            self.expr_ops
+                .push(format!("a subquery that computes {what}"));
         }
     }
 }

@@ -263,9 +263,7 @@ pub(super) fn may_fail(e: &Expr, types: &dyn Types) -> Option<String> {
 fn binary_may_fail(b: &BinaryExpr, e: &Expr, types: &dyn Types) -> Option<String> {
     use Operator::*;
     let total = match b.op {
-        Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom | And | Or => {
-            true
-        }
+        Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom | And | Or => true,
         Plus | Minus | Multiply => types.type_of(e).is_some_and(|t| is_plain_number(&t)),
         BitwiseAnd | BitwiseOr | BitwiseXor => types.type_of(e).is_some_and(|t| t.is_integer()),
         Divide | Modulo => match types.type_of(e) {
@@ -303,9 +301,10 @@ fn function_is_total(name: &str, args: &[Expr], types: &dyn Types) -> bool {
             int_arg(1).is_some_and(|n| (0..=MAX_PAD).contains(&n))
                 && args.get(2).is_none_or(|f| constant_str(f).is_some())
         }
-        "date_part" | "datepart" | "date_trunc" => args.first().and_then(constant_str).is_some_and(
-            |p| DATE_PARTS.contains(&p.to_ascii_lowercase().as_str()),
-        ),
+        "date_part" | "datepart" | "date_trunc" => args
+            .first()
+            .and_then(constant_str)
+            .is_some_and(|p| DATE_PARTS.contains(&p.to_ascii_lowercase().as_str())),
         _ => false,
     }
 }
@@ -332,8 +331,8 @@ pub(super) fn window_may_fail(name: &str, args: &[Expr], arg_types: &[Option<Dat
     }
     match name {
         "lag" | "lead" => args.len() < 2 || args.get(1).and_then(constant_i64).is_none(),
-        "ntile" => !args.first().and_then(constant_i64).is_some_and(|n| n > 0),
-        "nth_value" => !args.get(1).and_then(constant_i64).is_some_and(|n| n > 0),
+        "ntile" => args.first().and_then(constant_i64).is_none_or(|n| n <= 0),
+        "nth_value" => args.get(1).and_then(constant_i64).is_none_or(|n| n <= 0),
         _ => aggregate_may_fail(name, arg_types),
     }
 }

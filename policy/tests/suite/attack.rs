@@ -67,9 +67,10 @@ fn check_answer(name: &str, batches: &[RecordBatch]) -> Result<(), String> {
 }
 
 fn check_refusal(r: &Refusal, column: &str, usage: &str) -> Result<(), String> {
-    let hit = r.violations.iter().find(|v| {
-        format!("{}.{}", v.dataset, v.column) == column && v.usage.contains(usage)
-    });
+    let hit = r
+        .violations
+        .iter()
+        .find(|v| format!("{}.{}", v.dataset, v.column) == column && v.usage.contains(usage));
     match hit {
         Some(v) if v.rule.is_some() || v.granted == sluice_policy::Level::Deny => Ok(()),
         Some(v) => Err(format!("refusal names {column} but no rule: {v}")),

@@ -40,7 +40,9 @@ fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
 }
 
 fn loans_scan(ctx: &SessionContext) -> LogicalPlanBuilder {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let table = rt
         .block_on(ctx.table_provider(TableReference::partial(AGENCY, "loans")))
         .unwrap();
@@ -82,7 +84,9 @@ fn a_two_thousand_term_or_is_decided_and_answered() {
             .unwrap();
         let (_plan, decided) = decide_on_small_stack(policy, plan);
         let decided = decided.unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let got = rows(&rt.block_on(execute(&w.ctx, decided.plan)));
         // Loans 2000000001 to 2000000040 are all in the list.
         let sum: i64 = loans().iter().map(|l| l.amount).sum();
@@ -104,11 +108,23 @@ fn a_hundred_thousand_term_or_is_refused_as_too_deep() {
             .unwrap();
         let (_plan, decided) = decide_on_small_stack(policy, plan);
         match decided {
-            Err(e @ Error::TooDeep { what: "expressions", depth, limit }) => {
-                assert!(depth > 100_000 && limit == sluice_policy::MAX_EXPR_DEPTH, "{e}");
+            Err(
+                e @ Error::TooDeep {
+                    what: "expressions",
+                    depth,
+                    limit,
+                },
+            ) => {
+                assert!(
+                    depth > 100_000 && limit == sluice_policy::MAX_EXPR_DEPTH,
+                    "{e}"
+                );
                 assert!(e.to_string().contains("IN (...)"), "{e}");
             }
-            other => panic!("expected TooDeep, got {:?}", other.map(|d| d.decision.explain())),
+            other => panic!(
+                "expected TooDeep, got {:?}",
+                other.map(|d| d.decision.explain())
+            ),
         }
     });
 }
@@ -133,7 +149,13 @@ fn deep_plans_are_refused_and_moderately_deep_ones_decided() {
         assert!(d.is_ok(), "{:?}", d.err());
         let (_p, d) = decide_on_small_stack(policy, nested(2_000));
         assert!(
-            matches!(d, Err(Error::TooDeep { what: "subqueries and plan nodes", .. })),
+            matches!(
+                d,
+                Err(Error::TooDeep {
+                    what: "subqueries and plan nodes",
+                    ..
+                })
+            ),
             "{:?}",
             d.map(|d| d.decision.explain())
         );

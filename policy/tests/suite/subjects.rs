@@ -33,11 +33,13 @@ async fn groups_of_k_rows_need_k_subjects() {
     let w = world();
     let ls = loans();
     // Loans 1..=5 are person 1's; loans 6..=10 belong to persons 6..=10.
-    let one = "SELECT COUNT(*), SUM(amount) FROM loans WHERE loan_id BETWEEN 2000000001 AND 2000000005";
+    let one =
+        "SELECT COUNT(*), SUM(amount) FROM loans WHERE loan_id BETWEEN 2000000001 AND 2000000005";
     let d = w.decide("sh_hf/bob", "statistics", one).await.unwrap();
     assert_eq!(d.decision.suppressions[0].subjects, ["loans.person_id"]);
     assert!(rows(&execute(&w.ctx, d.plan).await).is_empty());
-    let five = "SELECT COUNT(*), SUM(amount) FROM loans WHERE loan_id BETWEEN 2000000006 AND 2000000010";
+    let five =
+        "SELECT COUNT(*), SUM(amount) FROM loans WHERE loan_id BETWEEN 2000000006 AND 2000000010";
     let got = rows(&w.query("sh_hf/bob", "statistics", five).await.unwrap());
     let chosen: Vec<&Loan> = ls
         .iter()

@@ -1,0 +1,365 @@
+//! Result streams sealed for their requester with HPKE (RFC 9180, mode base:
+//! DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM). One HPKE context covers one
+//! stream; each frame is one `seal`, so its nonce is the frame's place in the stream.
+//!
+//! The associated data of frame `n` is `sluice/result/v1 ‖ query id ‖ n ‖ last`, so a
+//! frame that is reordered, dropped, replayed from another stream or query, or a stream
+//! cut before the frame marked last, fails to open. The digest of a sealed stream, which
+//! the owner records on the chain, is SHA-256 over the encapsulated key and then, for
+//! each frame, its sequence number, its last flag and its ciphertext, each
+//! length-prefixed, so a receiver can recompute it from what arrived.
+
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{GatewayError, Result};
+
+/// The KEM of Sluice's ciphersuite.
+pub type Kem = hpke::kem::X25519HkdfSha256;
+type Aead = hpke::aead::AesGcm256;
+type Kdf = hpke::kdf::HkdfSha256;
+
+/// An agency's HPKE secret key.
+pub type SecretKey = <Kem as hpke::Kem>::PrivateKey;
+/// An agency's HPKE public key.
+pub type PublicKey = <Kem as hpke::Kem>::PublicKey;
+
+const INFO: &[u8] = b"sluice/result/v1";
+
+/// A fresh HPKE key pair.
+pub fn generate() -> (SecretKey, PublicKey) {
+    Kem::gen_keypair()
+}
+
+/// The public half of a secret key.
+pub fn public_of(secret: &SecretKey) -> PublicKey {
+    Kem::sk_to_pk(secret)
+}
+
+/// A public key from its 32 bytes.
+pub fn public_from_bytes(bytes: &[u8]) -> Result<PublicKey> {
+    PublicKey::from_bytes(bytes)
+        .map_err(|e| GatewayError::BadRequest(format!("not an X25519 public key: {e}")))
+}
+
+/// A secret key from its 32 bytes.
+pub fn secret_from_bytes(bytes: &[u8]) -> Result<SecretKey> {
+    SecretKey::from_bytes(bytes)
+        .map_err(|e| GatewayError::BadRequest(format!("not an X25519 secret key: {e}")))
+}
+
+/// The 32 bytes of a public key.
+pub fn public_bytes(key: &PublicKey) -> Vec<u8> {
+    key.to_bytes().to_vec()
+}
+
+/// The 32 bytes of a secret key, for its key file.
+pub fn secret_bytes(key: &SecretKey) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&key.to_bytes());
+    out
+}
+
+fn info(query_id: &str) -> Vec<u8> {
+    let mut v = INFO.to_vec();
+    v.extend_from_slice(&(query_id.len() as u32).to_be_bytes());
+    v.extend_from_slice(query_id.as_bytes());
+    v
+}
+
+fn aad(query_id: &str, seq: u64, last: bool) -> Vec<u8> {
+    let mut v = info(query_id);
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.push(u8::from(last));
+    v
+}
+
+/// One sealed frame as it travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFrame {
+    pub seq: u64,
+    pub last: bool,
+    pub ciphertext: Vec<u8>,
+}
+
+/// The running digest of a sealed stream.
+#[derive(Clone, Default)]
+pub struct StreamDigest {
+    hasher: Sha256,
+    /// Ciphertext bytes so far.
+    pub bytes: u64,
+}
+
+impl StreamDigest {
+    fn part(&mut self, bytes: &[u8]) {
+        self.hasher.update((bytes.len() as u64).to_be_bytes());
+        self.hasher.update(bytes);
+    }
+
+    fn frame(&mut self, f: &SealedFrame) {
+        self.hasher.update(f.seq.to_be_bytes());
+        self.hasher.update([u8::from(f.last)]);
+        self.part(&f.ciphertext);
+        self.bytes += f.ciphertext.len() as u64;
+    }
+
+    /// The digest so far.
+    pub fn finish(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
+}
+
+/// The sending end: seals each frame for one recipient.
+pub struct Sealer {
+    ctx: hpke::aead::AeadCtxS<Aead, Kdf, Kem>,
+    query_id: String,
+    next: u64,
+    closed: bool,
+    digest: StreamDigest,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("query_id", &self.query_id)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// Starts a stream for `recipient`; returns the encapsulated key the recipient needs.
+    pub fn new(recipient: &PublicKey, query_id: &str) -> Result<(Self, Vec<u8>)> {
+        let (encapped, ctx) =
+            hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, recipient, &info(query_id))
+                .map_err(|e| GatewayError::Internal(format!("HPKE setup: {e}")))?;
+        let encapped = encapped.to_bytes().to_vec();
+        let mut digest = StreamDigest::default();
+        digest.part(&encapped);
+        Ok((
+            Sealer {
+                ctx,
+                query_id: query_id.to_string(),
+                next: 0,
+                closed: false,
+                digest,
+            },
+            encapped,
+        ))
+    }
+
+    /// Seals the next frame; `last` marks the stream's final frame.
+    pub fn seal(&mut self, plaintext: &[u8], last: bool) -> Result<SealedFrame> {
+        if self.closed {
+            return Err(GatewayError::Internal(
+                "a frame sealed after the last one".into(),
+            ));
+        }
+        let seq = self.next;
+        let ciphertext = self
+            .ctx
+            .seal(plaintext, &aad(&self.query_id, seq, last))
+            .map_err(|e| GatewayError::Internal(format!("HPKE seal: {e}")))?;
+        self.next += 1;
+        self.closed = last;
+        let frame = SealedFrame {
+            seq,
+            last,
+            ciphertext,
+        };
+        self.digest.frame(&frame);
+        Ok(frame)
+    }
+
+    /// The digest of everything sealed so far.
+    pub fn digest(&self) -> StreamDigest {
+        self.digest.clone()
+    }
+}
+
+/// Why a sealed stream could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("frame {got} arrived where frame {expected} was due (reordered, dropped or replayed)")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error(
+        "frame {0} does not open: tampered, replayed from another stream, or sealed for another key"
+    )]
+    Tampered(u64),
+    #[error("a frame arrived after the last one")]
+    AfterLast,
+    #[error("the stream ended before its last frame (truncated after {0} frames)")]
+    Truncated(u64),
+    #[error("the encapsulated key is malformed")]
+    BadKey,
+}
+
+/// The receiving end: opens frames in order.
+pub struct Opener {
+    ctx: hpke::aead::AeadCtxR<Aead, Kdf, Kem>,
+    query_id: String,
+    next: u64,
+    done: bool,
+    digest: StreamDigest,
+}
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opener")
+            .field("query_id", &self.query_id)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opener {
+    /// Opens the stream `encapped` starts, with the recipient's secret key.
+    pub fn new(secret: &SecretKey, encapped: &[u8], query_id: &str) -> Result<Self, OpenError> {
+        let key =
+            <Kem as hpke::Kem>::EncappedKey::from_bytes(encapped).map_err(|_| OpenError::BadKey)?;
+        let ctx =
+            hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, secret, &key, &info(query_id))
+                .map_err(|_| OpenError::BadKey)?;
+        let mut digest = StreamDigest::default();
+        digest.part(encapped);
+        Ok(Opener {
+            ctx,
+            query_id: query_id.to_string(),
+            next: 0,
+            done: false,
+            digest,
+        })
+    }
+
+    /// Opens the next frame.
+    pub fn open(&mut self, frame: &SealedFrame) -> Result<Vec<u8>, OpenError> {
+        if self.done {
+            return Err(OpenError::AfterLast);
+        }
+        if frame.seq != self.next {
+            return Err(OpenError::OutOfOrder {
+                expected: self.next,
+                got: frame.seq,
+            });
+        }
+        let plain = self
+            .ctx
+            .open(
+                &frame.ciphertext,
+                &aad(&self.query_id, frame.seq, frame.last),
+            )
+            .map_err(|_| OpenError::Tampered(frame.seq))?;
+        self.next += 1;
+        self.done = frame.last;
+        self.digest.frame(frame);
+        Ok(plain)
+    }
+
+    /// Checks that the last frame arrived; returns the stream's digest.
+    pub fn finish(self) -> Result<[u8; 32], OpenError> {
+        if self.done {
+            Ok(self.digest.finish())
+        } else {
+            Err(OpenError::Truncated(self.next))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn stream(n: usize) -> (SecretKey, Vec<u8>, Vec<SealedFrame>, [u8; 32]) {
+        let (sk, pk) = generate();
+        let (mut s, encapped) = Sealer::new(&pk, "q1.1").unwrap();
+        let mut frames = Vec::new();
+        for i in 0..n {
+            frames.push(s.seal(format!("frame {i}").as_bytes(), i + 1 == n).unwrap());
+        }
+        (sk, encapped, frames, s.digest().finish())
+    }
+
+    #[test]
+    fn a_stream_opens_in_order_and_both_ends_agree_on_its_digest() {
+        let (sk, encapped, frames, digest) = stream(4);
+        let mut o = Opener::new(&sk, &encapped, "q1.1").unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(o.open(f).unwrap(), format!("frame {i}").into_bytes());
+        }
+        assert_eq!(o.finish().unwrap(), digest);
+    }
+
+    #[test]
+    fn reordered_dropped_truncated_replayed_or_tampered_frames_are_refused() {
+        let (sk, encapped, frames, _) = stream(4);
+        let open = || Opener::new(&sk, &encapped, "q1.1").unwrap();
+
+        let mut o = open();
+        o.open(&frames[0]).unwrap();
+        assert_eq!(
+            o.open(&frames[2]),
+            Err(OpenError::OutOfOrder {
+                expected: 1,
+                got: 2
+            })
+        );
+
+        // A frame whose sequence number is rewritten still carries the other nonce.
+        let mut o = open();
+        o.open(&frames[0]).unwrap();
+        let mut moved = frames[2].clone();
+        moved.seq = 1;
+        assert_eq!(o.open(&moved), Err(OpenError::Tampered(1)));
+
+        let mut o = open();
+        o.open(&frames[0]).unwrap();
+        o.open(&frames[1]).unwrap();
+        assert_eq!(o.finish(), Err(OpenError::Truncated(2)));
+
+        // Marking an early frame last does not end the stream early.
+        let mut o = open();
+        let mut early_end = frames[0].clone();
+        early_end.last = true;
+        assert_eq!(o.open(&early_end), Err(OpenError::Tampered(0)));
+
+        let mut o = open();
+        let mut flipped = frames[1].clone();
+        o.open(&frames[0]).unwrap();
+        flipped.ciphertext[0] ^= 1;
+        assert_eq!(o.open(&flipped), Err(OpenError::Tampered(1)));
+
+        let mut o = open();
+        for f in &frames {
+            o.open(f).unwrap();
+        }
+        assert_eq!(o.open(&frames[3]), Err(OpenError::AfterLast));
+
+        // The frames of one stream do not open in another, or under another query id.
+        let (_, other_encapped, _, _) = stream(1);
+        assert!(matches!(
+            Opener::new(&sk, &other_encapped, "q1.1")
+                .unwrap()
+                .open(&frames[0]),
+            Err(OpenError::Tampered(0))
+        ));
+        assert!(matches!(
+            Opener::new(&sk, &encapped, "q1.2")
+                .unwrap()
+                .open(&frames[0]),
+            Err(OpenError::Tampered(0))
+        ));
+    }
+
+    #[test]
+    fn another_key_cannot_open() {
+        let (_, encapped, frames, _) = stream(1);
+        let (wrong, _) = generate();
+        assert_eq!(
+            Opener::new(&wrong, &encapped, "q1.1")
+                .unwrap()
+                .open(&frames[0]),
+            Err(OpenError::Tampered(0))
+        );
+    }
+}
