@@ -13,7 +13,7 @@ use sluice_proto::v1;
 use super::common::{Harness, keys, peer_client, purpose};
 
 /// Waits until `store` holds an entry matching `pred`, and returns it.
-async fn wait_for(
+pub(super) async fn wait_for(
     store: &ChainStore,
     what: &str,
     pred: impl Fn(&Body) -> bool,

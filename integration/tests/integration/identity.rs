@@ -21,6 +21,7 @@ use sluice_proto::GatewayClient;
 use sluice_proto::v1::{self, result_frame::Frame};
 use tonic::transport::{Channel, ClientTlsConfig};
 
+use super::audit::wait_for;
 use super::common::{Harness, keys, peer_client, purpose};
 
 const ROLES: [&str; 1] = ["fund_analyst"];
@@ -472,25 +473,16 @@ async fn analysts_are_who_their_credentials_say() {
         b.unwrap();
     }
     let store = h.cluster.chain("sh_hf").unwrap().store();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = store
-            .trace(&TraceFilter::default())
-            .unwrap()
-            .into_iter()
-            .find_map(|hit| match &hit.entry.entry().body {
-                Body::AccessAllowed(d) if d.query_id.starts_with(qid.as_str()) => {
-                    Some(d.principal.clone())
-                }
-                _ => None,
-            });
-        if let Some(p) = found {
-            assert_eq!(p, "bj_hf/analyst");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no access entry");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let allowed = wait_for(
+        store,
+        "access entry",
+        |b| matches!(b, Body::AccessAllowed(d) if d.query_id.starts_with(qid.as_str())),
+    )
+    .await;
+    let Body::AccessAllowed(d) = &allowed.entry.entry().body else {
+        unreachable!()
+    };
+    assert_eq!(d.principal, "bj_hf/analyst");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -536,26 +528,19 @@ async fn sealed_frames_open_only_whole_in_order_and_for_the_requester() {
     // Whole and in order, it opens, and its digest is the one the owner recorded.
     let digest = open_all(&sealed, &bj).unwrap();
     let store = h.cluster.chain("sh_hf").unwrap().store();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let recorded = store
-            .trace(&TraceFilter::default())
-            .unwrap()
-            .into_iter()
-            .find_map(|hit| match &hit.entry.entry().body {
-                Body::AccessCompleted(c) if c.query_id == qid => Some(c.digest),
-                _ => None,
-            });
-        if let Some(d) = recorded {
-            assert_eq!(
-                d, digest,
-                "the completion carries the sealed stream's digest"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "no completion entry");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let completed = wait_for(
+        store,
+        "completion entry",
+        |b| matches!(b, Body::AccessCompleted(c) if c.query_id == qid),
+    )
+    .await;
+    let Body::AccessCompleted(c) = &completed.entry.entry().body else {
+        unreachable!()
+    };
+    assert_eq!(
+        c.digest, digest,
+        "the completion carries the sealed stream's digest"
+    );
 
     // A flipped bit.
     let mut tampered = sealed.clone();
