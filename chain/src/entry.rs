@@ -45,11 +45,13 @@ pub enum EntryKind {
     PolicyChange,
     /// An agency joined, left or changed its key, role or address.
     Membership,
+    /// A query's result was sealed into a file for another agency (`sluice export`).
+    Export,
 }
 
 impl EntryKind {
     /// Every kind, in tag order.
-    pub const ALL: [EntryKind; 13] = [
+    pub const ALL: [EntryKind; 14] = [
         Self::AccessAllowed,
         Self::AccessRefused,
         Self::AccessCompleted,
@@ -63,6 +65,7 @@ impl EntryKind {
         Self::ConsentRevoke,
         Self::PolicyChange,
         Self::Membership,
+        Self::Export,
     ];
 
     /// The tag byte in the canonical encoding.
@@ -81,6 +84,7 @@ impl EntryKind {
             Self::ConsentRevoke => 11,
             Self::PolicyChange => 12,
             Self::Membership => 13,
+            Self::Export => 14,
         }
     }
 
@@ -105,6 +109,7 @@ impl EntryKind {
             Self::ConsentRevoke => "consent_revoke",
             Self::PolicyChange => "policy_change",
             Self::Membership => "membership",
+            Self::Export => "export",
         }
     }
 }
@@ -291,6 +296,25 @@ pub struct MembershipChange {
     pub address: String,
 }
 
+/// The body of [`EntryKind::Export`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRecord {
+    /// The query id the export's query ran under.
+    pub query_id: String,
+    /// `<agency>/<user>` who exported.
+    pub principal: String,
+    /// The purpose the export was made for.
+    pub purpose: String,
+    /// The agency the file is sealed for.
+    pub recipient: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// SHA-256 of the whole file, as `sha256sum` prints it.
+    pub digest: Digest,
+}
+
 /// The typed body of an entry; its variant decides the entry's [`EntryKind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -321,6 +345,8 @@ pub enum Body {
     PolicyChange(PolicyChange),
     /// See [`EntryKind::Membership`].
     Membership(MembershipChange),
+    /// See [`EntryKind::Export`].
+    Export(ExportRecord),
 }
 
 impl Body {
@@ -340,6 +366,7 @@ impl Body {
             Self::ConsentRevoke(_) => EntryKind::ConsentRevoke,
             Self::PolicyChange(_) => EntryKind::PolicyChange,
             Self::Membership(_) => EntryKind::Membership,
+            Self::Export(_) => EntryKind::Export,
         }
     }
 
@@ -426,6 +453,15 @@ impl Body {
                 });
                 w.fixed(&m.public_key);
                 w.str(&m.address)?;
+            }
+            Self::Export(x) => {
+                w.str(&x.query_id)?;
+                w.str(&x.principal)?;
+                w.str(&x.purpose)?;
+                w.str(&x.recipient)?;
+                w.u64(x.rows);
+                w.u64(x.bytes);
+                w.fixed(&x.digest);
             }
         }
         Ok(())
@@ -544,6 +580,15 @@ impl Body {
                     address: r.string()?,
                 })
             }
+            EntryKind::Export => Self::Export(ExportRecord {
+                query_id: r.string()?,
+                principal: r.string()?,
+                purpose: r.string()?,
+                recipient: r.string()?,
+                rows: r.u64()?,
+                bytes: r.u64()?,
+                digest: r.array()?,
+            }),
         })
     }
 }
@@ -617,6 +662,7 @@ impl Entry {
         match &self.body {
             Body::AccessAllowed(d) | Body::AccessRefused(d) => Some(&d.principal),
             Body::AccessRequest(r) => Some(&r.principal),
+            Body::Export(x) => Some(&x.principal),
             _ => None,
         }
     }
@@ -627,6 +673,7 @@ impl Entry {
             Body::AccessAllowed(d) | Body::AccessRefused(d) => Some(&d.purpose),
             Body::AccessRequest(r) => Some(&r.purpose),
             Body::ConsentGrant(g) => Some(&g.purpose),
+            Body::Export(x) => Some(&x.purpose),
             _ => None,
         }
     }
@@ -739,6 +786,15 @@ pub(crate) mod tests {
                 public_key: [1; 32],
                 address: "127.0.0.1:7001".into(),
             }),
+            Body::Export(ExportRecord {
+                query_id: "q-2".into(),
+                principal: "bj_hf/alice".into(),
+                purpose: "audit".into(),
+                recipient: "cd_hf".into(),
+                rows: 3,
+                bytes: 900,
+                digest: [5; 32],
+            }),
         ];
         bodies
             .into_iter()
@@ -770,7 +826,7 @@ pub(crate) mod tests {
             assert_eq!(EntryKind::from_tag(k.tag()), Some(k));
         }
         assert_eq!(EntryKind::from_tag(0), None);
-        assert_eq!(EntryKind::from_tag(14), None);
+        assert_eq!(EntryKind::from_tag(15), None);
         assert_eq!(EntryKind::AccessRefused.name(), "access_refused");
     }
 

@@ -64,6 +64,11 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
             "public_key": hex::encode(m.public_key),
             "address": m.address,
         }),
+        Body::Export(x) => json!({
+            "query_id": x.query_id, "principal": x.principal, "purpose": x.purpose,
+            "recipient": x.recipient, "rows": x.rows, "bytes": x.bytes,
+            "file_sha256": hex::encode(x.digest),
+        }),
     };
     json!({
         "index": index,

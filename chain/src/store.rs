@@ -791,7 +791,7 @@ mod tests {
         }
     }
 
-    /// 26 verified entries: every kind from bj_hf, then every kind from sh_hf.
+    /// 28 verified entries: every kind from bj_hf, then every kind from sh_hf.
     fn entries(f: &Fixture) -> Vec<VerifiedEntry> {
         let mut out = Vec::new();
         for (signer, author) in [(&f.bj, "bj_hf"), (&f.sh, "sh_hf")] {
@@ -848,24 +848,24 @@ mod tests {
             assert!(store.is_empty().unwrap());
             assert_eq!(store.append_batch(all[..20].to_vec()).unwrap(), 0..20);
             assert_eq!(store.append(all[20].clone()).unwrap(), 20);
-            assert_eq!(store.append_batch(all[21..].to_vec()).unwrap(), 21..26);
-            assert_eq!(store.append_batch(vec![]).unwrap(), 26..26);
+            assert_eq!(store.append_batch(all[21..].to_vec()).unwrap(), 21..28);
+            assert_eq!(store.append_batch(vec![]).unwrap(), 28..28);
         }
         let store = ChainStore::open(&f.path).unwrap();
-        assert_eq!(store.len().unwrap(), 26);
+        assert_eq!(store.len().unwrap(), 28);
         for (i, v) in all.iter().enumerate() {
             assert_eq!(&store.get(i as u64).unwrap(), v.signed());
         }
         assert!(matches!(
-            store.get(26).unwrap_err(),
+            store.get(28).unwrap_err(),
             Error::OutOfRange {
-                index: 26,
-                size: 26
+                index: 28,
+                size: 28
             }
         ));
         let verified = store.verify(&f.trust).unwrap();
-        assert_eq!(verified.size(), 26);
-        assert_eq!(store.root().unwrap(), (26, verified.root()));
+        assert_eq!(verified.size(), 28);
+        assert_eq!(store.root().unwrap(), (28, verified.root()));
     }
 
     #[test]
@@ -878,7 +878,7 @@ mod tests {
             .iter()
             .map(|v| merkle::leaf_hash(&v.signed().to_bytes().unwrap()))
             .collect();
-        for size in [1u64, 7, 13, 26] {
+        for size in [1u64, 7, 14, 28] {
             let root = store.root_at(size).unwrap();
             assert_eq!(root, merkle::root(&leaves[..size as usize]));
             for index in 0..size {
@@ -972,22 +972,22 @@ mod tests {
         store.append_batch(entries(&f)).unwrap();
         assert_eq!(
             store.by_agency("bj_hf").unwrap(),
-            (0..13).collect::<Vec<_>>()
+            (0..14).collect::<Vec<_>>()
         );
         assert_eq!(
             store.by_agency("sh_hf").unwrap(),
-            (13..26).collect::<Vec<_>>()
+            (14..28).collect::<Vec<_>>()
         );
         // "bj_h" is a prefix of "bj_hf" but must not match it.
         assert!(store.by_agency("bj_h").unwrap().is_empty());
         // Access allowed, refused and request mention the principal.
         assert_eq!(
             store.by_principal("sh_hf/bob").unwrap(),
-            vec![0, 1, 6, 13, 14, 19]
+            vec![0, 1, 6, 14, 15, 20]
         );
         assert_eq!(
             store.by_dataset("bj_hf.contributions").unwrap(),
-            vec![0, 1, 3, 4, 5, 6, 9, 13, 14, 16, 17, 18, 19, 22]
+            vec![0, 1, 3, 4, 5, 6, 9, 14, 15, 17, 18, 19, 20, 23]
         );
         assert!(store.by_dataset("nope").unwrap().is_empty());
     }
@@ -1061,7 +1061,7 @@ mod tests {
             store.verify(&f.trust).unwrap_err(),
             Error::BadEntry { index: 9, .. }
         ));
-        // Without sh_hf's key, the first sh_hf entry (13) is the first unverifiable one,
+        // Without sh_hf's key, the first sh_hf entry (14) is the first unverifiable one,
         // but entry 9 is still missing first.
         let mut only_bj = TrustBundle::new();
         only_bj.insert("bj_hf", f.bj.verifying_key()).unwrap();
@@ -1081,7 +1081,7 @@ mod tests {
         let err = store.verify(&only_bj).unwrap_err();
         assert!(matches!(
             &err,
-            Error::BadEntry { index: 13, source }
+            Error::BadEntry { index: 14, source }
                 if matches!(&**source, Error::UnknownAgency { agency } if agency == "sh_hf")
         ));
     }

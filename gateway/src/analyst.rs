@@ -181,6 +181,31 @@ impl AnalystClient {
         })
     }
 
+    /// Run `sql` for `purpose` and seal the result into an export file for `recipient`.
+    pub async fn export(
+        &self,
+        purpose: &Purpose,
+        recipient: &AgencyId,
+        sql: &str,
+    ) -> Result<v1::ExportResponse> {
+        let req = self.request(v1::ExportRequest {
+            context: Some(v1::RequestContext {
+                principal: String::new(),
+                purpose: purpose.to_string(),
+                query_id: QueryId::new().to_string(),
+            }),
+            sql: sql.to_string(),
+            recipient: recipient.to_string(),
+        })?;
+        Ok(self
+            .client
+            .clone()
+            .export(req)
+            .await
+            .map_err(|s| self.remote(s))?
+            .into_inner())
+    }
+
     /// Run `sql` and collect every batch.
     pub async fn query_all(&self, purpose: &Purpose, sql: &str) -> Result<Vec<RecordBatch>> {
         let mut stream = self.query(purpose, sql).await?;

@@ -4,8 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use sluice_chain::entry::Body;
 use sluice_chain::render::entry_json;
-use sluice_chain::{AgencySigner, ChainStore, EvidenceBundle, TraceHit, TrustBundle};
+use sluice_chain::{
+    AgencySigner, ChainStore, EvidenceBundle, SignedEntry, TraceFilter, TraceHit, TrustBundle,
+};
 
 use sluice_core::AgencyId;
 
@@ -81,6 +84,12 @@ pub fn trace_table(hits: &[TraceHit]) -> comfy_table::Table {
                 b["bytes"],
                 s(&b["digest"])
             ),
+            Some("export") => format!(
+                "{} rows sealed for {}, file sha256 {}",
+                b["rows"],
+                s(&b["recipient"]),
+                s(&b["file_sha256"])
+            ),
             // The table shows the first line; `--format json` has the whole reason.
             _ => s(&b["reason"])
                 .lines()
@@ -121,6 +130,56 @@ pub fn prove(store: &ChainStore, index: u64, out: &Path) -> Result<EvidenceBundl
     std::fs::write(out, bundle.to_json()?)
         .map_err(|e| GatewayError::BadRequest(format!("cannot write {}: {e}", out.display())))?;
     Ok(bundle)
+}
+
+/// What the digest on a completion or export entry proves was delivered, in words, for
+/// `sluice audit prove`. For a completion, the access entry of the same query in `store`
+/// tells whether the result went sealed to another agency's gateway or to the owner's
+/// own analyst.
+pub fn delivery(store: &ChainStore, signed: &SignedEntry) -> Result<Option<String>> {
+    let entry = signed.entry();
+    match &entry.body {
+        Body::Export(x) => Ok(Some(format!(
+            "the export file sealed for {}: `sha256sum` of the file prints {} ({} rows, {} bytes)",
+            x.recipient,
+            hex::encode(x.digest),
+            x.rows,
+            x.bytes
+        ))),
+        Body::AccessCompleted(c) => {
+            let filter = TraceFilter {
+                agency: Some(entry.author.clone()),
+                ..TraceFilter::default()
+            };
+            let requester =
+                store
+                    .trace(&filter)?
+                    .into_iter()
+                    .find_map(|h| match &h.entry.entry().body {
+                        Body::AccessAllowed(d) if d.query_id == c.query_id => d
+                            .principal
+                            .split_once('/')
+                            .map(|(agency, _)| agency.to_string()),
+                        _ => None,
+                    });
+            let digest = hex::encode(c.digest);
+            Ok(Some(match requester {
+                Some(agency) if agency != entry.author => format!(
+                    "{} rows sealed for {agency}'s gateway; SHA-256 over the sealed stream (encapsulated key, then each frame's number, last flag and ciphertext) is {digest}",
+                    c.rows
+                ),
+                Some(_) => format!(
+                    "{} rows to {}'s own analyst; SHA-256 over the Arrow IPC stream is {digest}",
+                    c.rows, entry.author
+                ),
+                None => format!(
+                    "{} rows; digest {digest} (no access entry of query {} in this store)",
+                    c.rows, c.query_id
+                ),
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Reads a bundle file.

@@ -25,6 +25,7 @@
 //! | [`server`] | a whole gateway, opened from its config and served |
 //! | [`identity`] | keys, bundles, certificates, mutual TLS, signed requests, analysts' sessions |
 //! | [`seal`] | result streams sealed with HPKE for their requester |
+//! | [`export`] | signed, sealed export files for offline exchange |
 //! | [`chain`], [`keys`] | starting the agency's chain node; key files |
 //! | [`analyst`] | the analyst's client of a home gateway |
 //! | [`auditor`] | what `sluice audit` does over a node's chain store |
@@ -37,6 +38,7 @@ pub mod chain;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod export;
 pub mod federation;
 pub mod grpc;
 pub mod home;

@@ -2,9 +2,10 @@
 //! DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM). One HPKE context covers one
 //! stream; each frame is one `seal`, so its nonce is the frame's place in the stream.
 //!
-//! The associated data of frame `n` is `sluice/result/v1 ‖ query id ‖ n ‖ last`, so a
-//! frame that is reordered, dropped, replayed from another stream or query, or a stream
-//! cut before the frame marked last, fails to open. The digest of a sealed stream, which
+//! The associated data of frame `n` is `domain ‖ query id ‖ n ‖ last`, so a frame that is
+//! reordered, dropped, replayed from another stream or query, or a stream cut before the
+//! frame marked last, fails to open. The domain (`sluice/result/v1` for live results,
+//! `sluice/export/v1` for export files) keeps a live stream from passing as an export. The digest of a sealed stream, which
 //! the owner records on the chain, is SHA-256 over the encapsulated key and then, for
 //! each frame, its sequence number, its last flag and its ciphertext, each
 //! length-prefixed, so a receiver can recompute it from what arrived.
@@ -24,7 +25,21 @@ pub type SecretKey = <Kem as hpke::Kem>::PrivateKey;
 /// An agency's HPKE public key.
 pub type PublicKey = <Kem as hpke::Kem>::PublicKey;
 
-const INFO: &[u8] = b"sluice/result/v1";
+/// What a sealed stream is, bound into its key schedule and every frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Domain {
+    Result,
+    Export,
+}
+
+impl Domain {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Domain::Result => b"sluice/result/v1",
+            Domain::Export => b"sluice/export/v1",
+        }
+    }
+}
 
 /// A fresh HPKE key pair.
 pub fn generate() -> (SecretKey, PublicKey) {
@@ -60,15 +75,15 @@ pub fn secret_bytes(key: &SecretKey) -> [u8; 32] {
     out
 }
 
-fn info(query_id: &str) -> Vec<u8> {
-    let mut v = INFO.to_vec();
+fn info(domain: Domain, query_id: &str) -> Vec<u8> {
+    let mut v = domain.label().to_vec();
     v.extend_from_slice(&(query_id.len() as u32).to_be_bytes());
     v.extend_from_slice(query_id.as_bytes());
     v
 }
 
-fn aad(query_id: &str, seq: u64, last: bool) -> Vec<u8> {
-    let mut v = info(query_id);
+fn aad(domain: Domain, query_id: &str, seq: u64, last: bool) -> Vec<u8> {
+    let mut v = info(domain, query_id);
     v.extend_from_slice(&seq.to_be_bytes());
     v.push(u8::from(last));
     v
@@ -112,6 +127,7 @@ impl StreamDigest {
 /// The sending end: seals each frame for one recipient.
 pub struct Sealer {
     ctx: hpke::aead::AeadCtxS<Aead, Kdf, Kem>,
+    domain: Domain,
     query_id: String,
     next: u64,
     closed: bool,
@@ -128,17 +144,31 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// Starts a stream for `recipient`; returns the encapsulated key the recipient needs.
+    /// Starts a result stream for `recipient`; returns the encapsulated key the recipient
+    /// needs.
     pub fn new(recipient: &PublicKey, query_id: &str) -> Result<(Self, Vec<u8>)> {
-        let (encapped, ctx) =
-            hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, recipient, &info(query_id))
-                .map_err(|e| GatewayError::Internal(format!("HPKE setup: {e}")))?;
+        Self::start(Domain::Result, recipient, query_id)
+    }
+
+    /// Starts an export file's stream for `recipient`.
+    pub fn for_export(recipient: &PublicKey, query_id: &str) -> Result<(Self, Vec<u8>)> {
+        Self::start(Domain::Export, recipient, query_id)
+    }
+
+    fn start(domain: Domain, recipient: &PublicKey, query_id: &str) -> Result<(Self, Vec<u8>)> {
+        let (encapped, ctx) = hpke::setup_sender::<Aead, Kdf, Kem>(
+            &OpModeS::Base,
+            recipient,
+            &info(domain, query_id),
+        )
+        .map_err(|e| GatewayError::Internal(format!("HPKE setup: {e}")))?;
         let encapped = encapped.to_bytes().to_vec();
         let mut digest = StreamDigest::default();
         digest.part(&encapped);
         Ok((
             Sealer {
                 ctx,
+                domain,
                 query_id: query_id.to_string(),
                 next: 0,
                 closed: false,
@@ -158,7 +188,7 @@ impl Sealer {
         let seq = self.next;
         let ciphertext = self
             .ctx
-            .seal(plaintext, &aad(&self.query_id, seq, last))
+            .seal(plaintext, &aad(self.domain, &self.query_id, seq, last))
             .map_err(|e| GatewayError::Internal(format!("HPKE seal: {e}")))?;
         self.next += 1;
         self.closed = last;
@@ -197,6 +227,7 @@ pub enum OpenError {
 /// The receiving end: opens frames in order.
 pub struct Opener {
     ctx: hpke::aead::AeadCtxR<Aead, Kdf, Kem>,
+    domain: Domain,
     query_id: String,
     next: u64,
     done: bool,
@@ -213,17 +244,40 @@ impl std::fmt::Debug for Opener {
 }
 
 impl Opener {
-    /// Opens the stream `encapped` starts, with the recipient's secret key.
+    /// Opens the result stream `encapped` starts, with the recipient's secret key.
     pub fn new(secret: &SecretKey, encapped: &[u8], query_id: &str) -> Result<Self, OpenError> {
+        Self::start(Domain::Result, secret, encapped, query_id)
+    }
+
+    /// Opens an export file's stream.
+    pub fn for_export(
+        secret: &SecretKey,
+        encapped: &[u8],
+        query_id: &str,
+    ) -> Result<Self, OpenError> {
+        Self::start(Domain::Export, secret, encapped, query_id)
+    }
+
+    fn start(
+        domain: Domain,
+        secret: &SecretKey,
+        encapped: &[u8],
+        query_id: &str,
+    ) -> Result<Self, OpenError> {
         let key =
             <Kem as hpke::Kem>::EncappedKey::from_bytes(encapped).map_err(|_| OpenError::BadKey)?;
-        let ctx =
-            hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, secret, &key, &info(query_id))
-                .map_err(|_| OpenError::BadKey)?;
+        let ctx = hpke::setup_receiver::<Aead, Kdf, Kem>(
+            &OpModeR::Base,
+            secret,
+            &key,
+            &info(domain, query_id),
+        )
+        .map_err(|_| OpenError::BadKey)?;
         let mut digest = StreamDigest::default();
         digest.part(encapped);
         Ok(Opener {
             ctx,
+            domain,
             query_id: query_id.to_string(),
             next: 0,
             done: false,
@@ -246,7 +300,7 @@ impl Opener {
             .ctx
             .open(
                 &frame.ciphertext,
-                &aad(&self.query_id, frame.seq, frame.last),
+                &aad(self.domain, &self.query_id, frame.seq, frame.last),
             )
             .map_err(|_| OpenError::Tampered(frame.seq))?;
         self.next += 1;
@@ -349,6 +403,26 @@ mod tests {
                 .open(&frames[0]),
             Err(OpenError::Tampered(0))
         ));
+    }
+
+    #[test]
+    fn a_result_stream_does_not_open_as_an_export_or_back() {
+        let (sk, encapped, frames, _) = stream(1);
+        assert_eq!(
+            Opener::for_export(&sk, &encapped, "q1.1")
+                .unwrap()
+                .open(&frames[0]),
+            Err(OpenError::Tampered(0))
+        );
+        let pk = public_of(&sk);
+        let (mut s, encapped) = Sealer::for_export(&pk, "q1.1").unwrap();
+        let frame = s.seal(b"export", true).unwrap();
+        assert_eq!(
+            Opener::new(&sk, &encapped, "q1.1").unwrap().open(&frame),
+            Err(OpenError::Tampered(0))
+        );
+        let mut o = Opener::for_export(&sk, &encapped, "q1.1").unwrap();
+        assert_eq!(o.open(&frame).unwrap(), b"export".to_vec());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::{ChainChoice, GatewayConfig};
 use crate::error::{GatewayError, Result};
+use crate::export::Exporter;
 use crate::grpc::service::GatewayService;
 use crate::home::Home;
 use crate::identity::agency::AgencyKeys;
@@ -38,6 +39,8 @@ pub struct Gateway {
     pub sessions: Arc<Sessions>,
     /// Its agency's secrets.
     pub keys: Arc<AgencyKeys>,
+    /// Its analysts' sealed exports.
+    pub exporter: Arc<Exporter>,
     tls: TlsSettings,
 }
 
@@ -60,6 +63,7 @@ impl Gateway {
             identity.users.as_deref(),
             identity.session,
         )?);
+        let export_trust = trust.clone();
         let verifier = Verifier::new(trust, identity.request_window);
         let audit = match &config.chain {
             None => {
@@ -80,6 +84,11 @@ impl Gateway {
             ),
         };
         let chain = audit.node().cloned();
+        let exporter = Arc::new(Exporter::new(
+            Arc::clone(&keys),
+            export_trust,
+            audit.clone(),
+        ));
         let owner = Arc::new(Owner::open(config, audit, Some(verifier)).await?);
         let stats = Arc::new(WireStats::default());
         let timeouts = PeerTimeouts {
@@ -107,6 +116,7 @@ impl Gateway {
             chain,
             sessions,
             keys,
+            exporter,
             tls,
         })
     }
@@ -121,6 +131,7 @@ impl Gateway {
             owner: self.owner,
             home: self.home,
             sessions: self.sessions,
+            exporter: self.exporter,
         };
         let svc = GatewayServer::new(service)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

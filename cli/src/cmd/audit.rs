@@ -146,6 +146,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 entry,
                 bundle.proof.size
             );
+            let signed = sluice_chain::SignedEntry::from_bytes(&bundle.entry)?;
+            if let Some(delivered) = auditor::delivery(&store, &signed)? {
+                println!("delivered: {delivered}");
+            }
         }
         Command::VerifyBundle {
             bundle,

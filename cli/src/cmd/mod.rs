@@ -5,6 +5,7 @@ mod bench;
 mod ca;
 mod catalog;
 mod demo;
+mod export;
 mod gateway;
 mod init;
 mod login;
@@ -36,6 +37,10 @@ enum Command {
     /// Benchmarks: federated SQL, chain commits, audit traces, policy planning.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// Seal a query's result into a signed file for another agency.
+    Export(export::ExportArgs),
+    /// Verify and open an export file sealed for your agency.
+    Import(export::ImportArgs),
     /// Create an agency's keys (signing, HPKE, TLS) and its public bundle.
     Init(init::Args),
     /// A federation CA and the agency certificates it issues.
@@ -62,6 +67,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(cmd) => catalog::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
+        Command::Export(args) => export::export(args).await,
+        Command::Import(args) => export::import(args),
         Command::Init(args) => init::run(args),
         Command::Ca(cmd) => ca::run(cmd),
         Command::User(cmd) => user::run(cmd),

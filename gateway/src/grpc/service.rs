@@ -1,4 +1,4 @@
-//! The gateway's gRPC face: analysts' `Query`, peers' `Fetch`, and `Catalog`. Results
+//! The gateway's gRPC face: analysts' `Query` and `Export`, peers' `Fetch`, and `Catalog`. Results
 //! leave as Arrow IPC frames through a small bounded channel, so a slow reader holds
 //! the query back instead of filling memory.
 
@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use super::status::to_status;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
+use crate::export::Exporter;
 use crate::home::Home;
 use crate::identity::tls::caller_agency;
 use crate::identity::users::{Session, Sessions};
@@ -22,7 +23,7 @@ use crate::ipc::FrameEncoder;
 use crate::owner::Owner;
 use crate::owner::sealed::FrameStream as SealedStream;
 use crate::peer::Caller;
-use sluice_core::{Purpose, QueryId};
+use sluice_core::{AgencyId, Purpose, QueryId};
 
 /// The gRPC service of one gateway: its home planner, its owner, and its analysts'
 /// sessions.
@@ -31,6 +32,7 @@ pub struct GatewayService {
     pub owner: Arc<Owner>,
     pub home: Arc<Home>,
     pub sessions: Arc<Sessions>,
+    pub exporter: Arc<Exporter>,
 }
 
 fn internal(message: String) -> Status {
@@ -223,6 +225,32 @@ impl GatewayRpc for GatewayService {
             ))),
             Err(e) => {
                 tracing::info!(%query_id, error = %e, "sub-query refused");
+                Err(to_status(&e))
+            }
+        }
+    }
+
+    async fn export(
+        &self,
+        request: Request<v1::ExportRequest>,
+    ) -> Result<Response<v1::ExportResponse>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        let req = request.into_inner();
+        let caller = caller_for(session, req.context.as_ref()).map_err(|e| to_status(&e))?;
+        let recipient =
+            AgencyId::parse(&req.recipient).map_err(|e| to_status(&GatewayError::from(e)))?;
+        match self
+            .exporter
+            .export(&self.home, &caller, &req.sql, &recipient)
+            .await
+        {
+            Ok(file) => Ok(Response::new(v1::ExportResponse {
+                file: file.bytes,
+                rows: file.rows,
+                entry: file.entry,
+            })),
+            Err(e) => {
+                tracing::info!(query_id = %caller.ctx.query_id, error = %e, "export refused");
                 Err(to_status(&e))
             }
         }

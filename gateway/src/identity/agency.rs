@@ -23,6 +23,15 @@ use crate::seal;
 
 /// Domain separation: what an agency's signature over a gateway request covers.
 pub const REQUEST_SIGNATURE_DOMAIN: &[u8] = b"sluice/request/v1\n";
+/// Domain separation: what an agency's signature over an export file covers.
+pub const EXPORT_SIGNATURE_DOMAIN: &[u8] = b"sluice/export/v1\n";
+
+fn signed_message(domain: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(domain.len() + body.len());
+    msg.extend_from_slice(domain);
+    msg.extend_from_slice(body);
+    msg
+}
 
 /// One agency's loaded secrets.
 pub struct AgencyKeys {
@@ -185,9 +194,16 @@ impl AgencyKeys {
 
     /// Signs a gateway request's envelope.
     pub fn sign_request(&self, envelope: &[u8]) -> [u8; 64] {
-        let mut msg = REQUEST_SIGNATURE_DOMAIN.to_vec();
-        msg.extend_from_slice(envelope);
-        self.signing.sign(&msg).to_bytes()
+        self.signing
+            .sign(&signed_message(REQUEST_SIGNATURE_DOMAIN, envelope))
+            .to_bytes()
+    }
+
+    /// Signs an export file's envelope.
+    pub fn sign_export(&self, envelope: &[u8]) -> [u8; 64] {
+        self.signing
+            .sign(&signed_message(EXPORT_SIGNATURE_DOMAIN, envelope))
+            .to_bytes()
     }
 
     /// The key results sealed for this agency open with.
@@ -233,10 +249,22 @@ pub fn verify_request(
         .map_err(|_| {
             GatewayError::Unauthenticated("the request signature is not 64 bytes".into())
         })?;
-    let mut msg = REQUEST_SIGNATURE_DOMAIN.to_vec();
-    msg.extend_from_slice(envelope);
-    key.verify(&sig, &msg)
+    key.verify(&sig, &signed_message(REQUEST_SIGNATURE_DOMAIN, envelope))
         .map_err(|_| GatewayError::Unauthenticated("the request signature does not verify".into()))
+}
+
+/// Whether `signature` over an export envelope is `key`'s, under the same ZIP-215 rule.
+pub fn verify_export(
+    key: &ed25519_consensus::VerificationKey,
+    envelope: &[u8],
+    signature: &[u8],
+) -> bool {
+    <[u8; 64]>::try_from(signature)
+        .map(ed25519_consensus::Signature::from)
+        .is_ok_and(|sig| {
+            key.verify(&sig, &signed_message(EXPORT_SIGNATURE_DOMAIN, envelope))
+                .is_ok()
+        })
 }
 
 #[cfg(test)]
@@ -279,6 +307,21 @@ mod tests {
         let sig = keys.sign_request(b"envelope");
         verify_request(&bundle.signing_key, b"envelope", &sig).unwrap();
         assert!(verify_request(&bundle.signing_key, b"envelopf", &sig).is_err());
+        // A request signature is no export signature, and the other way round.
+        assert!(!verify_export(&bundle.signing_key, b"envelope", &sig));
+        let export_sig = keys.sign_export(b"envelope");
+        assert!(verify_export(&bundle.signing_key, b"envelope", &export_sig));
+        assert!(!verify_export(
+            &bundle.signing_key,
+            b"envelopf",
+            &export_sig
+        ));
+        assert!(!verify_export(
+            &bundle.signing_key,
+            b"envelope",
+            &export_sig[..63]
+        ));
+        assert!(verify_request(&bundle.signing_key, b"envelope", &export_sig).is_err());
 
         assert!(
             init(

@@ -16,7 +16,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use sha2::{Digest as _, Sha256};
-use sluice_chain::entry::{AccessCompletion, AccessDecision, Body, ColumnLevel};
+use sluice_chain::entry::{AccessCompletion, AccessDecision, Body, ColumnLevel, ExportRecord};
 use sluice_chain::{ChainNode, Entry, EntryCommitted};
 
 use std::collections::HashMap;
@@ -123,6 +123,17 @@ impl Audit {
         };
         let body = Body::AccessAllowed(decision(ctx, datasets, columns, reason));
         Self::append(node, body).await.map(Receipt::Committed)
+    }
+
+    /// Records an export and returns its entry's index once committed; `None` when
+    /// unaudited.
+    pub async fn exported(&self, record: ExportRecord) -> Result<Option<u64>> {
+        let Some(node) = &self.node else {
+            return Ok(None);
+        };
+        Self::append(node, Body::Export(record))
+            .await
+            .map(|c| Some(c.index()))
     }
 
     /// Records a refusal. The caller still gets the refusal if the chain is down; the

@@ -2,6 +2,7 @@ mod audit;
 mod chain_faults;
 mod common;
 mod errors;
+mod export;
 mod federated_sql;
 mod generative;
 mod identity;
