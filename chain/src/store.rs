@@ -890,8 +890,8 @@ mod tests {
             merkle::verify_consistency(old, size, &c, &store.root_at(old).unwrap(), &root).unwrap();
         }
         assert!(matches!(
-            store.root_at(27).unwrap_err(),
-            Error::OutOfRange { index: 27, .. }
+            store.root_at(29).unwrap_err(),
+            Error::OutOfRange { index: 29, .. }
         ));
     }
 

@@ -89,7 +89,7 @@ fn apply_verifies_signatures_and_appends_to_the_chain() {
         out[2],
         ChainResponse::Appended {
             first: 3,
-            count: 10
+            count: 11
         }
     );
     assert_eq!(chain.len().unwrap(), 13);
@@ -192,7 +192,7 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     rt.block_on(sm2.install_snapshot(&snap.meta, Box::new(std::io::Cursor::new(data.clone()))))
         .unwrap();
     let chain2 = Arc::clone(sm2.store());
-    assert_eq!(chain2.len().unwrap(), 13);
+    assert_eq!(chain2.len().unwrap(), 14);
     assert_eq!(
         chain2.root_at(13).unwrap(),
         sm1.store().root_at(13).unwrap()
