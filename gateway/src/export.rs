@@ -24,6 +24,7 @@ use crate::error::{GatewayError, Result};
 use crate::home::Home;
 use crate::identity::agency::{AgencyKeys, verify_export};
 use crate::identity::bundle::TrustStore;
+use crate::identity::envelope::now_ms;
 use crate::ipc::{FrameDecoder, FrameEncoder, MAX_MESSAGE_BYTES};
 use crate::owner::audit::Audit;
 use crate::peer::Caller;
@@ -158,13 +159,6 @@ impl Exporter {
         );
         Ok(ExportFile { bytes, rows, entry })
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
 }
 
 fn encoding(e: arrow::error::ArrowError) -> GatewayError {

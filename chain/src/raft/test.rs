@@ -92,7 +92,7 @@ fn apply_verifies_signatures_and_appends_to_the_chain() {
             count: 11
         }
     );
-    assert_eq!(chain.len().unwrap(), 13);
+    assert_eq!(chain.len().unwrap(), 14);
     chain.verify(&trust()).unwrap();
     let (last, _) = rt.block_on(sm.applied_state()).unwrap();
     assert_eq!(last.map(|l| l.index), Some(3));
@@ -216,7 +216,7 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     let bigger = current_snapshot(&rt, &mut sm1);
     rt.block_on(sm2.install_snapshot(&bigger.meta, bigger.snapshot))
         .unwrap();
-    assert_eq!(chain2.len().unwrap(), 15);
+    assert_eq!(chain2.len().unwrap(), 16);
 
     // A chain signed by an impostor key the installer does not trust: named at entry 0.
     let forger = AgencySigner::from_seed("bj_hf", [9; 32]).unwrap();
@@ -276,7 +276,7 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     reordered.reverse();
     reordered.extend(signed_bytes(&signer())[..2].to_vec());
     rt.block_on(sm6.apply([normal(1, reordered)])).unwrap();
-    keep_checkpoint(&sm6, 15, &note_signer());
+    keep_checkpoint(&sm6, 16, &note_signer());
     let rewrite = current_snapshot(&rt, &mut sm6);
     let err = rt
         .block_on(sm2.install_snapshot(&rewrite.meta, rewrite.snapshot))
@@ -285,7 +285,7 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
         err.to_string().contains("differ from this node's chain"),
         "{err}"
     );
-    assert_eq!(chain2.len().unwrap(), 15);
+    assert_eq!(chain2.len().unwrap(), 16);
     chain2.verify(&trust()).unwrap();
 }
 
