@@ -21,12 +21,15 @@ pub fn trust_bundle(config: &ChainConfig) -> Result<TrustBundle> {
 
 /// Starts `agency`'s chain node as its `[chain]` section says, signing with
 /// `identity_seed` (the `[identity]` signing key) unless the section names a key file,
-/// and talking to the other nodes over mutual TLS with `tls`.
+/// and talking to the other nodes over mutual TLS with `tls`. The node serves on
+/// `listener` if one is given (bound by the caller to the section's `listen`), else it
+/// binds that address itself.
 pub async fn start_node(
     agency: &AgencyId,
     config: &ChainConfig,
     identity_seed: [u8; 32],
     tls: sluice_chain::PeerTls,
+    listener: Option<tokio::net::TcpListener>,
 ) -> Result<Arc<ChainNode>> {
     let seed = match &config.key_file {
         Some(f) => read_key_file(f)?,
@@ -73,9 +76,12 @@ pub async fn start_node(
     if let Some(k) = config.checkpoint_quorum {
         node_config.checkpoint_quorum = k;
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| GatewayError::Transport(format!("chain listen {}: {e}", config.listen)))?;
+    let listener = match listener {
+        Some(l) => l,
+        None => tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| GatewayError::Transport(format!("chain listen {}: {e}", config.listen)))?,
+    };
     let node = ChainNode::start(node_config, signer, trust_bundle(config)?, listener).await?;
     Ok(Arc::new(node))
 }

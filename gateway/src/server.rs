@@ -48,6 +48,16 @@ impl Gateway {
     /// Start the chain node, open the datasets and set up clients for the peers. Does
     /// not listen yet.
     pub async fn open(config: &GatewayConfig) -> Result<Self> {
+        Self::open_on(config, None).await
+    }
+
+    /// As [`Self::open`], with the chain node serving on `chain_listener`, a socket the
+    /// caller already bound to `[chain] listen`. Holding the socket from the moment its
+    /// port is chosen leaves no gap in which another process can take the port.
+    pub async fn open_on(
+        config: &GatewayConfig,
+        chain_listener: Option<TcpListener>,
+    ) -> Result<Self> {
         let identity = config
             .identity
             .as_ref()
@@ -79,8 +89,14 @@ impl Gateway {
                 Audit::unaudited()
             }
             Some(ChainChoice::Node(c)) => Audit::on_chain(
-                crate::chain::start_node(&config.agency, c, keys.signing_seed(), tls.chain_peers())
-                    .await?,
+                crate::chain::start_node(
+                    &config.agency,
+                    c,
+                    keys.signing_seed(),
+                    tls.chain_peers(),
+                    chain_listener,
+                )
+                .await?,
             ),
         };
         let chain = audit.node().cloned();
@@ -161,7 +177,17 @@ pub struct RunningGateway {
 impl RunningGateway {
     /// Open a gateway and start serving it on `listener`.
     pub async fn start(config: &GatewayConfig, listener: TcpListener) -> Result<Self> {
-        let gateway = Gateway::open(config).await?;
+        Self::start_on(config, listener, None).await
+    }
+
+    /// As [`Self::start`], with the chain node on `chain_listener` (see
+    /// [`Gateway::open_on`]).
+    pub async fn start_on(
+        config: &GatewayConfig,
+        listener: TcpListener,
+        chain_listener: Option<TcpListener>,
+    ) -> Result<Self> {
+        let gateway = Gateway::open_on(config, chain_listener).await?;
         let addr = listener
             .local_addr()
             .map_err(|e| GatewayError::Transport(e.to_string()))?;

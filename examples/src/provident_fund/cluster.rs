@@ -51,35 +51,43 @@ impl Cluster {
     /// Write a config for each agency beside the data and start its gateway on an
     /// ephemeral loopback port, with `[policy] open = true`: every column is plain.
     pub async fn start(data: DemoData) -> Result<Self> {
-        Self::start_with(data, false).await
+        Self::start_with(data, false, &parquet_connector).await
     }
 
     /// As [`Self::start`], with the demo's disclosure policy at every agency.
     pub async fn start_with_policy(data: DemoData) -> Result<Self> {
-        Self::start_with(data, true).await
+        Self::start_with(data, true, &parquet_connector).await
     }
 
-    async fn start_with(data: DemoData, policy: bool) -> Result<Self> {
-        let mut listeners = Vec::new();
-        for _ in AGENCIES {
-            listeners.push(
-                TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
-                    GatewayError::Transport(format!("binding a loopback port: {e}"))
-                })?,
-            );
-        }
-        let addrs = listeners
-            .iter()
-            .map(|l| {
-                l.local_addr()
-                    .map_err(|e| GatewayError::Transport(e.to_string()))
-            })
-            .collect::<Result<Vec<_>>>()?;
+    /// As [`Self::start`], each dataset read through `connector(agency, dataset)`, the
+    /// inline TOML table of its `connector` (for example a database the data was loaded
+    /// into) rather than its Parquet file.
+    pub async fn start_over(
+        data: DemoData,
+        connector: &(dyn Fn(&str, &str) -> String + Sync),
+    ) -> Result<Self> {
+        Self::start_with(data, false, connector).await
+    }
 
-        let (identities, chain_members, chain_addrs) = identities_and_chain(&data, &addrs)?;
+    async fn start_with(
+        data: DemoData,
+        policy: bool,
+        connector: &(dyn Fn(&str, &str) -> String + Sync),
+    ) -> Result<Self> {
+        // Every port stays bound from the moment it is chosen until its server takes it:
+        // a port chosen and released can be reused by any socket in between.
+        let (listeners, addrs) = bind_loopback(AGENCIES.len()).await?;
+        let (chain_listeners, chain_sockets) = bind_loopback(AGENCIES.len()).await?;
+        let chain_addrs: Vec<String> = chain_sockets.iter().map(|a| a.to_string()).collect();
+
+        let (identities, chain_members) = identities_and_chain(&data, &addrs, &chain_addrs)?;
         let mut gateways = Vec::new();
         let mut configs = Vec::new();
-        for ((i, agency), listener) in AGENCIES.iter().enumerate().zip(listeners) {
+        for ((i, agency), (listener, chain_listener)) in AGENCIES
+            .iter()
+            .enumerate()
+            .zip(listeners.into_iter().zip(chain_listeners))
+        {
             let mut toml = format!(
                 "# {} housing-fund centre ({})\nagency = \"{}\"\nlisten = \"{}\"\n",
                 agency.city, agency.id, agency.id, addrs[i]
@@ -106,15 +114,16 @@ impl Cluster {
             }
             for (name, title, description) in DATASETS {
                 toml.push_str(&format!(
-                    "\n[[datasets]]\nname = \"{name}\"\ntitle = \"{} — {title}\"\ndescription = \"{description}\"\nconnector = {{ kind = \"parquet\", path = \"{}/{name}.parquet\" }}\n",
-                    agency.city, agency.id
+                    "\n[[datasets]]\nname = \"{name}\"\ntitle = \"{} — {title}\"\ndescription = \"{description}\"\nconnector = {}\n",
+                    agency.city,
+                    connector(agency.id, name)
                 ));
             }
             let path = data.dir.join(format!("{}.toml", agency.id));
             std::fs::write(&path, toml)
                 .map_err(|e| GatewayError::Internal(format!("writing {}: {e}", path.display())))?;
             let config = GatewayConfig::load(&path)?;
-            gateways.push(RunningGateway::start(&config, listener).await?);
+            gateways.push(RunningGateway::start_on(&config, listener, Some(chain_listener)).await?);
             configs.push(path);
         }
         // Owners release no data before their access entry commits, so the cluster is
@@ -199,26 +208,41 @@ impl Cluster {
     }
 }
 
-/// Fresh identities and a fresh, empty chain for the three agencies; returns the
-/// identities, the `[[chain.members]]` tables every config shares and each agency's
-/// chain address.
+/// The demo's own connector: `agency`'s Parquet file of `dataset`, beside the configs.
+fn parquet_connector(agency: &str, dataset: &str) -> String {
+    format!("{{ kind = \"parquet\", path = \"{agency}/{dataset}.parquet\" }}")
+}
+
+/// `n` listeners on ephemeral loopback ports, and their addresses.
+async fn bind_loopback(n: usize) -> Result<(Vec<TcpListener>, Vec<std::net::SocketAddr>)> {
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..n {
+        let l = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| GatewayError::Transport(format!("binding a loopback port: {e}")))?;
+        addrs.push(
+            l.local_addr()
+                .map_err(|e| GatewayError::Transport(e.to_string()))?,
+        );
+        listeners.push(l);
+    }
+    Ok((listeners, addrs))
+}
+
+/// Fresh identities and a fresh, empty chain for the three agencies, whose gateways
+/// listen on `gateways` and chain nodes on `chain_addrs`; returns the identities and
+/// the `[[chain.members]]` tables every config shares.
 fn identities_and_chain(
     data: &DemoData,
     gateways: &[std::net::SocketAddr],
-) -> Result<(Identities, String, Vec<String>)> {
+    chain_addrs: &[String],
+) -> Result<(Identities, String)> {
     use base64::Engine as _;
     let io = |what: String| move |e: std::io::Error| GatewayError::Internal(format!("{what}: {e}"));
     let chain = data.dir.join("chain");
     if chain.exists() {
         std::fs::remove_dir_all(&chain).map_err(io(format!("clearing {}", chain.display())))?;
-    }
-    let mut chain_addrs = Vec::new();
-    for _ in AGENCIES {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(io("finding a free port for the chain".into()))?
-            .port();
-        chain_addrs.push(format!("127.0.0.1:{port}"));
     }
     let wanted: Vec<(&str, Addresses)> = AGENCIES
         .iter()
@@ -248,5 +272,5 @@ fn identities_and_chain(
             base64::engine::general_purpose::STANDARD.encode(keys.verification_key().as_bytes())
         ));
     }
-    Ok((identities, toml, chain_addrs))
+    Ok((identities, toml))
 }

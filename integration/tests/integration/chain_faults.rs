@@ -49,12 +49,31 @@ pub(super) fn chain_identities(dir: &Path) -> (BTreeMap<String, String>, sluice_
     (sections, tls)
 }
 
+/// A loopback port for a node in another process, which cannot be handed a bound socket.
+///
+/// The port comes from below the kernel's ephemeral range, so no outgoing connection
+/// takes it between now and the node's bind, and from a counter, so no two calls in this
+/// process return the same port. A port chosen by binding port 0 and closing again can
+/// be handed to the next outgoing connection at once.
 pub(super) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let floor = 10_000u16;
+    assert!(low > floor + 2_000, "ephemeral range starts at {low}");
+    let span = low - floor;
+    let base = (std::process::id() % u32::from(span)) as u16;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = floor + (base.wrapping_add(n) % span);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {floor}..{low}");
 }
 
 pub(super) struct Voter {
