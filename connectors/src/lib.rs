@@ -34,6 +34,7 @@ pub mod ndjson;
 pub mod parquet;
 pub mod postgres;
 mod remote;
+pub mod source_table;
 pub mod sqlite;
 
 pub use crate::csv::CsvConnector;

@@ -36,6 +36,7 @@ use crate::error::{ConnectorError, Result};
 use crate::remote::{
     connect_with_timeout, connection_failed, table_error, verbatim_table_reference, within_timeout,
 };
+use crate::source_table::SourceTable;
 
 const KIND: &str = "mysql";
 
@@ -147,6 +148,9 @@ impl Connector for MysqlConnector {
         let table = within_timeout(KIND, &location, MySQLTable::new(&pool, table_ref))
             .await?
             .map_err(|e| table_error(KIND, &self.table, &location, |s| url.redact(s), e))?;
-        Ok(Arc::new(table))
+        Ok(Arc::new(SourceTable::new(
+            Arc::new(table),
+            format!("{KIND} table `{}` at {location}", self.table),
+        )))
     }
 }

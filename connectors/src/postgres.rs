@@ -29,6 +29,7 @@ use crate::connector::Connector;
 use crate::dburl::{DbUrl, redact_url};
 use crate::error::{ConnectorError, Result};
 use crate::remote::{connect_with_timeout, table_error, within_timeout};
+use crate::source_table::SourceTable;
 
 const KIND: &str = "postgres";
 
@@ -141,6 +142,9 @@ impl Connector for PostgresConnector {
             .await?
             .map_err(|e| table_error(KIND, &self.table, &location, |s| url.redact(s), e))?
             .with_dialect(Arc::new(PostgreSqlDialect {}));
-        Ok(Arc::new(table))
+        Ok(Arc::new(SourceTable::new(
+            Arc::new(table),
+            format!("{KIND} table `{}` at {location}", self.table),
+        )))
     }
 }

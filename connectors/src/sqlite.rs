@@ -7,9 +7,12 @@
 //! Column types come from the declared types, by SQLite's affinity rules: `INT…` is
 //! `Int64`; `CHAR`, `CLOB`, `TEXT` are `Utf8`; `BLOB` is `Binary`; `REAL`, `FLOA…`,
 //! `DOUB…`, `NUMERIC`, `DECIMAL` are `Float64`; `BOOL…` is `Boolean`. SQLite has no date or
-//! time storage class, so `DATE`, `DATETIME` and `TIMESTAMP` columns are `Utf8`, holding
-//! the text as stored (ISO-8601 text compares correctly as strings). A view column
-//! without a declared type (an expression) takes the type of its first non-NULL value.
+//! time storage class and keeps such values as text, but a column declared `DATE` is
+//! `Date32`, and one declared `DATETIME` or `TIMESTAMP` is `Timestamp(µs)`: the text is
+//! parsed as it is read ([`crate::source_table`]), and a value that does not parse fails the
+//! query naming the column. Filters on those columns are evaluated by DataFusion, never
+//! by SQLite, which would compare text. A view column without a declared type (an
+//! expression) takes the type of its first non-NULL value.
 //!
 //! | pushdown   | support |
 //! |------------|---------|
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion_table_providers::sql::db_connection_pool::sqlitepool::SqliteConnectionPool;
@@ -34,6 +37,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::connector::Connector;
 use crate::error::{ConnectorError, Result, chain_to_string};
 use crate::remote::verbatim_table_reference;
+use crate::source_table::SourceTable;
 
 const KIND: &str = "sqlite";
 
@@ -126,8 +130,24 @@ impl Connector for SqliteConnector {
         .await
         .map_err(|e| self.connection_failed(chain_to_string(e.as_ref())))?;
         let pool: Arc<DynSqliteConnectionPool> = Arc::new(pool);
-        Ok(Arc::new(SQLiteTable::new_with_schema(
-            &pool, schema, table_ref,
+        // SQLite returns dates as the text it stores; it is read as text and parsed here.
+        let text = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    DataType::Date32 | DataType::Timestamp(..) => {
+                        Field::new(f.name(), DataType::Utf8, true)
+                    }
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let source = Arc::new(SQLiteTable::new_with_schema(&pool, text, table_ref));
+        Ok(Arc::new(SourceTable::typed(
+            source,
+            schema,
+            format!("sqlite table `{}` in {}", self.table, self.path.display()),
         )))
     }
 }
@@ -239,8 +259,10 @@ fn declared_type(declared: &str) -> Option<DataType> {
         DataType::Float64
     } else if t.contains("BOOL") {
         DataType::Boolean
-    } else if t.contains("DATE") || t.contains("TIME") {
-        DataType::Utf8
+    } else if t.contains("TIME") {
+        DataType::Timestamp(TimeUnit::Microsecond, None)
+    } else if t.contains("DATE") {
+        DataType::Date32
     } else {
         // NUMERIC affinity: NUMERIC, DECIMAL(p,s), and anything else.
         DataType::Float64
@@ -274,8 +296,10 @@ mod tests {
         assert_eq!(declared_type("DOUBLE PRECISION"), Some(DataType::Float64));
         assert_eq!(declared_type("DECIMAL(10,2)"), Some(DataType::Float64));
         assert_eq!(declared_type("BOOLEAN"), Some(DataType::Boolean));
-        assert_eq!(declared_type("DATE"), Some(DataType::Utf8));
-        assert_eq!(declared_type("TIMESTAMP"), Some(DataType::Utf8));
+        assert_eq!(declared_type("DATE"), Some(DataType::Date32));
+        let micros = Some(DataType::Timestamp(TimeUnit::Microsecond, None));
+        assert_eq!(declared_type("TIMESTAMP"), micros);
+        assert_eq!(declared_type("DATETIME"), micros);
         assert_eq!(declared_type("BLOB"), Some(DataType::Binary));
         assert_eq!(declared_type(""), None);
     }

@@ -72,6 +72,28 @@ pub async fn run(provider: Arc<dyn TableProvider>, sql: &str) -> Output {
     }
 }
 
+/// Queries that read no column of `t`, a table of 20 rows with a column `b` holding
+/// 1 to 20, count its rows right: the scan reads one column and drops it.
+pub async fn assert_counts_without_columns(provider: Arc<dyn TableProvider>) {
+    for (sql, n) in [
+        ("SELECT count(*) AS n FROM (SELECT * FROM t LIMIT 7) s", 7),
+        ("SELECT count(*) AS n FROM t WHERE b > 5", 15),
+        ("SELECT count(*) AS n FROM t x CROSS JOIN t y", 400),
+        (
+            "SELECT count(1) AS n FROM (SELECT b FROM t ORDER BY b LIMIT 3 OFFSET 18) s",
+            2,
+        ),
+    ] {
+        let out = run(Arc::clone(&provider), sql).await;
+        let counted = out.batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .map(|c| c.value(0));
+        assert_eq!(counted, Some(n), "{sql}\n{}\n{}", out.table, out.plan);
+    }
+}
+
 /// Assert two pretty-printed tables are equal, ignoring surrounding whitespace.
 #[track_caller]
 pub fn assert_table(actual: &Output, expected: &str) {

@@ -9,7 +9,10 @@ use datafusion::arrow::datatypes::DataType;
 use mysql_async::prelude::Queryable;
 use sluice_connectors::{ConnectorConfig, open};
 
-use super::common::{MYSQL_URL, assert_select_list, assert_table, run, unique_name, with_cleanup};
+use super::common::{
+    MYSQL_URL, assert_counts_without_columns, assert_select_list, assert_table, run, unique_name,
+    with_cleanup,
+};
 
 async fn exec(sql: &str) {
     let pool = mysql_async::Pool::new(MYSQL_URL);
@@ -160,6 +163,8 @@ async fn mysql_pushes_filter_projection_and_limit_into_sql() {
                 .unwrap();
             let out = run(Arc::clone(&provider), "SELECT a FROM t WHERE b > 5 LIMIT 3").await;
             check_limited_scan(&out);
+
+            assert_counts_without_columns(Arc::clone(&provider)).await;
 
             let out = run(
                 provider,

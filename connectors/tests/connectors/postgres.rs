@@ -7,7 +7,8 @@ use sluice_connectors::{ConnectorConfig, open};
 use tokio_postgres::{Client, NoTls};
 
 use super::common::{
-    POSTGRES_URL, assert_select_list, assert_table, run, unique_name, with_cleanup,
+    POSTGRES_URL, assert_counts_without_columns, assert_select_list, assert_table, run,
+    unique_name, with_cleanup,
 };
 
 async fn client() -> Client {
@@ -165,6 +166,8 @@ async fn postgres_pushes_filter_projection_and_limit_into_sql() {
                 .downcast_ref::<datafusion::arrow::array::Int32Array>()
                 .unwrap();
             assert!(a.iter().all(|v| v.unwrap() > 50), "{}", out.table);
+
+            assert_counts_without_columns(Arc::clone(&provider)).await;
 
             let out = run(
                 provider,

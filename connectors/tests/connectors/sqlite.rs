@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::Int64Array;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use sluice_connectors::{ConnectorConfig, open};
 
-use super::common::{assert_select_list, assert_table, run};
+use super::common::{assert_counts_without_columns, assert_select_list, assert_table, run};
 
 fn create_db(dir: &Path) -> PathBuf {
     let path = dir.join("data.db");
@@ -54,9 +54,9 @@ async fn sqlite_table_types_and_nulls() {
             &DataType::Int64,
             &DataType::Float64,
             &DataType::Utf8,
-            // SQLite stores dates and timestamps as text.
-            &DataType::Utf8,
-            &DataType::Utf8,
+            // SQLite stores dates and timestamps as text; they are read as declared.
+            &DataType::Date32,
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
             &DataType::Float64,
         ]
     );
@@ -68,9 +68,9 @@ async fn sqlite_table_types_and_nulls() {
 +----+-------------+-------+-------+------------+---------------------+--------+
 | id | big         | ratio | label | born       | seen                | amount |
 +----+-------------+-------+-------+------------+---------------------+--------+
-| 1  | 10000000000 | 1.5   | one   | 2024-01-15 | 2024-01-15 10:30:00 | 12.0   |
+| 1  | 10000000000 | 1.5   | one   | 2024-01-15 | 2024-01-15T10:30:00 | 12.0   |
 | 2  |             |       |       |            |                     |        |
-| 3  | -5          | -0.25 | three | 1999-12-31 | 2000-01-01 00:00:01 | 0.5    |
+| 3  | -5          | -0.25 | three | 1999-12-31 | 2000-01-01T00:00:01 | 0.5    |
 +----+-------------+-------+-------+------------+---------------------+--------+",
     );
 
@@ -91,9 +91,11 @@ async fn sqlite_table_types_and_nulls() {
 +----+-----+",
     );
 
+    // The date filter is compared as dates by DataFusion; SQLite, which would compare
+    // text, gets only the filter on the text column.
     let out = run(
-        provider,
-        "SELECT id FROM t WHERE born > '2000-01-01' AND label IS NOT NULL",
+        Arc::clone(&provider),
+        "SELECT id FROM t WHERE born > DATE '2000-01-01' AND label IS NOT NULL",
     )
     .await;
     assert_table(
@@ -106,8 +108,60 @@ async fn sqlite_table_types_and_nulls() {
 +----+",
     );
     let sql = out.pushed_sql();
-    assert!(sql.contains("WHERE") && sql.contains("born"), "{sql}");
-    assert!(!out.plan.contains("FilterExec"), "{}", out.plan);
+    assert!(sql.contains("WHERE") && sql.contains("label"), "{sql}");
+    assert!(
+        !sql.contains("born >") && !sql.contains("`born` >"),
+        "{sql}"
+    );
+    assert!(out.plan.contains("FilterExec"), "{}", out.plan);
+
+    // Date arithmetic works on the declared type.
+    let out = run(
+        provider,
+        "SELECT id, born - INTERVAL '1 month' AS earlier, seen > TIMESTAMP '2024-01-15 10:00:00' AS later FROM t WHERE id <> 2 ORDER BY id",
+    )
+    .await;
+    assert_table(
+        &out,
+        "
++----+------------+-------+
+| id | earlier    | later |
++----+------------+-------+
+| 1  | 2023-12-15 | true  |
+| 3  | 1999-11-30 | false |
++----+------------+-------+",
+    );
+}
+
+/// Text in a `DATE` column that is not a date fails the query, naming the column and
+/// never the value.
+#[tokio::test]
+async fn sqlite_text_that_is_not_a_date_names_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t (id INTEGER, born DATE);
+             INSERT INTO t VALUES (1, '2024-01-15'), (2, 'secret-not-a-date');",
+        )
+        .unwrap();
+    let provider = open(&config("t"), dir.path()).await.unwrap();
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_table("t", provider).unwrap();
+    let err = ctx
+        .sql("SELECT born FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("column `born`") && err.contains("not a DATE"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
 }
 
 fn check_limited_scan(out: &super::common::Output) {
@@ -140,6 +194,8 @@ async fn sqlite_pushes_filter_projection_and_limit_into_sql() {
     let provider = open(&config("numbers"), dir.path()).await.unwrap();
     let out = run(Arc::clone(&provider), "SELECT a FROM t WHERE b > 5 LIMIT 3").await;
     check_limited_scan(&out);
+
+    assert_counts_without_columns(Arc::clone(&provider)).await;
 
     let out = run(
         provider,

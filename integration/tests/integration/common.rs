@@ -22,6 +22,8 @@ use sluice_gateway::{AgencyId, AnalystClient, Purpose, QueryId};
 use sluice_proto::GatewayClient;
 use tonic::transport::Channel;
 
+use super::databases::{Backend, Databases};
+
 pub const SCALE: f64 = 0.05;
 
 /// The `sluice` binary cargo built beside this test binary.
@@ -57,6 +59,8 @@ pub struct Harness {
     pub cluster: Cluster,
     pub client: AnalystClient,
     pub local: SessionContext,
+    /// The database tables the agencies read, when not their Parquet files.
+    databases: Option<Databases>,
     _dir: tempfile::TempDir,
 }
 
@@ -71,7 +75,50 @@ impl Harness {
             cluster,
             client,
             local,
+            databases: None,
             _dir: dir,
+        }
+    }
+
+    /// As [`Self::start`], with each agency's datasets loaded into the backend `layout`
+    /// names for it (in the order of [`AGENCIES`]) and read from there. The reference
+    /// context still reads the Parquet files the rows came from.
+    pub async fn start_on(layout: [Backend; 3]) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let data = demo::generate(dir.path(), SCALE).unwrap();
+        let local = local_context(&data).await;
+        let databases = Databases::load(&data, layout).await;
+        let cluster = Cluster::start_over(data, &|agency: &str, dataset: &str| {
+            databases.connector(agency, dataset)
+        })
+        .await
+        .unwrap();
+        let client = cluster.analyst("bj_hf").await.unwrap();
+        Harness {
+            cluster,
+            client,
+            local,
+            databases: Some(databases),
+            _dir: dir,
+        }
+    }
+
+    /// The database table `agency`'s `dataset` was loaded into by [`Self::start_on`].
+    pub fn database_table(&self, agency: &str, dataset: &str) -> String {
+        self.databases
+            .as_ref()
+            .expect("a harness started on databases")
+            .table(agency, dataset)
+    }
+
+    /// Stops the gateways and drops the database tables made for them.
+    pub async fn stop(self) {
+        let Harness {
+            cluster, databases, ..
+        } = self;
+        cluster.stop().await.unwrap();
+        if let Some(d) = databases {
+            d.drop_tables().await;
         }
     }
 

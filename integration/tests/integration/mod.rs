@@ -1,6 +1,7 @@
 mod audit;
 mod chain_faults;
 mod common;
+mod databases;
 mod errors;
 mod export;
 mod federated_sql;

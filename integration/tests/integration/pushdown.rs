@@ -1,7 +1,12 @@
 //! Work happens where the data is: selective filters and GROUP BY run at the owning
 //! gateway, and only their results cross the wire. Rows are counted as they arrive.
+//! Where the data is in a database, the filter, projection and limit reach it as SQL,
+//! read back from the database's own log, and it answers a point lookup by index.
 
 use super::common::Harness;
+use super::databases::{
+    Backend, mariadb_explain, mariadb_logged, postgres_explain, postgres_logged,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selective_filter_runs_at_the_owner() {
@@ -164,4 +169,68 @@ async fn top_n_over_a_union_of_agencies_asks_each_owner_for_n_rows() {
         15,
         "each of the three owners sends its own top five"
     );
+}
+
+/// The statement among `logged` that carries the point lookup, and checks that it holds
+/// the filter, only the asked-for columns and the limit.
+fn lookup_statement<'a>(logged: &'a [String], person: &str, database: &str) -> &'a str {
+    let sql = logged
+        .iter()
+        .rev()
+        .find(|s| s.contains(person))
+        .unwrap_or_else(|| panic!("{database} logged no statement with {person}: {logged:?}"));
+    assert!(sql.contains("WHERE") && sql.contains("person_id"), "{sql}");
+    assert!(sql.contains("month") && sql.contains("amount"), "{sql}");
+    assert!(
+        !sql.contains("employer"),
+        "only the asked-for columns: {sql}"
+    );
+    assert!(sql.trim_end().ends_with("LIMIT 3"), "{sql}");
+    sql
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_lookups_reach_the_database_and_use_its_index() {
+    let h = Harness::start_on([Backend::Postgres, Backend::Mariadb, Backend::Parquet]).await;
+
+    // bj_hf's contributions are in PostgreSQL.
+    let sql = "SELECT month, amount FROM bj_hf.contributions WHERE person_id = 100000007 LIMIT 3";
+    let rows: usize = h
+        .federated(sql)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert!((1..=3).contains(&rows), "{rows} rows");
+    let logged = postgres_logged(&h.database_table("bj_hf", "contributions"));
+    let pg_sql = lookup_statement(&logged, "100000007", "PostgreSQL").to_owned();
+    let plan = postgres_explain(&pg_sql).await;
+    assert!(
+        plan.contains("Index") && !plan.contains("Seq Scan"),
+        "PostgreSQL should answer {pg_sql} by index:\n{plan}"
+    );
+
+    // sh_hf's are in MariaDB.
+    let table = h.database_table("sh_hf", "contributions");
+    let sql = "SELECT month, amount FROM sh_hf.contributions WHERE person_id = 200000007 LIMIT 3";
+    let logged = mariadb_logged(&table, async {
+        let rows: usize = h
+            .federated(sql)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert!((1..=3).contains(&rows), "{rows} rows");
+    })
+    .await;
+    let my_sql = lookup_statement(&logged, "200000007", "MariaDB").to_owned();
+    let plan = mariadb_explain(&my_sql).await;
+    assert!(
+        plan.iter()
+            .all(|(access, key)| access == "ref" && key.is_some()),
+        "MariaDB should answer {my_sql} by index: {plan:?}"
+    );
+    h.stop().await;
 }

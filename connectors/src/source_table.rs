@@ -1,0 +1,281 @@
+//! A database table as DataFusion reads it: [`SourceTable`] wraps the table provider of
+//! a database connector and makes each scan return exactly the schema the plan expects.
+//!
+//! Two things need it. A column a source stores as text but declares as another type
+//! (SQLite's `DATE` and `TIMESTAMP`) is presented with its declared type and parsed as
+//! it streams past, so a comparison with a date is never made on text; a filter on it is
+//! never sent to the source, which would compare text, and [`SourceScanExec`] takes part
+//! in no physical filter pushdown, so no optimizer moves it back below the parse. And a
+//! scan that needs no column (`count(*)` over a subquery) reads one column and drops it,
+//! keeping the row count, where the source would answer with a column the plan lacks.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
+};
+use futures::StreamExt;
+
+/// A source table read as `typed`, whose columns are the source's, some of them text at
+/// the source that holds dates or timestamps.
+#[derive(Debug)]
+pub struct SourceTable {
+    source: Arc<dyn TableProvider>,
+    typed: SchemaRef,
+    /// Names of the columns that are text at the source and typed here.
+    parsed: HashSet<String>,
+    /// The table, as error messages name it.
+    what: String,
+}
+
+impl SourceTable {
+    /// `source` read as its own schema.
+    pub fn new(source: Arc<dyn TableProvider>, what: String) -> Self {
+        let typed = source.schema();
+        Self::typed(source, typed, what)
+    }
+
+    /// `source` read as `typed`, which has the same column names in the same order.
+    pub fn typed(source: Arc<dyn TableProvider>, typed: SchemaRef, what: String) -> Self {
+        let text = source.schema();
+        let parsed = typed
+            .fields()
+            .iter()
+            .zip(text.fields())
+            .filter(|(t, s)| t.data_type() != s.data_type())
+            .map(|(t, _)| t.name().clone())
+            .collect();
+        SourceTable {
+            source,
+            typed,
+            parsed,
+            what,
+        }
+    }
+
+    fn reads_parsed(&self, filter: &Expr) -> bool {
+        filter
+            .column_refs()
+            .iter()
+            .any(|c| self.parsed.contains(&c.name))
+    }
+}
+
+#[async_trait]
+impl TableProvider for SourceTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.typed)
+    }
+
+    fn table_type(&self) -> TableType {
+        self.source.table_type()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let passed: Vec<&Expr> = filters
+            .iter()
+            .copied()
+            .filter(|f| !self.reads_parsed(f))
+            .collect();
+        let mut answers = self.source.supports_filters_pushdown(&passed)?.into_iter();
+        filters
+            .iter()
+            .map(|f| {
+                if self.reads_parsed(f) {
+                    Ok(TableProviderFilterPushDown::Unsupported)
+                } else {
+                    answers.next().ok_or_else(|| {
+                        DataFusionError::Internal(format!(
+                            "{}: the source answered for fewer filters than it was asked about",
+                            self.what
+                        ))
+                    })
+                }
+            })
+            .collect()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let passed: Vec<Expr> = filters
+            .iter()
+            .filter(|f| !self.reads_parsed(f))
+            .cloned()
+            .collect();
+        // A filter kept back from the source runs above the parse, so a row limit at the
+        // source could cut rows that filter would keep.
+        let limit = if passed.len() == filters.len() {
+            limit
+        } else {
+            None
+        };
+        let typed = match projection {
+            Some(p) => Arc::new(self.typed.project(p)?),
+            None => Arc::clone(&self.typed),
+        };
+        // A scan for no column still needs its rows counted: read the first column.
+        let first = vec![0];
+        let read = match projection {
+            Some(p) if p.is_empty() && !self.typed.fields().is_empty() => Some(&first),
+            other => other,
+        };
+        let input = self.source.scan(state, read, &passed, limit).await?;
+        Ok(Arc::new(SourceScanExec::new(
+            input,
+            typed,
+            self.what.clone(),
+        )))
+    }
+}
+
+/// Turns its input's batches into `schema`: text columns parsed into their declared
+/// types, or, for a schema of no column, batches of no column with the input's row count.
+pub struct SourceScanExec {
+    input: Arc<dyn ExecutionPlan>,
+    props: Arc<PlanProperties>,
+    what: String,
+}
+
+impl SourceScanExec {
+    fn new(input: Arc<dyn ExecutionPlan>, schema: SchemaRef, what: String) -> Self {
+        let props = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            input.output_partitioning().clone(),
+            input.pipeline_behavior(),
+            input.boundedness(),
+        ));
+        SourceScanExec { input, props, what }
+    }
+}
+
+impl fmt::Debug for SourceScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceScanExec")
+            .field("what", &self.what)
+            .finish()
+    }
+}
+
+impl DisplayAs for SourceScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "SourceScanExec: {}", self.what)
+    }
+}
+
+impl ExecutionPlan for SourceScanExec {
+    fn name(&self) -> &'static str {
+        "SourceScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(SourceScanExec::new(
+                input,
+                Arc::clone(self.props.eq_properties.schema()),
+                self.what.clone(),
+            ))),
+            _ => Err(DataFusionError::Internal(
+                "SourceScanExec takes exactly one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let schema = Arc::clone(self.props.eq_properties.schema());
+        let what = self.what.clone();
+        let out = Arc::clone(&schema);
+        let stream = self
+            .input
+            .execute(partition, context)?
+            .map(move |batch| parse(&batch?, &out, &what));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+/// `batch` with each column cast to `schema`'s type. A value that does not parse fails
+/// the query naming the column and the type, never the value.
+fn parse(batch: &RecordBatch, schema: &SchemaRef, what: &str) -> Result<RecordBatch> {
+    if schema.fields().is_empty() {
+        let rows = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        return Ok(RecordBatch::try_new_with_options(
+            Arc::clone(schema),
+            Vec::new(),
+            &rows,
+        )?);
+    }
+    let options = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| -> Result<ArrayRef> {
+            if column.data_type() == field.data_type() {
+                return Ok(Arc::clone(column));
+            }
+            cast_with_options(column, field.data_type(), &options).map_err(|_| {
+                DataFusionError::Execution(format!(
+                    "column `{}` of {what} holds text that is not a {}",
+                    field.name(),
+                    declared_name(field.data_type())
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+fn declared_name(t: &DataType) -> String {
+    match t {
+        DataType::Date32 => "DATE".into(),
+        DataType::Timestamp(..) => "TIMESTAMP".into(),
+        other => other.to_string(),
+    }
+}
