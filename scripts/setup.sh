@@ -23,6 +23,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# DuckDB, the second engine the federated tests compare their answers with.
+DUCKDB_VERSION=2.0.1
+python3 -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null \
+  || python3 -m pip install --quiet --root-user-action=ignore "duckdb==$DUCKDB_VERSION"
+
 # PostgreSQL on 127.0.0.1:5432 with trust auth and a database `test`.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   echo "setup: starting PostgreSQL"

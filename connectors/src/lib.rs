@@ -14,6 +14,9 @@
 //! | `sqlite`  | [`sqlite`]  | `datafusion-table-providers` `SQLiteTable`      |
 //!
 //! Each module's documentation says which pushdowns are Exact, Inexact or Unsupported.
+//! The three database connectors wrap their table in [`source_table::SourceTable`], which
+//! hands the database a filter only as far as [`filters`] trusts its SQL to mean what
+//! DataFusion means.
 //! Errors are one enum, [`ConnectorError`]; its messages name the source and never hold
 //! a password.
 
@@ -28,6 +31,7 @@ mod connector;
 pub mod csv;
 mod dburl;
 mod error;
+pub mod filters;
 mod listing;
 pub mod mysql;
 pub mod ndjson;

@@ -11,11 +11,11 @@
 //! | pushdown   | support |
 //! |------------|---------|
 //! | projection | **Exact**: the `SELECT` list holds only the requested columns. |
-//! | filters    | **Exact** for every predicate DataFusion can write as MySQL SQL (comparisons, `AND`/`OR`/`NOT`, `IN`, `LIKE`, `IS NULL`, arithmetic, most scalar functions): it goes into the `WHERE` clause and DataFusion does not re-check it. **Unsupported** for the rest (e.g. subqueries), which DataFusion evaluates above the scan. |
-//! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed. |
+//! | filters    | **Exact** for comparisons of numbers and dates, `IS NULL`, and `AND`/`OR`/`NOT` of those; **Inexact** for text `=`, `IN` and `LIKE`, which MariaDB's case- and trailing-space-insensitive collations answer for a superset of the rows, re-checked by DataFusion ([`crate::filters`], `FilterRules::MYSQL`). **Unsupported** for the rest (text `<>` and order, timestamps, functions, arithmetic: MariaDB's `/` is not integer division), which DataFusion evaluates above the scan. |
+//! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed exactly. |
 //!
-//! Because pushed filters run on the server, they follow its semantics: with the usual
-//! `*_ci` collations, string comparisons there are case-insensitive.
+//! A filter the server would answer by its own semantics (with the usual `*_ci`
+//! collations, text comparisons there ignore case) is never trusted to it alone.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,6 +33,7 @@ use mysql_async::DriverError;
 use crate::connector::Connector;
 use crate::dburl::{DbUrl, redact_url};
 use crate::error::{ConnectorError, Result};
+use crate::filters::FilterRules;
 use crate::remote::{
     connect_with_timeout, connection_failed, table_error, verbatim_table_reference, within_timeout,
 };
@@ -150,6 +151,7 @@ impl Connector for MysqlConnector {
             .map_err(|e| table_error(KIND, &self.table, &location, |s| url.redact(s), e))?;
         Ok(Arc::new(SourceTable::new(
             Arc::new(table),
+            FilterRules::MYSQL,
             format!("{KIND} table `{}` at {location}", self.table),
         )))
     }

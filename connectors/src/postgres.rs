@@ -9,8 +9,8 @@
 //! | pushdown   | support |
 //! |------------|---------|
 //! | projection | **Exact**: the `SELECT` list holds only the requested columns. |
-//! | filters    | **Exact** for every predicate DataFusion can write as PostgreSQL SQL (comparisons, `AND`/`OR`/`NOT`, `IN`, `LIKE`, `IS NULL`, arithmetic, most scalar functions): it goes into the `WHERE` clause and DataFusion does not re-check it. **Unsupported** for the rest (e.g. subqueries), which DataFusion evaluates above the scan. |
-//! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed. |
+//! | filters    | **Exact** for comparisons of numbers and dates, text `=`, `<>`, `IN` and `LIKE` with a plain pattern, `IS NULL`, and `AND`/`OR`/`NOT` of those ([`crate::filters`], `FilterRules::POSTGRES`): they go into the `WHERE` clause and DataFusion does not re-check them. **Unsupported** for the rest (text order, which follows the database's collation; timestamps; functions; arithmetic), which DataFusion evaluates above the scan. |
+//! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed exactly. |
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +28,7 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 use crate::connector::Connector;
 use crate::dburl::{DbUrl, redact_url};
 use crate::error::{ConnectorError, Result};
+use crate::filters::FilterRules;
 use crate::remote::{connect_with_timeout, table_error, within_timeout};
 use crate::source_table::SourceTable;
 
@@ -144,6 +145,7 @@ impl Connector for PostgresConnector {
             .with_dialect(Arc::new(PostgreSqlDialect {}));
         Ok(Arc::new(SourceTable::new(
             Arc::new(table),
+            FilterRules::POSTGRES,
             format!("{KIND} table `{}` at {location}", self.table),
         )))
     }

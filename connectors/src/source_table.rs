@@ -31,6 +31,8 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use crate::filters::{FilterRules, Pushdown};
+
 /// A source table read as `typed`, whose columns are the source's, some of them text at
 /// the source that holds dates or timestamps.
 #[derive(Debug)]
@@ -39,19 +41,26 @@ pub struct SourceTable {
     typed: SchemaRef,
     /// Names of the columns that are text at the source and typed here.
     parsed: HashSet<String>,
+    /// Which filters the source's SQL computes as DataFusion does.
+    rules: FilterRules,
     /// The table, as error messages name it.
     what: String,
 }
 
 impl SourceTable {
-    /// `source` read as its own schema.
-    pub fn new(source: Arc<dyn TableProvider>, what: String) -> Self {
+    /// `source` read as its own schema, sent only the filters `rules` allow.
+    pub fn new(source: Arc<dyn TableProvider>, rules: FilterRules, what: String) -> Self {
         let typed = source.schema();
-        Self::typed(source, typed, what)
+        Self::typed(source, typed, rules, what)
     }
 
     /// `source` read as `typed`, which has the same column names in the same order.
-    pub fn typed(source: Arc<dyn TableProvider>, typed: SchemaRef, what: String) -> Self {
+    pub fn typed(
+        source: Arc<dyn TableProvider>,
+        typed: SchemaRef,
+        rules: FilterRules,
+        what: String,
+    ) -> Self {
         let text = source.schema();
         let parsed = typed
             .fields()
@@ -64,15 +73,58 @@ impl SourceTable {
             source,
             typed,
             parsed,
+            rules,
             what,
         }
     }
 
-    fn reads_parsed(&self, filter: &Expr) -> bool {
-        filter
-            .column_refs()
+    /// How far each filter can be left to the source: what the rules allow, no more than
+    /// the source itself claims, and nothing on a column parsed here.
+    fn judge(&self, filters: &[&Expr]) -> Result<Vec<Pushdown>> {
+        let mine: Vec<Pushdown> = filters
             .iter()
-            .any(|c| self.parsed.contains(&c.name))
+            .map(|f| {
+                let parsed = f
+                    .column_refs()
+                    .iter()
+                    .any(|c| self.parsed.contains(&c.name));
+                if parsed {
+                    Pushdown::No
+                } else {
+                    self.rules.judge(f, &self.typed)
+                }
+            })
+            .collect();
+        let asked: Vec<&Expr> = filters
+            .iter()
+            .zip(&mine)
+            .filter(|(_, p)| **p != Pushdown::No)
+            .map(|(f, _)| *f)
+            .collect();
+        let answers = self.source.supports_filters_pushdown(&asked)?;
+        if answers.len() != asked.len() {
+            return Err(DataFusionError::Internal(format!(
+                "{}: the source answered for {} filters, not {}",
+                self.what,
+                answers.len(),
+                asked.len()
+            )));
+        }
+        let mut answers = answers.into_iter();
+        Ok(mine
+            .into_iter()
+            .map(|p| {
+                if p == Pushdown::No {
+                    return Pushdown::No;
+                }
+                let theirs = match answers.next() {
+                    Some(TableProviderFilterPushDown::Exact) => Pushdown::Exact,
+                    Some(TableProviderFilterPushDown::Inexact) => Pushdown::Superset,
+                    _ => Pushdown::No,
+                };
+                p.min(theirs)
+            })
+            .collect())
     }
 }
 
@@ -90,27 +142,11 @@ impl TableProvider for SourceTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        let passed: Vec<&Expr> = filters
-            .iter()
-            .copied()
-            .filter(|f| !self.reads_parsed(f))
-            .collect();
-        let mut answers = self.source.supports_filters_pushdown(&passed)?.into_iter();
-        filters
-            .iter()
-            .map(|f| {
-                if self.reads_parsed(f) {
-                    Ok(TableProviderFilterPushDown::Unsupported)
-                } else {
-                    answers.next().ok_or_else(|| {
-                        DataFusionError::Internal(format!(
-                            "{}: the source answered for fewer filters than it was asked about",
-                            self.what
-                        ))
-                    })
-                }
-            })
-            .collect()
+        Ok(self
+            .judge(filters)?
+            .into_iter()
+            .map(Pushdown::as_datafusion)
+            .collect())
     }
 
     async fn scan(
@@ -120,14 +156,16 @@ impl TableProvider for SourceTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let judged = self.judge(&filters.iter().collect::<Vec<_>>())?;
         let passed: Vec<Expr> = filters
             .iter()
-            .filter(|f| !self.reads_parsed(f))
-            .cloned()
+            .zip(&judged)
+            .filter(|(_, p)| **p != Pushdown::No)
+            .map(|(f, _)| f.clone())
             .collect();
-        // A filter kept back from the source runs above the parse, so a row limit at the
-        // source could cut rows that filter would keep.
-        let limit = if passed.len() == filters.len() {
+        // A filter the source does not settle exactly runs above this scan, so a row
+        // limit at the source could cut rows that filter would keep.
+        let limit = if judged.iter().all(|p| *p == Pushdown::Exact) {
             limit
         } else {
             None
@@ -232,7 +270,11 @@ impl ExecutionPlan for SourceScanExec {
         let stream = self
             .input
             .execute(partition, context)?
-            .map(move |batch| parse(&batch?, &out, &what));
+            .map(move |batch| match batch {
+                Ok(b) => parse(&b, &out, &what),
+                // Name the database: the source's own error often does not.
+                Err(e) => Err(e.context(format!("reading {what}"))),
+            });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }

@@ -17,8 +17,8 @@
 //! | pushdown   | support |
 //! |------------|---------|
 //! | projection | **Exact**: the `SELECT` list holds only the requested columns. |
-//! | filters    | **Exact** for every predicate DataFusion can write as SQLite SQL (comparisons, `AND`/`OR`/`NOT`, `IN`, `LIKE`, `IS NULL`, arithmetic, most scalar functions): it goes into the `WHERE` clause and DataFusion does not re-check it. **Unsupported** for the rest (e.g. subqueries), which DataFusion evaluates above the scan. |
-//! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed. |
+//! | filters    | **Exact** for comparisons of numbers, `IS NULL`, and `AND`/`OR`/`NOT` of those; **Inexact** for text `=`, `IN` and `LIKE` (a column may be `COLLATE NOCASE`, and `LIKE` ignores ASCII case), re-checked by DataFusion ([`crate::filters`], `FilterRules::SQLITE`). **Unsupported** for the rest, dates and timestamps among them (SQLite would compare their text), which DataFusion evaluates above the scan. |
+//! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed exactly. |
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +36,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::connector::Connector;
 use crate::error::{ConnectorError, Result, chain_to_string};
+use crate::filters::FilterRules;
 use crate::remote::verbatim_table_reference;
 use crate::source_table::SourceTable;
 
@@ -147,6 +148,7 @@ impl Connector for SqliteConnector {
         Ok(Arc::new(SourceTable::typed(
             source,
             schema,
+            FilterRules::SQLITE,
             format!("sqlite table `{}` in {}", self.table, self.path.display()),
         )))
     }

@@ -107,9 +107,15 @@ async fn mysql_table_types_and_nulls() {
 | 1  |
 +----+",
             );
+            // The date comparison runs in MariaDB; `<>` on text stays in DataFusion, since
+            // MariaDB's default collation would call 'X' and 'x ' equal to 'x'.
             let sql = out.pushed_sql();
-            assert!(sql.contains("WHERE") && sql.contains("born"), "{sql}");
-            assert!(!out.plan.contains("FilterExec"), "{}", out.plan);
+            let (_, pushed) = sql.split_once("WHERE").unwrap();
+            assert!(
+                pushed.contains("born") && !pushed.contains("label"),
+                "{sql}"
+            );
+            assert!(out.plan.contains("FilterExec: label"), "{}", out.plan);
 
             let out = run(provider, "SELECT id FROM t WHERE ratio IS NULL").await;
             assert_table(

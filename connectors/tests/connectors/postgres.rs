@@ -103,11 +103,13 @@ async fn postgres_table_types_and_nulls() {
 | 1  |
 +----+",
             );
+            // Dates and text equality run in PostgreSQL; a timestamp comparison stays in
+            // DataFusion, since the server would read the literal in its session's zone.
             let sql = out.pushed_sql();
-            assert!(sql.contains("WHERE"), "{sql}");
-            assert!(sql.contains("born"), "{sql}");
-            assert!(sql.contains("seen"), "{sql}");
-            assert!(!out.plan.contains("FilterExec"), "{}", out.plan);
+            let (_, pushed) = sql.split_once("WHERE").unwrap();
+            assert!(pushed.contains("born") && pushed.contains("label"), "{sql}");
+            assert!(!pushed.contains("seen"), "{sql}");
+            assert!(out.plan.contains("FilterExec: seen"), "{}", out.plan);
 
             let out = run(provider, "SELECT id FROM t WHERE big IS NULL").await;
             assert_table(

@@ -394,10 +394,11 @@ impl Owner {
     }
 }
 
-/// How an owner reports a failure of a query it allowed. The text of a DataFusion error
-/// can quote the value that caused it (a cast of a text column, a regex built from a
-/// value, a parquet file's statistics), so where the query reads protected columns the
-/// caller learns only which datasets and columns failed; the detail goes to the chain.
+/// How an owner reports a failure of a query it allowed. Every such failure goes on the
+/// chain with its detail, so the access entry is always followed by its outcome. The
+/// text of a DataFusion error can quote the value that caused it (a cast of a text
+/// column, a regex built from a value, a parquet file's statistics), so where the query
+/// reads protected columns the caller learns only which datasets and columns failed.
 struct Withhold {
     agency: String,
     datasets: String,
@@ -418,10 +419,10 @@ impl Withhold {
 
     /// A failure before the first batch: recorded, then reported.
     async fn error(&self, e: datafusion::error::DataFusionError) -> GatewayError {
+        self.audit.failed(&self.ctx, e.to_string()).await;
         if self.columns.is_empty() {
             return GatewayError::from_datafusion(e);
         }
-        self.audit.failed(&self.ctx, e.to_string()).await;
         self.withheld()
     }
 
@@ -431,18 +432,18 @@ impl Withhold {
         e: datafusion::error::DataFusionError,
         names: &str,
     ) -> datafusion::error::DataFusionError {
-        if self.columns.is_empty() {
-            return datafusion::error::DataFusionError::Context(
-                format!("reading {names}"),
-                Box::new(e),
-            );
-        }
         let audit = self.audit.clone();
         let ctx = self.ctx.clone();
         let detail = e.to_string();
         // The stream's poll is not async; the record follows on the runtime.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move { audit.failed(&ctx, detail).await });
+        }
+        if self.columns.is_empty() {
+            return datafusion::error::DataFusionError::Context(
+                format!("reading {names}"),
+                Box::new(e),
+            );
         }
         self.withheld().into_datafusion()
     }

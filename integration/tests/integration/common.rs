@@ -286,3 +286,48 @@ pub fn shape(batches: &[RecordBatch]) -> Vec<(String, DataType)> {
         })
         .unwrap_or_default()
 }
+
+/// The answers of DuckDB, a second engine, to `queries` over the demo's Parquet files in
+/// `data`, with cells formatted as [`rows`] formats them; an error as its message.
+/// Runs `tests/duckdb_reference.py` (DuckDB from PyPI, installed by `scripts/setup.sh`).
+pub fn duckdb(data: &demo::DemoData, queries: &[&str]) -> Vec<Result<Vec<Vec<String>>, String>> {
+    let mut tables = serde_json::Map::new();
+    for a in AGENCIES {
+        for d in ["persons", "contributions", "loans"] {
+            tables.insert(
+                format!("{}.{d}", a.id),
+                data.path(a.id, d).display().to_string().into(),
+            );
+        }
+    }
+    let request = serde_json::json!({ "tables": tables, "queries": queries });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb_reference.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (run scripts/setup.sh)");
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        request.to_string().as_bytes(),
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    answers
+        .into_iter()
+        .map(|a| match a.get("rows") {
+            Some(rows) => Ok(serde_json::from_value(rows.clone()).unwrap()),
+            None => Err(a["error"].as_str().unwrap_or("no answer").to_owned()),
+        })
+        .collect()
+}

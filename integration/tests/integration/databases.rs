@@ -343,3 +343,32 @@ pub async fn mariadb_explain(sql: &str) -> Vec<(String, Option<String>)> {
     pool.disconnect().await.unwrap();
     plan
 }
+
+/// Runs `statements` on the PostgreSQL server.
+pub async fn postgres(statements: &[String]) {
+    run_postgres(statements).await
+}
+
+/// Ends every PostgreSQL session that is running a statement containing `needle`, as an
+/// administrator or a crash would; returns how many it ended.
+pub async fn postgres_terminate_running(needle: &str) -> usize {
+    let (client, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test",
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(connection);
+    let ended = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE state = 'active' AND pid <> pg_backend_pid() AND strpos(query, $1) > 0",
+            &[&needle],
+        )
+        .await
+        .unwrap()
+        .len();
+    drop(client);
+    let _ = task.await;
+    ended
+}

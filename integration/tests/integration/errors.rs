@@ -12,7 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use sluice_examples::identities::Identities;
 use sluice_gateway::owner::Authenticated;
 
+use super::audit::wait_for;
 use super::common::{Harness, caller_at, lone_identity, purpose};
+use super::databases::{Backend, postgres, postgres_terminate_running};
 
 fn message(e: &GatewayError) -> String {
     e.to_string()
@@ -316,4 +318,74 @@ async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
             .sum::<usize>(),
         1
     );
+}
+
+/// A database that goes away while a query reads it ends the query with an error that
+/// names the dataset and the database, never a value, and the owner records on the chain
+/// that the access it allowed failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_lost_mid_query_fails_the_query_by_name_and_on_the_chain() {
+    let h = Harness::start_on([Backend::Postgres, Backend::Parquet, Backend::Parquet]).await;
+    // bj_hf's persons become a view that yields a row every 2 ms or so, long enough to
+    // be cut off in the middle.
+    let table = h.database_table("bj_hf", "persons");
+    postgres(&[
+        format!("ALTER TABLE {table} RENAME TO {table}_rows"),
+        format!(
+            "CREATE VIEW {table} AS SELECT * FROM {table}_rows WHERE pg_sleep(0.002)::text = ''"
+        ),
+    ])
+    .await;
+    // Once the owner's statement runs in PostgreSQL, end its session.
+    let cut = {
+        let table = table.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                if postgres_terminate_running(&table).await > 0 {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            false
+        })
+    };
+    let qid = sluice_gateway::QueryId::new();
+    let err = match h
+        .federated_with_id(&qid, "SELECT person_id, name FROM bj_hf.persons")
+        .await
+    {
+        Ok(b) => panic!(
+            "the query should fail, got {} rows",
+            b.iter().map(|b| b.num_rows()).sum::<usize>()
+        ),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        cut.await.unwrap(),
+        "the statement was never seen running: {err}"
+    );
+    assert!(err.contains("bj_hf.persons"), "{err}");
+    assert!(err.contains("127.0.0.1:5432/test"), "{err}");
+    assert!(
+        !err.contains("Wang") && !err.contains("1100"),
+        "a value in: {err}"
+    );
+
+    let store = h.cluster.chain("bj_hf").unwrap().store();
+    let failed = wait_for(store, "failure entry", |b| {
+        matches!(b, sluice_chain::entry::Body::AccessRefused(d)
+            if d.query_id.starts_with(qid.as_str()) && d.reason.contains("failed while running"))
+    })
+    .await;
+    let allowed = wait_for(store, "access entry", |b| {
+        matches!(b, sluice_chain::entry::Body::AccessAllowed(d) if d.query_id.starts_with(qid.as_str()))
+    })
+    .await;
+    assert!(allowed.index < failed.index);
+    postgres(&[
+        format!("DROP VIEW {table}"),
+        format!("ALTER TABLE {table}_rows RENAME TO {table}"),
+    ])
+    .await;
+    h.stop().await;
 }
