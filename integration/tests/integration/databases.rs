@@ -55,7 +55,7 @@ impl Databases {
                 let batches = read_parquet(&data.path(agency.id, dataset));
                 let statements = statements(backend, &db.table(agency.id, dataset), &batches);
                 match backend {
-                    Backend::Postgres => run_postgres(&statements).await,
+                    Backend::Postgres => postgres(&statements).await,
                     Backend::Mariadb => run_mariadb(&statements).await,
                     Backend::Sqlite => run_sqlite(&db.sqlite, &statements),
                     Backend::Parquet => {}
@@ -100,7 +100,7 @@ impl Databases {
                 .map(|(d, _, _)| format!("DROP TABLE IF EXISTS {}", self.table(agency.id, d)))
                 .collect();
             match backend {
-                Backend::Postgres => run_postgres(&drops).await,
+                Backend::Postgres => postgres(&drops).await,
                 Backend::Mariadb => run_mariadb(&drops).await,
                 Backend::Parquet | Backend::Sqlite => {}
             }
@@ -210,14 +210,23 @@ fn literal(backend: Backend, column: &dyn Array, r: usize) -> String {
     }
 }
 
-async fn run_postgres(statements: &[String]) {
+/// A client of the PostgreSQL server, and the task driving its connection.
+async fn postgres_client() -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
     let (client, connection) = tokio_postgres::connect(
         "host=127.0.0.1 port=5432 user=postgres dbname=test",
         tokio_postgres::NoTls,
     )
     .await
     .expect("PostgreSQL on 127.0.0.1:5432 (run scripts/setup.sh)");
-    let task = tokio::spawn(connection);
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client, task)
+}
+
+/// Runs `statements` on the PostgreSQL server.
+pub async fn postgres(statements: &[String]) {
+    let (client, task) = postgres_client().await;
     for s in statements {
         client.batch_execute(s).await.unwrap();
     }
@@ -280,13 +289,7 @@ pub fn postgres_logged(needle: &str) -> Vec<String> {
 
 /// PostgreSQL's plan of `sql`, as `EXPLAIN` prints it.
 pub async fn postgres_explain(sql: &str) -> String {
-    let (client, connection) = tokio_postgres::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test",
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(connection);
+    let (client, task) = postgres_client().await;
     let plan: Vec<String> = client
         .query(&format!("EXPLAIN {sql}"), &[])
         .await
@@ -344,21 +347,10 @@ pub async fn mariadb_explain(sql: &str) -> Vec<(String, Option<String>)> {
     plan
 }
 
-/// Runs `statements` on the PostgreSQL server.
-pub async fn postgres(statements: &[String]) {
-    run_postgres(statements).await
-}
-
 /// Ends every PostgreSQL session that is running a statement containing `needle`, as an
 /// administrator or a crash would; returns how many it ended.
 pub async fn postgres_terminate_running(needle: &str) -> usize {
-    let (client, connection) = tokio_postgres::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test",
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(connection);
+    let (client, task) = postgres_client().await;
     let ended = client
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
