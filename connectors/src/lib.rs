@@ -16,7 +16,8 @@
 //! Each module's documentation says which pushdowns are Exact, Inexact or Unsupported.
 //! The three database connectors wrap their table in [`source_table::SourceTable`], which
 //! hands the database a filter only as far as [`filters`] trusts its SQL to mean what
-//! DataFusion means.
+//! DataFusion means, and [`aggregate`] hands a GROUP BY over one such table to its
+//! database where the database computes it exactly.
 //! Errors are one enum, [`ConnectorError`]; its messages name the source and never hold
 //! a password.
 
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use datafusion::catalog::TableProvider;
 use serde::{Deserialize, Serialize};
 
+pub mod aggregate;
 mod connector;
 pub mod csv;
 mod dburl;

@@ -13,6 +13,7 @@
 //! | projection | **Exact**: the `SELECT` list holds only the requested columns. |
 //! | filters    | **Exact** for comparisons of numbers and dates, `IS NULL`, and `AND`/`OR`/`NOT` of those; **Inexact** for text `=`, `IN` and `LIKE`, which MariaDB's case- and trailing-space-insensitive collations answer for a superset of the rows, re-checked by DataFusion ([`crate::filters`], `FilterRules::MYSQL`). **Unsupported** for the rest (text `<>` and order, timestamps, functions, arithmetic: MariaDB's `/` is not integer division), which DataFusion evaluates above the scan. |
 //! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed exactly. |
+//! | aggregate  | `count`, integer `sum`, integer and date `min`/`max`, grouped by integer, date or boolean columns ([`crate::aggregate`]); never by text, which the collations fold. |
 //!
 //! A filter the server would answer by its own semantics (with the usual `*_ci`
 //! collations, text comparisons there ignore case) is never trusted to it alone.
@@ -23,6 +24,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
+use datafusion::sql::unparser::dialect::MySqlDialect;
+use datafusion_table_providers::mysql::DynMySQLConnectionPool;
 use datafusion_table_providers::mysql::sql_table::MySQLTable;
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::{
     Error as PoolError, MySQLConnectionPool,
@@ -37,7 +40,7 @@ use crate::filters::FilterRules;
 use crate::remote::{
     connect_with_timeout, connection_failed, table_error, verbatim_table_reference, within_timeout,
 };
-use crate::source_table::SourceTable;
+use crate::source_table::{PooledSql, SourceTable};
 
 const KIND: &str = "mysql";
 
@@ -146,13 +149,21 @@ impl Connector for MysqlConnector {
 
         tracing::debug!(%location, table = %self.table, "connecting to mysql");
         let pool = Arc::new(Self::connect(&url).await?);
+        let sql = PooledSql::new(
+            Arc::clone(&pool) as Arc<DynMySQLConnectionPool>,
+            Arc::new(MySqlDialect {}),
+            table_ref.clone(),
+        );
         let table = within_timeout(KIND, &location, MySQLTable::new(&pool, table_ref))
             .await?
             .map_err(|e| table_error(KIND, &self.table, &location, |s| url.redact(s), e))?;
-        Ok(Arc::new(SourceTable::new(
-            Arc::new(table),
-            FilterRules::MYSQL,
-            format!("{KIND} table `{}` at {location}", self.table),
-        )))
+        Ok(Arc::new(
+            SourceTable::new(
+                Arc::new(table),
+                FilterRules::MYSQL,
+                format!("{KIND} table `{}` at {location}", self.table),
+            )
+            .with_sql(Arc::new(sql)),
+        ))
     }
 }

@@ -11,6 +11,7 @@
 //! | projection | **Exact**: the `SELECT` list holds only the requested columns. |
 //! | filters    | **Exact** for comparisons of numbers and dates, text `=`, `<>`, `IN` and `LIKE` with a plain pattern, `IS NULL`, and `AND`/`OR`/`NOT` of those ([`crate::filters`], `FilterRules::POSTGRES`): they go into the `WHERE` clause and DataFusion does not re-check them. **Unsupported** for the rest (text order, which follows the database's collation; timestamps; functions; arithmetic), which DataFusion evaluates above the scan. |
 //! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed exactly. |
+//! | aggregate  | `count`, integer `sum`, integer and date `min`/`max`, grouped by integer, date, boolean or text columns ([`crate::aggregate`]). |
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,7 +31,7 @@ use crate::dburl::{DbUrl, redact_url};
 use crate::error::{ConnectorError, Result};
 use crate::filters::FilterRules;
 use crate::remote::{connect_with_timeout, table_error, within_timeout};
-use crate::source_table::SourceTable;
+use crate::source_table::{PooledSql, SourceTable};
 
 const KIND: &str = "postgres";
 
@@ -139,14 +140,22 @@ impl Connector for PostgresConnector {
         .await?;
         let pool: Arc<DynPostgresConnectionPool> = Arc::new(pool);
 
+        let sql = PooledSql::new(
+            Arc::clone(&pool),
+            Arc::new(PostgreSqlDialect {}),
+            table_ref.clone(),
+        );
         let table = within_timeout(KIND, &location, SqlTable::new(KIND, &pool, table_ref))
             .await?
             .map_err(|e| table_error(KIND, &self.table, &location, |s| url.redact(s), e))?
             .with_dialect(Arc::new(PostgreSqlDialect {}));
-        Ok(Arc::new(SourceTable::new(
-            Arc::new(table),
-            FilterRules::POSTGRES,
-            format!("{KIND} table `{}` at {location}", self.table),
-        )))
+        Ok(Arc::new(
+            SourceTable::new(
+                Arc::new(table),
+                FilterRules::POSTGRES,
+                format!("{KIND} table `{}` at {location}", self.table),
+            )
+            .with_sql(Arc::new(sql)),
+        ))
     }
 }

@@ -8,6 +8,9 @@
 //! in no physical filter pushdown, so no optimizer moves it back below the parse. And a
 //! scan that needs no column (`count(*)` over a subquery) reads one column and drops it,
 //! keeping the row count, where the source would answer with a column the plan lacks.
+//!
+//! A database table also carries a [`SqlSource`], through which a whole `SELECT` (an
+//! aggregate, [`crate::aggregate`]) can be run at the database instead of a scan.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,6 +23,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -29,6 +33,9 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
 };
+use datafusion::sql::unparser::dialect::Dialect;
+use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
+use datafusion_table_providers::sql::sql_provider_datafusion::SqlExec;
 use futures::StreamExt;
 
 use crate::filters::{FilterRules, Pushdown};
@@ -45,6 +52,71 @@ pub struct SourceTable {
     rules: FilterRules,
     /// The table, as error messages name it.
     what: String,
+    /// Runs other SQL over the same table at the database.
+    sql: Option<Arc<dyn SqlSource>>,
+}
+
+/// Runs one `SELECT`, written in the database's own dialect, at the database that holds
+/// a [`SourceTable`].
+pub trait SqlSource: Send + Sync + fmt::Debug {
+    /// The table's name at the database.
+    fn table(&self) -> &TableReference;
+
+    /// The database's SQL dialect, for the unparser.
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync);
+
+    /// A plan that sends `sql` to the database and yields its rows as `schema`.
+    fn run(&self, sql: String, schema: &SchemaRef) -> Result<Arc<dyn ExecutionPlan>>;
+}
+
+/// A [`SqlSource`] over a `datafusion-table-providers` connection pool, the one its
+/// table scans through.
+pub struct PooledSql<T: 'static, P: 'static> {
+    pool: Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
+    dialect: Arc<dyn Dialect + Send + Sync>,
+    table: TableReference,
+}
+
+impl<T: 'static, P: 'static> PooledSql<T, P> {
+    pub fn new(
+        pool: Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
+        dialect: Arc<dyn Dialect + Send + Sync>,
+        table: TableReference,
+    ) -> Self {
+        PooledSql {
+            pool,
+            dialect,
+            table,
+        }
+    }
+}
+
+impl<T, P> fmt::Debug for PooledSql<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledSql")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: 'static, P: 'static> SqlSource for PooledSql<T, P> {
+    fn table(&self) -> &TableReference {
+        &self.table
+    }
+
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
+        self.dialect.as_ref()
+    }
+
+    fn run(&self, sql: String, schema: &SchemaRef) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(SqlExec::new(
+            None,
+            schema,
+            Arc::clone(&self.pool),
+            sql,
+            Arc::clone(&self.dialect),
+        )?))
+    }
 }
 
 impl SourceTable {
@@ -75,7 +147,46 @@ impl SourceTable {
             parsed,
             rules,
             what,
+            sql: None,
         }
+    }
+
+    /// This table, which can also run `sql`'s statements at its database.
+    pub fn with_sql(mut self, sql: Arc<dyn SqlSource>) -> Self {
+        self.sql = Some(sql);
+        self
+    }
+
+    pub(crate) fn sql(&self) -> Option<&Arc<dyn SqlSource>> {
+        self.sql.as_ref()
+    }
+
+    pub(crate) fn rules(&self) -> &FilterRules {
+        &self.rules
+    }
+
+    pub(crate) fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The source's own schema, in which parsed columns are still text.
+    pub(crate) fn source_schema(&self) -> SchemaRef {
+        self.source.schema()
+    }
+
+    /// The column `name`, with its type as DataFusion reads it, unless it is parsed here
+    /// from the source's text.
+    pub(crate) fn unparsed_type(&self, name: &str) -> Option<&DataType> {
+        if self.parsed.contains(name) {
+            return None;
+        }
+        self.typed.field_with_name(name).ok().map(|f| f.data_type())
+    }
+
+    /// Whether the source computes every one of `filters` exactly.
+    pub(crate) fn settles(&self, filters: &[Expr]) -> Result<bool> {
+        let judged = self.judge(&filters.iter().collect::<Vec<_>>())?;
+        Ok(judged.iter().all(|p| *p == Pushdown::Exact))
     }
 
     /// How far each filter can be left to the source: what the rules allow, no more than
@@ -198,7 +309,7 @@ pub struct SourceScanExec {
 }
 
 impl SourceScanExec {
-    fn new(input: Arc<dyn ExecutionPlan>, schema: SchemaRef, what: String) -> Self {
+    pub(crate) fn new(input: Arc<dyn ExecutionPlan>, schema: SchemaRef, what: String) -> Self {
         let props = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema),
             input.output_partitioning().clone(),

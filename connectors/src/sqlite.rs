@@ -19,6 +19,7 @@
 //! | projection | **Exact**: the `SELECT` list holds only the requested columns. |
 //! | filters    | **Exact** for comparisons of numbers, `IS NULL`, and `AND`/`OR`/`NOT` of those; **Inexact** for text `=`, `IN` and `LIKE` (a column may be `COLLATE NOCASE`, and `LIKE` ignores ASCII case), re-checked by DataFusion ([`crate::filters`], `FilterRules::SQLITE`). **Unsupported** for the rest, dates and timestamps among them (SQLite would compare their text), which DataFusion evaluates above the scan. |
 //! | limit      | **Exact**: `LIMIT n` is appended when every filter was pushed exactly. |
+//! | aggregate  | `count`, integer `sum`, integer `min`/`max`, grouped by integer or boolean columns ([`crate::aggregate`]); never over dates, which SQLite holds as text. |
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
+use datafusion::sql::unparser::dialect::SqliteDialect;
 use datafusion_table_providers::sql::db_connection_pool::sqlitepool::SqliteConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::{JoinPushDown, Mode};
 use datafusion_table_providers::sqlite::DynSqliteConnectionPool;
@@ -38,7 +40,7 @@ use crate::connector::Connector;
 use crate::error::{ConnectorError, Result, chain_to_string};
 use crate::filters::FilterRules;
 use crate::remote::verbatim_table_reference;
-use crate::source_table::SourceTable;
+use crate::source_table::{PooledSql, SourceTable};
 
 const KIND: &str = "sqlite";
 
@@ -144,13 +146,21 @@ impl Connector for SqliteConnector {
                 })
                 .collect::<Vec<_>>(),
         ));
+        let sql = PooledSql::new(
+            Arc::clone(&pool),
+            Arc::new(SqliteDialect {}),
+            table_ref.clone(),
+        );
         let source = Arc::new(SQLiteTable::new_with_schema(&pool, text, table_ref));
-        Ok(Arc::new(SourceTable::typed(
-            source,
-            schema,
-            FilterRules::SQLITE,
-            format!("sqlite table `{}` in {}", self.table, self.path.display()),
-        )))
+        Ok(Arc::new(
+            SourceTable::typed(
+                source,
+                schema,
+                FilterRules::SQLITE,
+                format!("sqlite table `{}` in {}", self.table, self.path.display()),
+            )
+            .with_sql(Arc::new(sql)),
+        ))
     }
 }
 

@@ -11,6 +11,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::physical_plan::{collect, displayable};
 use datafusion::prelude::SessionContext;
 use futures::FutureExt;
+use sluice_connectors::aggregate::push_aggregates;
 
 pub const POSTGRES_URL: &str = "postgresql://postgres@127.0.0.1:5432/test";
 pub const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
@@ -54,12 +55,15 @@ impl Output {
     }
 }
 
-/// Register `provider` as `t` and run `sql` against it.
+/// Register `provider` as `t` and run `sql` against it, with aggregates handed to the
+/// database as an owning gateway hands them.
 pub async fn run(provider: Arc<dyn TableProvider>, sql: &str) -> Output {
     let ctx = SessionContext::new();
     ctx.register_table("t", provider).unwrap();
     let df = ctx.sql(sql).await.unwrap();
-    let plan = df.create_physical_plan().await.unwrap();
+    let state = ctx.state();
+    let logical = push_aggregates(state.optimize(df.logical_plan()).unwrap()).unwrap();
+    let plan = state.create_physical_plan(&logical).await.unwrap();
     let plan_text = displayable(plan.as_ref()).indent(true).to_string();
     let batches = collect(plan, ctx.task_ctx())
         .await

@@ -238,3 +238,73 @@ async fn mysql_view_reads_and_pushes_down() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn mysql_computes_exact_aggregates_but_never_groups_text() {
+    let name = unique_name("my_agg");
+    exec(&format!(
+        "CREATE TABLE {name} (k INT, u BIGINT UNSIGNED, price DECIMAL(10, 2), label VARCHAR(12), \
+         at DATETIME)"
+    ))
+    .await;
+    exec(&format!(
+        "INSERT INTO {name} VALUES (1, 18446744073709551615, 1.25, 'Alpha', '2024-03-01 10:00:00'), \
+         (1, 7, 2.50, 'alpha', '2024-03-02 11:00:00'), (2, 8, NULL, 'alpha ', NULL), \
+         (2, NULL, 0.10, 'beta', '1999-12-31 23:59:59')"
+    ))
+    .await;
+    with_cleanup(
+        async {
+            let provider = open(&config(&name), std::path::Path::new("."))
+                .await
+                .unwrap();
+            let schema = provider.schema();
+            assert_eq!(schema.field(1).data_type(), &DataType::UInt64);
+            assert!(
+                matches!(schema.field(2).data_type(), DataType::Decimal128(10, 2)),
+                "{:?}",
+                schema.field(2).data_type()
+            );
+            // Integer keys: MariaDB groups, counts and takes the unsigned maximum.
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT k, count(*) AS n, count(u) AS known, max(u) AS top FROM t GROUP BY k ORDER BY k",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++---+---+-------+----------------------+
+| k | n | known | top                  |
++---+---+-------+----------------------+
+| 1 | 2 | 2     | 18446744073709551615 |
+| 2 | 2 | 1     | 8                    |
++---+---+-------+----------------------+",
+            );
+            assert!(out.pushed_sql().contains("GROUP BY"), "{}", out.plan);
+
+            // Its collation would fold 'Alpha', 'alpha' and 'alpha ' into one group, so
+            // text keys are grouped by DataFusion, byte by byte.
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT label, count(*) AS n, sum(price) AS total FROM t GROUP BY label ORDER BY label",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++--------+---+-------+
+| label  | n | total |
++--------+---+-------+
+| Alpha  | 1 | 1.25  |
+| alpha  | 1 | 2.50  |
+| alpha  | 1 |       |
+| beta   | 1 | 0.10  |
++--------+---+-------+",
+            );
+            assert!(!out.pushed_sql().contains("GROUP BY"), "{}", out.plan);
+        },
+        exec(&format!("DROP TABLE {name}")),
+    )
+    .await;
+}

@@ -255,3 +255,216 @@ async fn postgres_view_reads_and_pushes_down() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn postgres_computes_exact_aggregates_and_leaves_the_rest_to_datafusion() {
+    let client = client().await;
+    let name = unique_name("pg_agg");
+    create_numbers(&client, &name).await;
+    with_cleanup(
+        async {
+            let provider = open(&config(&name), std::path::Path::new("."))
+                .await
+                .unwrap();
+            // Integer sums, counts, min/max and text keys: PostgreSQL computes them, with
+            // the filter in its WHERE.
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT b % 2 = 0 AS even, count(*) AS n FROM t GROUP BY b % 2 = 0",
+            )
+            .await;
+            assert!(
+                out.plan.contains("AggregateExec"),
+                "a computed key stays in DataFusion:\n{}",
+                out.plan
+            );
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT c, count(*) AS n, count(c) AS named, sum(a) AS total, min(b) AS low, \
+                 max(b) AS high FROM t WHERE b > 17 GROUP BY c ORDER BY c",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++-------+---+-------+-------+-----+------+
+| c     | n | named | total | low | high |
++-------+---+-------+-------+-----+------+
+| row18 | 1 | 1     | 180   | 18  | 18   |
+| row19 | 1 | 1     | 190   | 19  | 19   |
+| row20 | 1 | 1     | 200   | 20  | 20   |
++-------+---+-------+-------+-----+------+",
+            );
+            let sql = out.pushed_sql();
+            assert!(sql.contains("GROUP BY") && sql.contains("WHERE"), "{sql}");
+            assert!(!out.plan.contains("AggregateExec"), "{}", out.plan);
+
+            // No GROUP BY: one row, even over no rows.
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT count(*) AS n, sum(a) AS total FROM t WHERE b > 100",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++---+-------+
+| n | total |
++---+-------+
+| 0 |       |
++---+-------+",
+            );
+            assert!(out.pushed_sql().contains("count("), "{}", out.plan);
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT count(DISTINCT b) AS kinds, count(*) AS n FROM t WHERE b > 10",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++-------+----+
+| kinds | n  |
++-------+----+
+| 10    | 10 |
++-------+----+",
+            );
+            assert!(out.pushed_sql().contains("DISTINCT"), "{}", out.plan);
+
+            // A constant key over no rows has no group; the same count named twice is
+            // computed once.
+            for (sql, want) in [
+                (
+                    "SELECT 'k' AS k, count(*) AS n, count(2) AS m FROM t WHERE b > 100 GROUP BY k",
+                    "++\n++",
+                ),
+                (
+                    "SELECT 'k' AS k, count(*) AS n, count(2) AS m FROM t WHERE b > 17 GROUP BY k",
+                    "
++---+---+---+
+| k | n | m |
++---+---+---+
+| k | 3 | 3 |
++---+---+---+",
+                ),
+            ] {
+                let out = run(Arc::clone(&provider), sql).await;
+                assert_table(&out, want);
+                assert!(out.pushed_sql().contains("HAVING"), "{sql}:\n{}", out.plan);
+            }
+
+            // Other DISTINCTs, FILTER, text order and computed arguments are DataFusion's.
+            for sql in [
+                "SELECT sum(DISTINCT a) AS n FROM t",
+                "SELECT count(*) FILTER (WHERE b > 3) AS n FROM t",
+                "SELECT max(c) AS top FROM t",
+                "SELECT sum(a * 2) AS twice FROM t",
+            ] {
+                let out = run(Arc::clone(&provider), sql).await;
+                assert!(out.plan.contains("AggregateExec"), "{sql}:\n{}", out.plan);
+                assert!(!out.pushed_sql().contains("GROUP BY"), "{sql}");
+            }
+        },
+        async {
+            client
+                .batch_execute(&format!("DROP TABLE {name}"))
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_numeric_timestamptz_and_varchar_keep_their_meaning() {
+    let client = client().await;
+    let name = unique_name("pg_kinds");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {name} (id integer, price numeric(12, 2), at timestamptz,
+                label varchar(12), code char(4));
+             INSERT INTO {name} VALUES
+                (1, 1234567890.25, '2024-03-01 10:00:00+00', 'alpha', 'ab'),
+                (2, -0.50, '2024-03-01 23:30:00-02', 'beta', 'cd'),
+                (3, NULL, NULL, NULL, NULL),
+                (4, 0.10, '1999-12-31 23:59:59+00', 'alpha', 'ab');"
+        ))
+        .await
+        .unwrap();
+    with_cleanup(
+        async {
+            let provider = open(&config(&name), std::path::Path::new("."))
+                .await
+                .unwrap();
+            let schema = provider.schema();
+            let kind = |i: usize| schema.field(i).data_type().clone();
+            assert!(
+                matches!(kind(1), DataType::Decimal128(12, 2)),
+                "numeric(12, 2) is a decimal: {:?}",
+                kind(1)
+            );
+            assert!(
+                matches!(kind(2), DataType::Timestamp(_, Some(_))),
+                "timestamptz keeps its zone: {:?}",
+                kind(2)
+            );
+            assert_eq!(kind(3), DataType::Utf8);
+
+            // Exact decimal arithmetic and comparison, an instant compared across zones,
+            // and varchar equality.
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT label, count(*) AS n, sum(price) AS total, max(at) AS last FROM t \
+                 WHERE price > 0.05 AND at < TIMESTAMP '2024-03-02 00:00:00Z' \
+                 GROUP BY label ORDER BY label",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++-------+---+---------------+----------------------+
+| label | n | total         | last                 |
++-------+---+---------------+----------------------+
+| alpha | 2 | 1234567890.35 | 2024-03-01T10:00:00Z |
++-------+---+---------------+----------------------+",
+            );
+            // The 23:30 at -02:00 is 01:30 UTC on 2 March: after the bound, so beta is
+            // out even though its local date is 1 March.
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT id FROM t WHERE at >= TIMESTAMP '2024-03-02 01:00:00Z' ORDER BY id",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++----+
+| id |
++----+
+| 2  |
++----+",
+            );
+            let out = run(
+                Arc::clone(&provider),
+                "SELECT id FROM t WHERE label = 'alpha' AND price < 1 ORDER BY id",
+            )
+            .await;
+            assert_table(
+                &out,
+                "
++----+
+| id |
++----+
+| 4  |
++----+",
+            );
+        },
+        async {
+            client
+                .batch_execute(&format!("DROP TABLE {name}"))
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+}

@@ -69,6 +69,14 @@ impl Cluster {
         Self::start_with(data, false, connector).await
     }
 
+    /// As [`Self::start_over`], with the demo's disclosure policy at every agency.
+    pub async fn start_over_with_policy(
+        data: DemoData,
+        connector: &(dyn Fn(&str, &str) -> String + Sync),
+    ) -> Result<Self> {
+        Self::start_with(data, true, connector).await
+    }
+
     async fn start_with(
         data: DemoData,
         policy: bool,

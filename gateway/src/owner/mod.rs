@@ -287,7 +287,10 @@ impl Owner {
             audit: self.audit.clone(),
         };
         let started = async {
-            let df = self.ctx.execute_logical_plan(plan).await?;
+            let df = self
+                .ctx
+                .execute_logical_plan(self.for_execution(plan)?)
+                .await?;
             df.execute_stream().await
         };
         let stream = match started.await {
@@ -383,11 +386,25 @@ impl Owner {
         }
     }
 
+    /// A judged plan as it runs: optimized, with each aggregate that a database computes
+    /// exactly handed to it. Only here, after the policy and the record have seen the
+    /// tables and columns the query reads.
+    fn for_execution(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+    ) -> datafusion::error::Result<datafusion::logical_expr::LogicalPlan> {
+        let optimized = self.ctx.state().optimize(&plan)?;
+        sluice_connectors::aggregate::push_aggregates(optimized)
+    }
+
     async fn physical_text(&self, plan: &datafusion::logical_expr::LogicalPlan) -> Result<String> {
+        let plan = self
+            .for_execution(plan.clone())
+            .map_err(GatewayError::from_datafusion)?;
         let physical = self
             .ctx
             .state()
-            .create_physical_plan(plan)
+            .create_physical_plan(&plan)
             .await
             .map_err(GatewayError::from_datafusion)?;
         Ok(displayable(physical.as_ref()).indent(true).to_string())

@@ -287,6 +287,17 @@ pub fn shape(batches: &[RecordBatch]) -> Vec<(String, DataType)> {
         .unwrap_or_default()
 }
 
+/// The kind of values a type holds, for comparing results whose sources chose different
+/// widths or encodings for them.
+pub fn kind(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        t if t.is_integer() => "integer".into(),
+        t if t.is_floating() => "float".into(),
+        other => other.to_string(),
+    }
+}
+
 /// The answers of DuckDB, a second engine, to `queries` over the demo's Parquet files in
 /// `data`, with cells formatted as [`rows`] formats them; an error as its message.
 /// Runs `tests/duckdb_reference.py` (DuckDB from PyPI, installed by `scripts/setup.sh`).

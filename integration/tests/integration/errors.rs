@@ -325,10 +325,26 @@ async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
 /// that the access it allowed failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_lost_mid_query_fails_the_query_by_name_and_on_the_chain() {
-    let h = Harness::start_on([Backend::Postgres, Backend::Parquet, Backend::Parquet]).await;
-    // bj_hf's persons become a view that yields a row every 2 ms or so, long enough to
-    // be cut off in the middle.
-    let table = h.database_table("bj_hf", "persons");
+    // At the analyst's own gateway, and at a peer: the cause crosses the wire whole.
+    lose_the_database_mid_query(
+        [Backend::Postgres, Backend::Parquet, Backend::Parquet],
+        "bj_hf",
+    )
+    .await;
+    lose_the_database_mid_query(
+        [Backend::Parquet, Backend::Postgres, Backend::Parquet],
+        "sh_hf",
+    )
+    .await;
+}
+
+/// `agency`'s persons, in PostgreSQL, lose their database connection while bj_hf's
+/// analyst reads them.
+async fn lose_the_database_mid_query(layout: [Backend; 3], agency: &str) {
+    let h = Harness::start_on(layout).await;
+    // The persons become a view that yields a row every 2 ms or so, long enough to be
+    // cut off in the middle.
+    let table = h.database_table(agency, "persons");
     postgres(&[
         format!("ALTER TABLE {table} RENAME TO {table}_rows"),
         format!(
@@ -351,7 +367,10 @@ async fn a_database_lost_mid_query_fails_the_query_by_name_and_on_the_chain() {
     };
     let qid = sluice_gateway::QueryId::new();
     let err = match h
-        .federated_with_id(&qid, "SELECT person_id, name FROM bj_hf.persons")
+        .federated_with_id(
+            &qid,
+            &format!("SELECT person_id, name FROM {agency}.persons"),
+        )
         .await
     {
         Ok(b) => panic!(
@@ -364,14 +383,18 @@ async fn a_database_lost_mid_query_fails_the_query_by_name_and_on_the_chain() {
         cut.await.unwrap(),
         "the statement was never seen running: {err}"
     );
-    assert!(err.contains("bj_hf.persons"), "{err}");
+    assert!(err.contains(&format!("{agency}.persons")), "{err}");
     assert!(err.contains("127.0.0.1:5432/test"), "{err}");
+    assert!(
+        err.contains("terminat") || err.contains("connection"),
+        "PostgreSQL's reason reaches the analyst: {err}"
+    );
     assert!(
         !err.contains("Wang") && !err.contains("1100"),
         "a value in: {err}"
     );
 
-    let store = h.cluster.chain("bj_hf").unwrap().store();
+    let store = h.cluster.chain(agency).unwrap().store();
     let failed = wait_for(store, "failure entry", |b| {
         matches!(b, sluice_chain::entry::Body::AccessRefused(d)
             if d.query_id.starts_with(qid.as_str()) && d.reason.contains("failed while running"))

@@ -2,9 +2,7 @@
 //! every agency's tables: with the agencies reading their Parquet files, and with the
 //! same rows loaded into PostgreSQL, into MariaDB, and into a mix of the two and SQLite.
 
-use arrow::datatypes::DataType;
-
-use super::common::{Harness, duckdb, rows, shape};
+use super::common::{Harness, duckdb, kind, rows, shape};
 use super::databases::Backend;
 
 /// `ordered`: the ORDER BY fixes the row order completely, so order is compared too.
@@ -300,17 +298,6 @@ async fn differences(h: &Harness, same_types: bool) -> Vec<String> {
         }
     }
     failures
-}
-
-/// The kind of values a type holds, for comparing results whose sources chose different
-/// widths or encodings for them.
-fn kind(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
-        t if t.is_integer() => "integer".into(),
-        t if t.is_floating() => "float".into(),
-        other => other.to_string(),
-    }
 }
 
 fn assert_none(failures: &[String], backends: &str) {

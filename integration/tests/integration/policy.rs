@@ -11,12 +11,14 @@ use sluice_chain::entry::Body;
 use sluice_examples::provident_fund::{self as demo, Cluster};
 use sluice_gateway::{AnalystClient, Purpose};
 
-use super::common::{SCALE, local_context, run_sluice};
+use super::common::{SCALE, local_context, rows, run_sluice};
+use super::databases::{Backend, Databases};
 
 struct PolicyHarness {
     cluster: Cluster,
     client: AnalystClient,
     local: datafusion::prelude::SessionContext,
+    databases: Option<Databases>,
     _dir: tempfile::TempDir,
 }
 
@@ -31,7 +33,36 @@ impl PolicyHarness {
             cluster,
             client,
             local,
+            databases: None,
             _dir: dir,
+        }
+    }
+
+    /// As [`Self::start`], each agency's datasets in the database `layout` names for it.
+    async fn start_on(layout: [Backend; 3]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = demo::generate(dir.path(), SCALE).unwrap();
+        let local = local_context(&data).await;
+        let databases = Databases::load(&data, layout).await;
+        let cluster = Cluster::start_over_with_policy(data, &|agency: &str, dataset: &str| {
+            databases.connector(agency, dataset)
+        })
+        .await
+        .unwrap();
+        let client = cluster.analyst("bj_hf").await.unwrap();
+        PolicyHarness {
+            cluster,
+            client,
+            local,
+            databases: Some(databases),
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.cluster.stop().await.unwrap();
+        if let Some(d) = self.databases {
+            d.drop_tables().await;
         }
     }
 
@@ -416,4 +447,58 @@ async fn run_time_errors_on_protected_columns_are_withheld_and_recorded() {
         .await
         .unwrap_err();
     assert!(err.to_lowercase().contains("cast"), "{err}");
+}
+
+/// Where loans are in a database that computes the aggregate itself, what leaves is
+/// still only groups of at least five loans of five people, with exact sums.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aggregates_computed_by_a_database_keep_the_small_group_rule() {
+    let h = PolicyHarness::start_on([Backend::Parquet, Backend::Postgres, Backend::Mariadb]).await;
+    let large = " HAVING count(*) >= 5 AND count(DISTINCT person_id) >= 5";
+    for agency in ["sh_hf", "cd_hf"] {
+        for (sql, grouped) in [
+            (
+                format!(
+                    "SELECT status, count(*) AS n, sum(amount) AS total FROM {agency}.loans GROUP BY status"
+                ),
+                true,
+            ),
+            // Narrow groups: most hold fewer than five loans and must not leave.
+            (
+                format!(
+                    "SELECT status, count(*) AS n, sum(amount) AS total, max(amount) AS top \
+                     FROM {agency}.loans WHERE loan_id % 40 = 0 GROUP BY status"
+                ),
+                true,
+            ),
+            (
+                format!(
+                    "SELECT loan_id, sum(amount) AS total FROM {agency}.loans GROUP BY loan_id"
+                ),
+                true,
+            ),
+            (
+                format!("SELECT count(*) AS n, sum(amount) AS total FROM {agency}.loans"),
+                false,
+            ),
+        ] {
+            let got = match h.transfer(&sql).await {
+                Ok(b) => b,
+                Err(e) => {
+                    assert!(e.contains("refused"), "{sql}: {e}");
+                    continue;
+                }
+            };
+            let reference = if grouped {
+                format!("{sql}{large}")
+            } else {
+                format!("SELECT * FROM ({sql}) t WHERE n >= 5")
+            };
+            let (mut g, mut w) = (rows(&got), rows(&h.local(&reference).await));
+            g.sort();
+            w.sort();
+            assert_eq!(g, w, "{sql}");
+        }
+    }
+    h.stop().await;
 }

@@ -1,12 +1,14 @@
 //! Work happens where the data is: selective filters and GROUP BY run at the owning
 //! gateway, and only their results cross the wire. Rows are counted as they arrive.
 //! Where the data is in a database, the filter, projection and limit reach it as SQL,
-//! read back from the database's own log, and it answers a point lookup by index.
+//! read back from the database's own log, and it answers a point lookup by index and a
+//! GROUP BY by aggregating, so only the groups leave the database.
 
-use super::common::Harness;
+use super::common::{Harness, kind, rows, shape};
 use super::databases::{
     Backend, mariadb_explain, mariadb_logged, postgres_explain, postgres_logged,
 };
+use arrow::record_batch::RecordBatch;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selective_filter_runs_at_the_owner() {
@@ -232,5 +234,106 @@ async fn point_lookups_reach_the_database_and_use_its_index() {
             .all(|(access, key)| access == "ref" && key.is_some()),
         "MariaDB should answer {my_sql} by index: {plan:?}"
     );
+    h.stop().await;
+}
+
+/// The federated answer to `sql`, checked against local DataFusion over the same rows.
+async fn answer_matches_local(h: &Harness, sql: &str) -> usize {
+    let got = h
+        .federated(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let want = h.reference(sql).await;
+    let (mut g, mut w) = (rows(&got), rows(&want));
+    g.sort();
+    w.sort();
+    assert_eq!(g, w, "{sql}");
+    // A database may present the same values as another string or integer type.
+    let kinds = |b: &[RecordBatch]| {
+        shape(b)
+            .into_iter()
+            .map(|(n, t)| (n, kind(&t)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(&got), kinds(&want), "{sql}");
+    g.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_by_is_computed_by_the_database() {
+    let h = Harness::start_on([Backend::Postgres, Backend::Mariadb, Backend::Sqlite]).await;
+
+    // PostgreSQL compares text byte-wise, so it groups by employer itself.
+    let sql = "SELECT employer, count(*) AS n, count(employer) AS named, sum(amount) AS total, \
+               min(month) AS first, max(amount) AS top FROM bj_hf.contributions \
+               WHERE person_id > 100000003 GROUP BY employer";
+    let groups = answer_matches_local(&h, sql).await;
+    assert!(groups > 1, "{groups} groups");
+    let logged = postgres_logged(&h.database_table("bj_hf", "contributions"));
+    let pg_sql = logged
+        .iter()
+        .rev()
+        .find(|s| s.contains("100000003"))
+        .unwrap_or_else(|| panic!("PostgreSQL logged no statement of the query: {logged:?}"));
+    assert!(
+        pg_sql.contains("GROUP BY") && pg_sql.contains("count(") && pg_sql.contains("sum("),
+        "the database aggregates: {pg_sql}"
+    );
+    let plan = postgres_explain(pg_sql).await;
+    assert!(
+        plan.contains("Aggregate"),
+        "PostgreSQL should aggregate {pg_sql}:\n{plan}"
+    );
+
+    // MariaDB groups by a date and an integer, and sums with the filter in its WHERE.
+    let table = h.database_table("sh_hf", "contributions");
+    let sql = "SELECT month, count(*) AS n, sum(amount) AS total, min(person_id) AS low \
+               FROM sh_hf.contributions WHERE person_id < 200000050 GROUP BY month";
+    let logged = mariadb_logged(&table, async {
+        assert!(answer_matches_local(&h, sql).await > 1);
+    })
+    .await;
+    let my_sql = logged
+        .iter()
+        .rev()
+        .find(|s| s.contains("200000050"))
+        .unwrap_or_else(|| panic!("MariaDB logged no statement of the query: {logged:?}"));
+    assert!(
+        my_sql.contains("GROUP BY") && my_sql.contains("sum("),
+        "the database aggregates: {my_sql}"
+    );
+
+    // MariaDB's collation folds case and trailing spaces, so text keys stay in DataFusion:
+    // the rows are fetched and the answer is still exact.
+    let sql = "SELECT employer, count(*) AS n FROM sh_hf.contributions \
+               WHERE person_id < 200000060 GROUP BY employer";
+    let logged = mariadb_logged(&table, async {
+        assert!(answer_matches_local(&h, sql).await > 1);
+    })
+    .await;
+    let my_sql = logged
+        .iter()
+        .rev()
+        .find(|s| s.contains("200000060"))
+        .unwrap_or_else(|| panic!("MariaDB logged no statement of the query: {logged:?}"));
+    assert!(
+        !my_sql.contains("GROUP BY"),
+        "text keys are not grouped by MariaDB: {my_sql}"
+    );
+
+    // A key that is a constant stays in DataFusion, and an empty input has no group,
+    // as DataFusion answers; counts over SQLite's integers are SQLite's.
+    for sql in [
+        "SELECT 'sh' AS city, count(*) AS n, sum(amount) AS total FROM sh_hf.contributions \
+         WHERE person_id < 0 GROUP BY city",
+        "SELECT count(*) AS n, sum(amount) AS total FROM sh_hf.contributions WHERE person_id < 0",
+        "SELECT city, n FROM (SELECT 'cd' AS city, count(*) AS n, max(amount) AS top \
+         FROM cd_hf.contributions GROUP BY city) t",
+        "SELECT person_id, count(*) AS n FROM cd_hf.contributions GROUP BY person_id \
+         ORDER BY n DESC, person_id LIMIT 4",
+        "SELECT count(*) AS groups FROM (SELECT person_id FROM cd_hf.loans GROUP BY person_id) t",
+    ] {
+        answer_matches_local(&h, sql).await;
+    }
     h.stop().await;
 }
