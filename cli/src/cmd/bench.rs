@@ -12,6 +12,10 @@ pub enum Command {
     /// A per-city aggregate and a selective filter across three gateways, against one
     /// local DataFusion context over the same data.
     Federated(FederatedArgs),
+    /// An aggregate, a point lookup and a top 10 across three gateways whose contributions
+    /// are in PostgreSQL, against local DataFusion, PostgreSQL's own time for the
+    /// pushed-down statements, and a postgres_fdw hub over the same tables.
+    Postgres(PostgresArgs),
     /// Entries committed per second, commit latency and CPU per entry on a three-node
     /// chain on loopback with fsync on; optionally the cost of losing the leader, proof
     /// times and a snapshot install.
@@ -40,6 +44,25 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PostgresArgs {
+    /// Contribution rows in all, split across the three agencies.
+    #[arg(long, default_value_t = 10_000_000)]
+    rows: u64,
+    /// Runs per query; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    /// Runs per query through the postgres_fdw hub, which ships every row.
+    #[arg(long, default_value_t = 1)]
+    fdw_iterations: usize,
+    /// The PostgreSQL server to load the contributions into (superuser, for postgres_fdw).
+    #[arg(long, default_value = bench::postgres::DEFAULT_URL)]
+    url: String,
+    /// Where to keep the generated data (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -107,6 +130,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     match cmd {
         Command::Federated(args) => federated(args).await,
+        Command::Postgres(args) => postgres(args, tmp.path()).await,
         Command::Chain(args) => chain(args, tmp.path()).await,
         Command::Transport { rows, iterations } => {
             // sh_hf holds a third of the contributions the demo data generates.
@@ -341,5 +365,49 @@ async fn federated(args: FederatedArgs) -> anyhow::Result<()> {
         "{} contribution rows, median of {} runs\n{t}",
         data.rows, args.iterations
     );
+    Ok(())
+}
+
+async fn postgres(args: PostgresArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.to_path_buf());
+    eprintln!(
+        "generating about {} contribution rows under {} ...",
+        args.rows,
+        dir.display()
+    );
+    let data = bench::federated::prepare(&dir, args.rows)?;
+    let rows = data.rows;
+    let times = bench::postgres::run(data, &args.url, args.iterations, args.fdw_iterations)
+        .await
+        .context("running the PostgreSQL benchmark")?;
+    println!("{rows} contribution rows over three agencies in PostgreSQL (medians)");
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let mut t = table(&[
+        "query",
+        "rows",
+        "3 gateways over PostgreSQL",
+        "local DataFusion",
+        "vs local",
+        "PostgreSQL, 3 tables in parallel",
+        "vs PostgreSQL",
+        "overhead",
+        "postgres_fdw hub",
+        "fdw / gateways",
+    ]);
+    for q in &times {
+        t.add_row([
+            q.name.clone(),
+            q.rows.to_string(),
+            format!("{:.1} ms", ms(q.gateways)),
+            format!("{:.1} ms", ms(q.local)),
+            format!("{:.2}x", ms(q.gateways) / ms(q.local).max(1e-6)),
+            format!("{:.1} ms", ms(q.database)),
+            format!("{:.2}x", ms(q.gateways) / ms(q.database).max(1e-6)),
+            format!("{:.1} ms", ms(q.gateways) - ms(q.database)),
+            format!("{:.1} ms", ms(q.fdw)),
+            format!("{:.1}x", ms(q.fdw) / ms(q.gateways).max(1e-6)),
+        ]);
+    }
+    println!("{t}");
     Ok(())
 }

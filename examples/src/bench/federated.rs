@@ -71,7 +71,7 @@ pub fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn time_runs<F, Fut>(iterations: usize, mut run: F) -> Result<(Duration, usize)>
+pub(crate) async fn time_runs<F, Fut>(iterations: usize, mut run: F) -> Result<(Duration, usize)>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<usize>>,
@@ -87,8 +87,9 @@ where
     Ok((times[times.len() / 2], rows))
 }
 
-/// Run the queries on one local DataFusion context over the data in `data`.
-pub async fn run_local(data: &DemoData, iterations: usize) -> Result<ModeResult> {
+/// One local DataFusion context holding every agency's contributions from `data`, as
+/// `agency.contributions`.
+pub async fn local_context(data: &DemoData) -> Result<SessionContext> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(false));
     let catalog = ctx
         .catalog("datafusion")
@@ -111,10 +112,19 @@ pub async fn run_local(data: &DemoData, iterations: usize) -> Result<ModeResult>
             std::sync::Arc::new(ListingTable::try_new(config)?),
         )?;
     }
+    Ok(ctx)
+}
+
+/// Per query, the median of `iterations` runs on `ctx`, and the rows returned.
+pub async fn time_local(
+    ctx: &SessionContext,
+    queries: &[(&'static str, String)],
+    iterations: usize,
+) -> Result<Vec<(String, Duration, usize)>> {
     let mut timings = Vec::new();
-    for (name, sql) in queries() {
+    for (name, sql) in queries {
         let (d, rows) = time_runs(iterations, || async {
-            let mut s = ctx.sql(&sql).await?.execute_stream().await?;
+            let mut s = ctx.sql(sql).await?.execute_stream().await?;
             let mut n = 0;
             while let Some(b) = s.next().await {
                 n += b?.num_rows();
@@ -124,6 +134,38 @@ pub async fn run_local(data: &DemoData, iterations: usize) -> Result<ModeResult>
         .await?;
         timings.push((name.to_string(), d, rows));
     }
+    Ok(timings)
+}
+
+/// Per query, the median of `iterations` runs through the analyst client of bj_hf's
+/// gateway in `cluster`, and the rows returned.
+pub async fn time_federated(
+    cluster: &Cluster,
+    queries: &[(&'static str, String)],
+    iterations: usize,
+) -> Result<Vec<(String, Duration, usize)>> {
+    let client = cluster.analyst("bj_hf").await?;
+    let purpose = Purpose::parse("benchmark")?;
+    let mut timings = Vec::new();
+    for (name, sql) in queries {
+        let (d, rows) = time_runs(iterations, || async {
+            let mut s = Box::pin(client.query(&purpose, sql).await?);
+            let mut n = 0;
+            while let Some(b) = s.next().await {
+                n += b?.num_rows();
+            }
+            Ok(n)
+        })
+        .await?;
+        timings.push((name.to_string(), d, rows));
+    }
+    Ok(timings)
+}
+
+/// Run the queries on one local DataFusion context over the data in `data`.
+pub async fn run_local(data: &DemoData, iterations: usize) -> Result<ModeResult> {
+    let ctx = local_context(data).await?;
+    let timings = time_local(&ctx, &queries(), iterations).await?;
     Ok(ModeResult {
         timings,
         peak_rss_kib: peak_rss_kib(),
@@ -133,21 +175,7 @@ pub async fn run_local(data: &DemoData, iterations: usize) -> Result<ModeResult>
 /// Run the queries through three gateways on loopback.
 pub async fn run_federated(data: DemoData, iterations: usize) -> Result<ModeResult> {
     let cluster = Cluster::start(data).await?;
-    let client = cluster.analyst("bj_hf").await?;
-    let purpose = Purpose::parse("benchmark")?;
-    let mut timings = Vec::new();
-    for (name, sql) in queries() {
-        let (d, rows) = time_runs(iterations, || async {
-            let mut s = Box::pin(client.query(&purpose, &sql).await?);
-            let mut n = 0;
-            while let Some(b) = s.next().await {
-                n += b?.num_rows();
-            }
-            Ok(n)
-        })
-        .await?;
-        timings.push((name.to_string(), d, rows));
-    }
+    let timings = time_federated(&cluster, &queries(), iterations).await?;
     let peak = peak_rss_kib();
     cluster.stop().await?;
     Ok(ModeResult {

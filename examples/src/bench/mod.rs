@@ -1,5 +1,6 @@
 //! The benchmarks behind `sluice bench`, each measured against its reference in the same
-//! process or run: federated SQL against local DataFusion ([`federated`]), the policy's
+//! process or run: federated SQL against local DataFusion ([`federated`]), the same over
+//! PostgreSQL against PostgreSQL itself and a postgres_fdw hub ([`postgres`]), the policy's
 //! planning cost against planning without it ([`policy`]), chain commits ([`chain`]),
 //! auditors' traces ([`trace`]) and sealed against plain result streams ([`transport`]).
 //! Run them from a `--release` build.
@@ -7,5 +8,6 @@
 pub mod chain;
 pub mod federated;
 pub mod policy;
+pub mod postgres;
 pub mod trace;
 pub mod transport;
