@@ -10,6 +10,7 @@
 //! each frame, its sequence number, its last flag and its ciphertext, each
 //! length-prefixed, so a receiver can recompute it from what arrived.
 
+use hpke::aead::AeadTag;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use sha2::{Digest as _, Sha256};
 
@@ -19,6 +20,8 @@ use crate::error::{GatewayError, Result};
 pub type Kem = hpke::kem::X25519HkdfSha256;
 type Aead = hpke::aead::AesGcm256;
 type Kdf = hpke::kdf::HkdfSha256;
+/// The length of an AES-256-GCM tag, which ends each sealed frame.
+const TAG_BYTES: usize = 16;
 
 /// An agency's HPKE secret key.
 pub type SecretKey = <Kem as hpke::Kem>::PrivateKey;
@@ -180,22 +183,31 @@ impl Sealer {
 
     /// Seals the next frame; `last` marks the stream's final frame.
     pub fn seal(&mut self, plaintext: &[u8], last: bool) -> Result<SealedFrame> {
+        self.seal_owned(plaintext.to_vec(), last)
+    }
+
+    /// Seals the next frame in the buffer that holds it, which becomes its ciphertext.
+    pub fn seal_owned(&mut self, mut buffer: Vec<u8>, last: bool) -> Result<SealedFrame> {
         if self.closed {
             return Err(GatewayError::Internal(
                 "a frame sealed after the last one".into(),
             ));
         }
         let seq = self.next;
-        let ciphertext = self
+        let tag = self
             .ctx
-            .seal(plaintext, &aad(self.domain, &self.query_id, seq, last))
+            .seal_inout_detached(
+                buffer.as_mut_slice().into(),
+                &aad(self.domain, &self.query_id, seq, last),
+            )
             .map_err(|e| GatewayError::Internal(format!("HPKE seal: {e}")))?;
+        buffer.extend_from_slice(&tag.to_bytes());
         self.next += 1;
         self.closed = last;
         let frame = SealedFrame {
             seq,
             last,
-            ciphertext,
+            ciphertext: buffer,
         };
         self.digest.frame(&frame);
         Ok(frame)
@@ -287,6 +299,11 @@ impl Opener {
 
     /// Opens the next frame.
     pub fn open(&mut self, frame: &SealedFrame) -> Result<Vec<u8>, OpenError> {
+        self.open_owned(frame.clone())
+    }
+
+    /// Opens the next frame in the buffer that holds it, which becomes its plaintext.
+    pub fn open_owned(&mut self, frame: SealedFrame) -> Result<Vec<u8>, OpenError> {
         if self.done {
             return Err(OpenError::AfterLast);
         }
@@ -296,17 +313,23 @@ impl Opener {
                 got: frame.seq,
             });
         }
-        let plain = self
-            .ctx
-            .open(
-                &frame.ciphertext,
-                &aad(self.domain, &self.query_id, frame.seq, frame.last),
-            )
-            .map_err(|_| OpenError::Tampered(frame.seq))?;
+        let tampered = OpenError::Tampered(frame.seq);
+        let mut digest = self.digest.clone();
+        digest.frame(&frame);
+        let aad = aad(self.domain, &self.query_id, frame.seq, frame.last);
+        let (last, mut buffer) = (frame.last, frame.ciphertext);
+        let Some(length) = buffer.len().checked_sub(TAG_BYTES) else {
+            return Err(tampered);
+        };
+        let tag = AeadTag::<Aead>::from_bytes(&buffer[length..]).map_err(|_| tampered.clone())?;
+        buffer.truncate(length);
+        self.ctx
+            .open_inout_detached(buffer.as_mut_slice().into(), &aad, &tag)
+            .map_err(|_| tampered)?;
         self.next += 1;
-        self.done = frame.last;
-        self.digest.frame(frame);
-        Ok(plain)
+        self.done = last;
+        self.digest = digest;
+        Ok(buffer)
     }
 
     /// Checks that the last frame arrived; returns the stream's digest.
@@ -340,6 +363,42 @@ mod tests {
         let mut o = Opener::new(&sk, &encapped, "q1.1").unwrap();
         for (i, f) in frames.iter().enumerate() {
             assert_eq!(o.open(f).unwrap(), format!("frame {i}").into_bytes());
+        }
+        assert_eq!(o.finish().unwrap(), digest);
+    }
+
+    #[test]
+    fn a_frame_is_what_rfc_9180_seal_writes() {
+        let (sk, encapped, frames, _) = stream(2);
+        let key = <Kem as hpke::Kem>::EncappedKey::from_bytes(&encapped).unwrap();
+        let mut ctx = hpke::setup_receiver::<Aead, Kdf, Kem>(
+            &OpModeR::Base,
+            &sk,
+            &key,
+            &info(Domain::Result, "q1.1"),
+        )
+        .unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            let aad = aad(Domain::Result, "q1.1", f.seq, f.last);
+            assert_eq!(
+                ctx.open(&f.ciphertext, &aad).unwrap(),
+                format!("frame {i}").into_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_shorter_than_its_tag_is_refused_and_the_stream_stays_where_it_was() {
+        let (sk, encapped, frames, digest) = stream(2);
+        let mut o = Opener::new(&sk, &encapped, "q1.1").unwrap();
+        let mut short = frames[0].clone();
+        short.ciphertext.truncate(TAG_BYTES - 1);
+        assert_eq!(o.open(&short), Err(OpenError::Tampered(0)));
+        let mut flipped = frames[0].clone();
+        flipped.ciphertext[0] ^= 1;
+        assert_eq!(o.open(&flipped), Err(OpenError::Tampered(0)));
+        for f in &frames {
+            o.open(f).unwrap();
         }
         assert_eq!(o.finish().unwrap(), digest);
     }

@@ -49,7 +49,7 @@ pub(super) fn frames(
         let (mut rows, mut count, mut bytes) = (0u64, 0u64, 0u64);
         let schema = enc.take();
         bytes += schema.len() as u64;
-        yield sealed(sealer.seal(&inner(Frame::Ipc(schema)), false)?);
+        yield sealed(sealer.seal_owned(inner(Frame::Ipc(schema)), false)?);
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(GatewayError::from_datafusion)?;
             if batch.num_rows() == 0 {
@@ -61,7 +61,7 @@ pub(super) fn frames(
             rows += batch.num_rows() as u64;
             count += 1;
             bytes += ipc.len() as u64;
-            yield sealed(sealer.seal(&inner(Frame::Ipc(ipc)), false)?);
+            yield sealed(sealer.seal_owned(inner(Frame::Ipc(ipc)), false)?);
             if let Some(c) = completion.as_mut() {
                 let d = sealer.digest();
                 c.update(rows, d.bytes, d.finish());
@@ -71,13 +71,13 @@ pub(super) fn frames(
             .map_err(|e| GatewayError::Internal(format!("encoding the result: {e}")))?;
         let end = enc.take();
         bytes += end.len() as u64;
-        yield sealed(sealer.seal(&inner(Frame::Ipc(end)), false)?);
+        yield sealed(sealer.seal_owned(inner(Frame::Ipc(end)), false)?);
         let summary = v1::ResultSummary {
             rows,
             batches: count,
             bytes,
         };
-        let last = sealer.seal(&inner(Frame::End(summary)), true)?;
+        let last = sealer.seal_owned(inner(Frame::End(summary)), true)?;
         if let Some(mut c) = completion.take() {
             let d = sealer.digest();
             c.update(rows, d.bytes, d.finish());

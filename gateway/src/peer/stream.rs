@@ -116,11 +116,12 @@ impl Source {
             .opener
             .as_mut()
             .ok_or_else(|| GatewayError::Internal("the opener vanished".into()))?;
-        let plain = opener.open(&frame);
+        let last = frame.last;
+        let plain = opener.open_owned(frame);
         let plain = plain.map_err(|e| self.bad(e.to_string()))?;
         let inner = v1::ResultFrame::decode(plain.as_slice())
             .map_err(|e| self.bad(format!("a sealed frame holds no frame: {e}")))?;
-        match (inner.frame, frame.last) {
+        match (inner.frame, last) {
             (Some(f @ Frame::End(_)), true) => Ok(f),
             (Some(f @ Frame::Ipc(_)), false) => Ok(f),
             _ => Err(self.bad("a sealed frame out of place".into())),

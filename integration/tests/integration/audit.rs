@@ -18,10 +18,24 @@ pub(super) async fn wait_for(
     what: &str,
     pred: impl Fn(&Body) -> bool,
 ) -> sluice_chain::TraceHit {
+    wait_for_from(store, None, what, pred).await
+}
+
+/// As [`wait_for`], among the entries `author` wrote (every agency's store replicates
+/// them all).
+pub(super) async fn wait_for_from(
+    store: &ChainStore,
+    author: Option<&str>,
+    what: &str,
+    pred: impl Fn(&Body) -> bool,
+) -> sluice_chain::TraceHit {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let hits = store.trace(&TraceFilter::default()).unwrap();
-        if let Some(h) = hits.into_iter().find(|h| pred(&h.entry.entry().body)) {
+        if let Some(h) = hits.into_iter().find(|h| {
+            let entry = h.entry.entry();
+            author.is_none_or(|a| entry.author == a) && pred(&entry.body)
+        }) {
             return h;
         }
         assert!(Instant::now() < deadline, "no {what} on the chain");

@@ -12,7 +12,7 @@ use sluice_gateway::export::{self, ExportError};
 use sluice_gateway::identity::bundle::TrustStore;
 use sluice_gateway::{AgencyId, AnalystClient, GatewayError, Purpose, auditor};
 
-use super::audit::wait_for;
+use super::audit::{wait_for, wait_for_from};
 use super::common::{SCALE, keys, rows, run_sluice, run_sluice_ok, sluice_exe};
 
 fn transfer() -> Purpose {
@@ -101,13 +101,14 @@ async fn an_export_is_judged_sealed_for_one_agency_and_recorded() {
     );
     // The owner judged and recorded its part as for any query, and sealed it for bj_hf.
     let sh = cluster.chain("sh_hf").unwrap().store();
-    wait_for(
+    wait_for_from(
         sh,
+        Some("sh_hf"),
         "sh_hf's access entry for the export",
         |b| matches!(b, Body::AccessAllowed(d) if d.query_id.starts_with(opened.query_id.as_str())),
     )
     .await;
-    let completed = wait_for(sh, "sh_hf's completion entry for the export", |b| {
+    let completed = wait_for_from(sh, Some("sh_hf"), "sh_hf's completion entry", |b| {
         matches!(b, Body::AccessCompleted(c) if c.query_id.starts_with(opened.query_id.as_str()))
     })
     .await;
