@@ -310,12 +310,23 @@ impl Owner {
     /// Plan, judge and log `sql` for `auth`; a refusal is recorded on the chain.
     async fn admit(&self, auth: Authenticated, sql: &str) -> Result<Logged> {
         let ctx = auth.ctx.clone();
+        let started = std::time::Instant::now();
         let judged = match self.plan(auth, sql).await {
             Ok(planned) => self.judge(planned),
             Err(e) => Err(e),
         };
         match judged {
-            Ok(j) => self.log(j).await,
+            Ok(j) => {
+                let judged_after = started.elapsed();
+                let logged = self.log(j).await;
+                tracing::debug!(
+                    query_id = %ctx.query_id,
+                    plan_and_judge_us = judged_after.as_micros() as u64,
+                    access_commit_us = (started.elapsed() - judged_after).as_micros() as u64,
+                    "admitted"
+                );
+                logged
+            }
             Err(e) => {
                 self.audit.refused(&ctx, Vec::new(), e.to_string()).await;
                 Err(e)

@@ -83,7 +83,13 @@ pub(super) fn frames(
             c.update(rows, d.bytes, d.finish());
             // The last frame leaves only once its completion is on the chain, so an
             // answer that arrived whole is always recorded.
+            let started = std::time::Instant::now();
             c.finish().await?;
+            tracing::debug!(
+                %query_id,
+                completion_commit_us = started.elapsed().as_micros() as u64,
+                "completion committed"
+            );
         }
         tracing::info!(%query_id, rows, batches = count, bytes, "sealed result delivered");
         yield sealed(last);
