@@ -175,12 +175,17 @@ async fn top_n_over_a_union_of_agencies_asks_each_owner_for_n_rows() {
 
 /// The statement among `logged` that carries the point lookup, and checks that it holds
 /// the filter, only the asked-for columns and the limit.
-fn lookup_statement<'a>(logged: &'a [String], person: &str, database: &str) -> &'a str {
-    let sql = logged
+/// The last statement `database` logged that mentions `needle`.
+fn logged_with<'a>(logged: &'a [String], needle: &str, database: &str) -> &'a str {
+    logged
         .iter()
         .rev()
-        .find(|s| s.contains(person))
-        .unwrap_or_else(|| panic!("{database} logged no statement with {person}: {logged:?}"));
+        .find(|s| s.contains(needle))
+        .unwrap_or_else(|| panic!("{database} logged no statement with {needle}: {logged:?}"))
+}
+
+fn lookup_statement<'a>(logged: &'a [String], person: &str, database: &str) -> &'a str {
+    let sql = logged_with(logged, person, database);
     assert!(sql.contains("WHERE") && sql.contains("person_id"), "{sql}");
     assert!(sql.contains("month") && sql.contains("amount"), "{sql}");
     assert!(
@@ -270,11 +275,7 @@ async fn group_by_is_computed_by_the_database() {
     let groups = answer_matches_local(&h, sql).await;
     assert!(groups > 1, "{groups} groups");
     let logged = postgres_logged(&h.database_table("bj_hf", "contributions"));
-    let pg_sql = logged
-        .iter()
-        .rev()
-        .find(|s| s.contains("100000003"))
-        .unwrap_or_else(|| panic!("PostgreSQL logged no statement of the query: {logged:?}"));
+    let pg_sql = logged_with(&logged, "100000003", "PostgreSQL");
     assert!(
         pg_sql.contains("GROUP BY") && pg_sql.contains("count(") && pg_sql.contains("sum("),
         "the database aggregates: {pg_sql}"
@@ -293,11 +294,7 @@ async fn group_by_is_computed_by_the_database() {
         assert!(answer_matches_local(&h, sql).await > 1);
     })
     .await;
-    let my_sql = logged
-        .iter()
-        .rev()
-        .find(|s| s.contains("200000050"))
-        .unwrap_or_else(|| panic!("MariaDB logged no statement of the query: {logged:?}"));
+    let my_sql = logged_with(&logged, "200000050", "MariaDB");
     assert!(
         my_sql.contains("GROUP BY") && my_sql.contains("sum("),
         "the database aggregates: {my_sql}"
@@ -311,11 +308,7 @@ async fn group_by_is_computed_by_the_database() {
         assert!(answer_matches_local(&h, sql).await > 1);
     })
     .await;
-    let my_sql = logged
-        .iter()
-        .rev()
-        .find(|s| s.contains("200000060"))
-        .unwrap_or_else(|| panic!("MariaDB logged no statement of the query: {logged:?}"));
+    let my_sql = logged_with(&logged, "200000060", "MariaDB");
     assert!(
         !my_sql.contains("GROUP BY"),
         "text keys are not grouped by MariaDB: {my_sql}"
