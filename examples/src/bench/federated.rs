@@ -71,7 +71,7 @@ pub fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-pub(crate) async fn time_runs<F, Fut>(iterations: usize, mut run: F) -> Result<(Duration, usize)>
+async fn time_runs<F, Fut>(iterations: usize, mut run: F) -> Result<(Duration, usize)>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<usize>>,

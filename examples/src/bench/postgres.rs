@@ -15,6 +15,7 @@ use futures::SinkExt;
 use sluice_gateway::error::GatewayError;
 
 use super::federated::{time_federated, time_local};
+use super::transport::median;
 use crate::provident_fund::{AGENCIES, Cluster, DemoData};
 
 /// The server the tests and the benchmark use unless told otherwise.
@@ -280,8 +281,7 @@ async fn time_database(server: &Server, statement: &str, iterations: usize) -> R
         let each = futures::future::try_join_all(runs).await?;
         times.push(each.into_iter().max().unwrap_or_default());
     }
-    times.sort();
-    Ok(times[times.len() / 2])
+    Ok(median(times))
 }
 
 /// A postgres_fdw hub over the three tables, as a PostgreSQL user would federate them:
@@ -338,8 +338,7 @@ async fn time_fdw(
             .map_err(server.failed("querying through postgres_fdw"))?;
         times.push(t.elapsed());
     }
-    times.sort();
-    Ok(times[times.len() / 2])
+    Ok(median(times))
 }
 
 /// Run the benchmark over the contributions in `data`, loaded into the server at `url`.

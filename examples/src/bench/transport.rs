@@ -34,7 +34,8 @@ pub struct TransportResult {
     pub fresh: Duration,
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
+/// The median of `times`; zero for none.
+pub(crate) fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times.get(times.len() / 2).copied().unwrap_or_default()
 }

@@ -66,39 +66,47 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let data = demo::generate(dir.path(), SCALE).unwrap();
-        let local = local_context(&data).await;
-        let cluster = Cluster::start(data).await.unwrap();
-        let client = cluster.analyst("bj_hf").await.unwrap();
-        Harness {
-            cluster,
-            client,
-            local,
-            databases: None,
-            _dir: dir,
-        }
+        Self::launch(None, false).await
     }
 
     /// As [`Self::start`], with each agency's datasets loaded into the backend `layout`
     /// names for it (in the order of [`AGENCIES`]) and read from there. The reference
     /// context still reads the Parquet files the rows came from.
     pub async fn start_on(layout: [Backend; 3]) -> Harness {
+        Self::launch(Some(layout), false).await
+    }
+
+    /// As [`Self::start`] or [`Self::start_on`], with the demo's disclosure policy at
+    /// every agency.
+    pub async fn start_with_policy(layout: Option<[Backend; 3]>) -> Harness {
+        Self::launch(layout, true).await
+    }
+
+    async fn launch(layout: Option<[Backend; 3]>, policy: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let data = demo::generate(dir.path(), SCALE).unwrap();
         let local = local_context(&data).await;
-        let databases = Databases::load(&data, layout).await;
-        let cluster = Cluster::start_over(data, &|agency: &str, dataset: &str| {
-            databases.connector(agency, dataset)
-        })
-        .await
-        .unwrap();
+        let (cluster, databases) = match layout {
+            None if policy => (Cluster::start_with_policy(data).await, None),
+            None => (Cluster::start(data).await, None),
+            Some(layout) => {
+                let databases = Databases::load(&data, layout).await;
+                let connector = |agency: &str, dataset: &str| databases.connector(agency, dataset);
+                let cluster = if policy {
+                    Cluster::start_over_with_policy(data, &connector).await
+                } else {
+                    Cluster::start_over(data, &connector).await
+                };
+                (cluster, Some(databases))
+            }
+        };
+        let cluster = cluster.unwrap();
         let client = cluster.analyst("bj_hf").await.unwrap();
         Harness {
             cluster,
             client,
             local,
-            databases: Some(databases),
+            databases,
             _dir: dir,
         }
     }

@@ -8,62 +8,35 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray, RecordBatch};
 use sluice_chain::TraceFilter;
 use sluice_chain::entry::Body;
-use sluice_examples::provident_fund::{self as demo, Cluster};
-use sluice_gateway::{AnalystClient, Purpose};
+use sluice_examples::provident_fund as demo;
+use sluice_gateway::Purpose;
 
-use super::common::{SCALE, local_context, rows, run_sluice};
-use super::databases::{Backend, Databases};
+use super::common::{Harness, rows, run_sluice};
+use super::databases::Backend;
 
-struct PolicyHarness {
-    cluster: Cluster,
-    client: AnalystClient,
-    local: datafusion::prelude::SessionContext,
-    databases: Option<Databases>,
-    _dir: tempfile::TempDir,
+/// A [`Harness`] whose gateways run the demo's disclosure policy.
+struct PolicyHarness(Harness);
+
+impl std::ops::Deref for PolicyHarness {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
 }
 
 impl PolicyHarness {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = demo::generate(dir.path(), SCALE).unwrap();
-        let local = local_context(&data).await;
-        let cluster = Cluster::start_with_policy(data).await.unwrap();
-        let client = cluster.analyst("bj_hf").await.unwrap();
-        PolicyHarness {
-            cluster,
-            client,
-            local,
-            databases: None,
-            _dir: dir,
-        }
+        PolicyHarness(Harness::start_with_policy(None).await)
     }
 
     /// As [`Self::start`], each agency's datasets in the database `layout` names for it.
     async fn start_on(layout: [Backend; 3]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = demo::generate(dir.path(), SCALE).unwrap();
-        let local = local_context(&data).await;
-        let databases = Databases::load(&data, layout).await;
-        let cluster = Cluster::start_over_with_policy(data, &|agency: &str, dataset: &str| {
-            databases.connector(agency, dataset)
-        })
-        .await
-        .unwrap();
-        let client = cluster.analyst("bj_hf").await.unwrap();
-        PolicyHarness {
-            cluster,
-            client,
-            local,
-            databases: Some(databases),
-            _dir: dir,
-        }
+        PolicyHarness(Harness::start_with_policy(Some(layout)).await)
     }
 
     async fn stop(self) {
-        self.cluster.stop().await.unwrap();
-        if let Some(d) = self.databases {
-            d.drop_tables().await;
-        }
+        self.0.stop().await
     }
 
     async fn query(&self, purpose: &str, sql: &str) -> Result<Vec<RecordBatch>, String> {
@@ -78,7 +51,14 @@ impl PolicyHarness {
     }
 
     async fn local(&self, sql: &str) -> Vec<RecordBatch> {
-        self.local.sql(sql).await.unwrap().collect().await.unwrap()
+        self.0
+            .local
+            .sql(sql)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
     }
 }
 
