@@ -14,13 +14,22 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 /// Encodes record batches as successive pieces of one Arrow IPC stream.
 pub struct FrameEncoder {
     writer: StreamWriter<Vec<u8>>,
+    headroom: usize,
 }
 
 impl FrameEncoder {
     /// Start a stream; [`Self::take`] then returns the schema message.
     pub fn new(schema: &SchemaRef) -> Result<Self, ArrowError> {
+        Self::with_headroom(schema, 0)
+    }
+
+    /// Start a stream whose taken frames keep `headroom` bytes of spare capacity where
+    /// they are likely to fit, so that appending that much to one (a seal's tag) does
+    /// not move it.
+    pub fn with_headroom(schema: &SchemaRef, headroom: usize) -> Result<Self, ArrowError> {
         Ok(FrameEncoder {
             writer: StreamWriter::try_new(Vec::new(), schema)?,
+            headroom,
         })
     }
 
@@ -34,9 +43,12 @@ impl FrameEncoder {
         self.writer.finish()
     }
 
-    /// The bytes written since the last call.
+    /// The bytes written since the last call. The next frame's buffer is sized for a
+    /// frame as large as this one, plus the headroom: batches of one stream are mostly
+    /// alike, and a buffer that grows by doubling copies the frame each time.
     pub fn take(&mut self) -> Vec<u8> {
-        std::mem::take(self.writer.get_mut())
+        let next = Vec::with_capacity(self.writer.get_ref().len() + self.headroom);
+        std::mem::replace(self.writer.get_mut(), next)
     }
 }
 
@@ -137,6 +149,24 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[2], batch);
         assert_eq!(dec.schema().unwrap(), schema);
+    }
+
+    #[test]
+    fn a_frame_like_the_last_one_keeps_its_headroom() {
+        let schema: SchemaRef =
+            Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from_iter_values(0..1000))],
+        )
+        .unwrap();
+        let mut enc = FrameEncoder::with_headroom(&schema, 16).unwrap();
+        enc.take();
+        enc.write(&batch).unwrap();
+        enc.take();
+        enc.write(&batch).unwrap();
+        let frame = enc.take();
+        assert!(frame.capacity() >= frame.len() + 16);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! An owner's answer to a peer, as it leaves: the result as an Arrow IPC stream cut into
-//! frames, each frame sealed for the requester ([`crate::seal`]), closed by a sealed
-//! summary. The completion entry carries the sealed stream's digest, rows and bytes.
+//! frames, each frame's bytes sealed for the requester as they are ([`crate::seal`]),
+//! closed by a frame marked last that seals the encoded summary. The completion entry
+//! carries the sealed stream's digest, rows and bytes.
 
 use std::pin::Pin;
 
@@ -27,10 +28,6 @@ fn sealed(frame: seal::SealedFrame) -> v1::ResultFrame {
     }
 }
 
-fn inner(frame: Frame) -> Vec<u8> {
-    v1::ResultFrame { frame: Some(frame) }.encode_to_vec()
-}
-
 /// Seals `batches` for `reply_to`; records `completion` when the last frame is out.
 pub(super) fn frames(
     mut batches: SendableRecordBatchStream,
@@ -40,7 +37,7 @@ pub(super) fn frames(
 ) -> Result<FrameStream> {
     let (mut sealer, encapsulated_key) = Sealer::new(reply_to, query_id)?;
     let query_id = query_id.to_string();
-    let mut enc = FrameEncoder::new(&batches.schema())
+    let mut enc = FrameEncoder::with_headroom(&batches.schema(), seal::TAG_BYTES)
         .map_err(|e| GatewayError::Internal(format!("encoding the result: {e}")))?;
     Ok(Box::pin(async_stream::try_stream! {
         yield v1::ResultFrame {
@@ -49,7 +46,7 @@ pub(super) fn frames(
         let (mut rows, mut count, mut bytes) = (0u64, 0u64, 0u64);
         let schema = enc.take();
         bytes += schema.len() as u64;
-        yield sealed(sealer.seal_owned(inner(Frame::Ipc(schema)), false)?);
+        yield sealed(sealer.seal_owned(schema, false)?);
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(GatewayError::from_datafusion)?;
             if batch.num_rows() == 0 {
@@ -61,7 +58,7 @@ pub(super) fn frames(
             rows += batch.num_rows() as u64;
             count += 1;
             bytes += ipc.len() as u64;
-            yield sealed(sealer.seal_owned(inner(Frame::Ipc(ipc)), false)?);
+            yield sealed(sealer.seal_owned(ipc, false)?);
             if let Some(c) = completion.as_mut() {
                 let d = sealer.digest();
                 c.update(rows, d.bytes, d.finish());
@@ -71,13 +68,13 @@ pub(super) fn frames(
             .map_err(|e| GatewayError::Internal(format!("encoding the result: {e}")))?;
         let end = enc.take();
         bytes += end.len() as u64;
-        yield sealed(sealer.seal_owned(inner(Frame::Ipc(end)), false)?);
+        yield sealed(sealer.seal_owned(end, false)?);
         let summary = v1::ResultSummary {
             rows,
             batches: count,
             bytes,
         };
-        let last = sealer.seal_owned(inner(Frame::End(summary)), true)?;
+        let last = sealer.seal_owned(summary.encode_to_vec(), true)?;
         if let Some(mut c) = completion.take() {
             let d = sealer.digest();
             c.update(rows, d.bytes, d.finish());

@@ -119,12 +119,14 @@ impl Source {
         let last = frame.last;
         let plain = opener.open_owned(frame);
         let plain = plain.map_err(|e| self.bad(e.to_string()))?;
-        let inner = v1::ResultFrame::decode(plain.as_slice())
-            .map_err(|e| self.bad(format!("a sealed frame holds no frame: {e}")))?;
-        match (inner.frame, last) {
-            (Some(f @ Frame::End(_)), true) => Ok(f),
-            (Some(f @ Frame::Ipc(_)), false) => Ok(f),
-            _ => Err(self.bad("a sealed frame out of place".into())),
+        // Only the frame marked last holds the summary; the others are the IPC stream's
+        // bytes as they are. The mark is in the associated data, so it cannot be moved.
+        if last {
+            let summary = v1::ResultSummary::decode(plain.as_slice())
+                .map_err(|e| self.bad(format!("the last sealed frame holds no summary: {e}")))?;
+            Ok(Frame::End(summary))
+        } else {
+            Ok(Frame::Ipc(plain))
         }
     }
 }

@@ -15,7 +15,7 @@ use sluice_examples::identities;
 use sluice_gateway::identity::agency::{Addresses, AgencyKeys, CertificateSource, init};
 use sluice_gateway::identity::tls::{TlsSettings, analyst_client};
 use sluice_gateway::identity::{ca, envelope};
-use sluice_gateway::seal::{OpenError, Opener, SealedFrame};
+use sluice_gateway::seal::{OpenError, Opener, SealedFrame, StreamDigest};
 use sluice_gateway::{AgencyId, AnalystClient, GatewayError, Principal, QueryId, RequestContext};
 use sluice_proto::GatewayClient;
 use sluice_proto::v1::{self, result_frame::Frame};
@@ -517,7 +517,7 @@ async fn sealed_frames_open_only_whole_in_order_and_for_the_requester() {
         sealed.len()
     );
     let qid = request.query_id.to_string();
-    let open_all = |frames: &[SealedFrame], key: &AgencyKeys| -> Result<[u8; 32], OpenError> {
+    let open_all = |frames: &[SealedFrame], key: &AgencyKeys| -> Result<(), OpenError> {
         let mut opener = Opener::new(key.hpke_secret(), &start.encapsulated_key, &qid)?;
         for f in frames {
             opener.open(f)?;
@@ -525,8 +525,12 @@ async fn sealed_frames_open_only_whole_in_order_and_for_the_requester() {
         opener.finish()
     };
 
-    // Whole and in order, it opens, and its digest is the one the owner recorded.
-    let digest = open_all(&sealed, &bj).unwrap();
+    // Whole and in order, it opens, and its digest, recomputed from what arrived, is the
+    // one the owner recorded.
+    open_all(&sealed, &bj).unwrap();
+    let mut digest = StreamDigest::new(&start.encapsulated_key);
+    sealed.iter().for_each(|f| digest.add(f));
+    let digest = digest.finish();
     let store = h.cluster.chain("sh_hf").unwrap().store();
     let completed = wait_for(
         store,
