@@ -4,96 +4,10 @@
 //! only by the step before it, and only a `Logged` query can run, so no code path
 //! releases data to an unproven caller, or that no policy judged or no chain entry covers.
 //!
-//! Outside [`crate::owner`], the states can be read and walked only through
-//! [`Owner::fetch`](super::Owner::fetch):
-//!
-//! ```no_run
-//! use sluice_gateway::owner::audit::Receipt;
-//! use sluice_gateway::owner::{Authenticated, Judged, Logged, Planned, Recipient};
-//! use sluice_gateway::{Owner, RequestContext};
-//!
-//! fn read(auth: &Authenticated, planned: &Planned, judged: &Judged, logged: &Logged) {
-//!     let _: &RequestContext = auth.context();
-//!     let _: &Recipient = auth.recipient();
-//!     let _ = planned.datasets();
-//!     let _: &Planned = judged.planned();
-//!     let _: &Receipt = logged.receipt();
-//! }
-//!
-//! async fn run(owner: &Owner, auth: Authenticated) {
-//!     let _ = owner.fetch(auth, "SELECT 1").await;
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! Each of the following differs from that in one step, and must not compile. Nobody
-//! can claim that a request was authenticated:
-//!
-//! ```compile_fail
-//! use sluice_gateway::RequestContext;
-//! use sluice_gateway::owner::{Authenticated, Recipient};
-//!
-//! fn forge(ctx: RequestContext) -> Authenticated {
-//!     Authenticated { ctx, roles: vec!["officer".into()], recipient: Recipient::Local }
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! nor swap the plan a policy judged for another:
-//!
-//! ```compile_fail
-//! use datafusion::logical_expr::LogicalPlan;
-//! use sluice_gateway::owner::Judged;
-//!
-//! fn swap(mut judged: Judged, other: LogicalPlan) -> Judged {
-//!     judged.plan = other;
-//!     judged
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! nor run a judged query without its access entry:
-//!
-//! ```compile_fail
-//! use sluice_gateway::Owner;
-//! use sluice_gateway::owner::Judged;
-//!
-//! async fn run_unlogged(owner: &Owner, judged: Judged) {
-//!     let _ = owner.execute(judged).await;
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! nor make up a `Logged` query, whose committed entry is one of its private fields:
-//!
-//! ```compile_fail
-//! use datafusion::logical_expr::LogicalPlan;
-//! use sluice_gateway::owner::audit::Receipt;
-//! use sluice_gateway::owner::{Logged, Planned};
-//!
-//! fn forge(planned: Planned, plan: LogicalPlan, receipt: Receipt) -> Logged {
-//!     Logged {
-//!         ctx: planned.context().clone(),
-//!         plan,
-//!         datasets: planned.datasets().to_vec(),
-//!         receipt,
-//!         protected: Vec::new(),
-//!     }
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! nor claim that an access needs no chain entry, a token only an unaudited
-//! [`Audit`](super::audit::Audit) hands out:
-//!
-//! ```compile_fail
-//! use sluice_gateway::owner::audit::{Receipt, Unaudited};
-//!
-//! fn claim() -> Receipt {
-//!     Receipt::Unaudited(Unaudited(()))
-//! }
-//! # fn main() {}
-//! ```
+//! Outside [`crate::owner`], the states can be read, and walked only through
+//! [`Owner::fetch`](super::Owner::fetch). The integration test `typestate` compiles code
+//! that tries each forbidden step (making up a state, swapping a judged plan, running an
+//! unlogged query, claiming the unaudited token) and checks the compiler's error for each.
 
 use datafusion::logical_expr::LogicalPlan;
 use sluice_core::{AgencyId, DatasetRef};

@@ -1,6 +1,6 @@
 //! The workspace's shape: no module imports a module that imports it back, directly or
 //! through others, and the crates depend on each other one way only, as the README's
-//! layout says. Run alone with `cargo test -p sluice-integration layout`.
+//! layout says. Run alone with `cargo test --workspace --test main layout`.
 //!
 //! Modules are files (`a/b.rs` or `a/b/mod.rs` is `a::b`). An import is every path that
 //! starts with `crate::`, `super::` or `self::` in a `use` or in code; it points at the

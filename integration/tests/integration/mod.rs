@@ -12,3 +12,4 @@ mod owner_path;
 mod partition;
 mod policy;
 mod pushdown;
+mod typestate;
