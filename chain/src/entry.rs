@@ -262,7 +262,7 @@ pub struct PolicyChange {
 }
 
 /// What a membership entry does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MembershipAction {
     /// The agency joins.
     Join,
@@ -273,7 +273,7 @@ pub enum MembershipAction {
 }
 
 /// An agency's role in replication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MemberRole {
     /// Votes in Raft.
     Voter,
@@ -281,8 +281,10 @@ pub enum MemberRole {
     Learner,
 }
 
-/// The body of [`EntryKind::Membership`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The body of [`EntryKind::Membership`]: one voter's signature on a change of the
+/// chain's members. The change takes effect once a majority of the current voters have
+/// each appended the same body (see [`crate::membership`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MembershipChange {
     /// The agency concerned.
     pub agency: String,
@@ -292,8 +294,11 @@ pub struct MembershipChange {
     pub role: MemberRole,
     /// The agency's ed25519 public key.
     pub public_key: [u8; 32],
-    /// The gateway's address.
+    /// The agency's chain node address, `host:port`.
     pub address: String,
+    /// The agency's Raft node id, unique in the cluster and fixed for as long as the
+    /// agency is a member.
+    pub node: u64,
 }
 
 /// The body of [`EntryKind::Export`].
@@ -453,6 +458,7 @@ impl Body {
                 });
                 w.fixed(&m.public_key);
                 w.str(&m.address)?;
+                w.u64(m.node);
             }
             Self::Export(x) => {
                 w.str(&x.query_id)?;
@@ -578,6 +584,7 @@ impl Body {
                     role,
                     public_key: r.array()?,
                     address: r.string()?,
+                    node: r.u64()?,
                 })
             }
             EntryKind::Export => Self::Export(ExportRecord {
@@ -783,8 +790,14 @@ pub(crate) mod tests {
                 agency: "gz_hf".into(),
                 action: MembershipAction::Join,
                 role: MemberRole::Learner,
-                public_key: [1; 32],
+                // The ed25519 base point: a valid key of prime order.
+                public_key: {
+                    let mut key = [0x66; 32];
+                    key[0] = 0x58;
+                    key
+                },
                 address: "127.0.0.1:7001".into(),
+                node: 4,
             }),
             Body::Export(ExportRecord {
                 query_id: "q-2".into(),

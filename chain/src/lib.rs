@@ -9,6 +9,8 @@
 //! - [`bundle`]: evidence bundles (entry, signature, inclusion proof, cosigned checkpoint)
 //!   and their offline check.
 //! - [`trace`]: auditors' filtered queries over a store; [`render`] shows entries as JSON.
+//! - [`membership`]: the [`Roster`](membership::Roster) of member agencies, changed only by
+//!   membership entries that a majority of the current voters signed alike.
 //! - [`merkle`]: the RFC 6962/9162 Merkle tree, inclusion and consistency proofs.
 //! - [`checkpoint`]: C2SP tlog checkpoints as signed notes, cosigned and valid at k of n.
 //! - [`store`]: RocksDB storage of entries, leaf hashes and auditor indexes, with group
@@ -56,6 +58,7 @@ pub mod checkpoint;
 mod codec;
 pub mod entry;
 pub mod error;
+pub mod membership;
 pub mod merkle;
 pub mod node;
 pub mod raft;

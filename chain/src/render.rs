@@ -63,6 +63,7 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
             "role": match m.role { MemberRole::Voter => "voter", MemberRole::Learner => "learner" },
             "public_key": hex::encode(m.public_key),
             "address": m.address,
+            "node": m.node,
         }),
         Body::Export(x) => json!({
             "query_id": x.query_id, "principal": x.principal, "purpose": x.purpose,

@@ -25,8 +25,18 @@ pub(crate) fn latest(shared: &Shared) -> Result<Option<SignedCheckpoint>> {
     let note =
         String::from_utf8(bytes).map_err(|_| Error::malformed("stored checkpoint", "not UTF-8"))?;
     let cp = SignedCheckpoint::parse(&note)?;
-    cp.verify(&shared.voter_keys, shared.config.checkpoint_quorum)?;
+    let (voters, quorum) = shared.checkpoint_rule()?;
+    cp.verify(&voters, quorum)?;
     Ok(Some(cp))
+}
+
+/// The size of the latest checkpoint this node kept. It was verified when kept; the
+/// voters may have changed since, so it is not verified again.
+fn kept_size(shared: &Shared) -> Result<u64> {
+    Ok(shared
+        .store
+        .latest_checkpoint()?
+        .map_or(0, |c| c.checkpoint().size))
 }
 
 /// On the leader, publishes a checkpoint every interval in which the chain grew.
@@ -49,24 +59,26 @@ pub(crate) async fn publish_checkpoints(shared: Arc<Shared>, mut stopped: watch:
 /// it is larger than the latest one.
 pub(crate) async fn publish_once(shared: &Shared) -> Result<Option<SignedCheckpoint>> {
     let (size, root) = shared.store.root()?;
-    let known = latest(shared)?.map(|c| c.checkpoint().size).unwrap_or(0);
+    let known = kept_size(shared)?;
     if size == 0 || size <= known {
         return Ok(None);
     }
-    let signer = shared
-        .note_signer
-        .as_ref()
-        .ok_or_else(|| Error::InvalidArgument("only a voter signs checkpoints".into()))?;
-    let mut cp =
-        SignedCheckpoint::sign(Checkpoint::new(&shared.config.origin, size, root), signer)?;
+    if !shared.is_voter() {
+        return Err(Error::InvalidArgument(
+            "only a voter signs checkpoints".into(),
+        ));
+    }
+    let mut cp = SignedCheckpoint::sign(
+        Checkpoint::new(&shared.config.origin, size, root),
+        &shared.note_signer,
+    )?;
     let note = cp.to_note();
 
-    let asks = shared
-        .config
-        .voters
+    let (voter_nodes, member_nodes) = shared.member_nodes()?;
+    let asks = voter_nodes
         .iter()
-        .filter(|m| m.id != shared.id)
-        .filter_map(|m| shared.peer(m.id))
+        .filter(|id| **id != shared.id)
+        .filter_map(|id| shared.peer(*id))
         .map(|(addr, mut client)| {
             let note = note.clone();
             async move {
@@ -90,16 +102,17 @@ pub(crate) async fn publish_once(shared: &Shared) -> Result<Option<SignedCheckpo
             Err(e) => tracing::debug!("no cosignature: {e}"),
         }
     }
-    cp.verify(&shared.voter_keys, shared.config.checkpoint_quorum)?;
+    let (voters, quorum) = shared.checkpoint_rule()?;
+    cp.verify(&voters, quorum)?;
     accept(shared, &cp)?;
 
     let note = cp.to_note();
-    let sends = shared
-        .peers
+    let sends = member_nodes
         .iter()
-        .filter(|(id, _)| **id != shared.id)
-        .map(|(_, (_, client))| {
-            let (mut client, note) = (client.clone(), note.clone());
+        .filter(|id| **id != shared.id)
+        .filter_map(|id| shared.peer(*id))
+        .map(|(_, client)| {
+            let (mut client, note) = (client, note.clone());
             async move {
                 let _ =
                     tokio::time::timeout(COSIGN_TIMEOUT, client.publish(PublishRequest { note }))
@@ -113,14 +126,14 @@ pub(crate) async fn publish_once(shared: &Shared) -> Result<Option<SignedCheckpo
 /// A voter's answer to a cosign request: it checks the leader's signature and that the
 /// checkpoint's root is the root of its own chain at that size, then adds its signature.
 pub(crate) async fn cosign(shared: &Shared, note: &str) -> Result<String> {
-    let signer = shared
-        .note_signer
-        .as_ref()
-        .ok_or_else(|| Error::InvalidArgument("this node is not a voter".into()))?;
+    if !shared.is_voter() {
+        return Err(Error::InvalidArgument("this node is not a voter".into()));
+    }
     let mut cp = SignedCheckpoint::parse(note)?;
-    cp.verify(&shared.voter_keys, 1)?;
+    let (voters, _) = shared.checkpoint_rule()?;
+    cp.verify(&voters, 1)?;
     check_against_own_chain(shared, cp.checkpoint(), COSIGN_TIMEOUT).await?;
-    cp.cosign(signer);
+    cp.cosign(&shared.note_signer);
     Ok(cp.to_note())
 }
 
@@ -128,7 +141,8 @@ pub(crate) async fn cosign(shared: &Shared, note: &str) -> Result<String> {
 /// this node's chain as far as it goes, and is newer than the one it has.
 pub(crate) async fn receive(shared: &Shared, note: &str) -> Result<()> {
     let cp = SignedCheckpoint::parse(note)?;
-    cp.verify(&shared.voter_keys, shared.config.checkpoint_quorum)?;
+    let (voters, quorum) = shared.checkpoint_rule()?;
+    cp.verify(&voters, quorum)?;
     check_against_own_chain(shared, cp.checkpoint(), COSIGN_TIMEOUT).await?;
     accept(shared, &cp)
 }
@@ -152,7 +166,7 @@ async fn check_against_own_chain(shared: &Shared, cp: &Checkpoint, wait: Duratio
 }
 
 fn accept(shared: &Shared, cp: &SignedCheckpoint) -> Result<()> {
-    let known = latest(shared)?.map(|c| c.checkpoint().size).unwrap_or(0);
+    let known = kept_size(shared)?;
     if cp.checkpoint().size > known {
         shared
             .store

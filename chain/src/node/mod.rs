@@ -13,12 +13,12 @@ mod shared;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{BasicNode, Raft, SnapshotPolicy};
+use openraft::{BasicNode, ChangeMembers, Raft, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use crate::checkpoint::{NoteSigner, NoteVerifier, SignedCheckpoint};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::membership::Roster;
 use crate::raft::NodeId;
 use crate::raft::state_machine::SignedHere;
 use crate::sign::{AgencySigner, SignedEntry, TrustBundle};
@@ -51,10 +52,12 @@ pub struct ChainNode {
 
 impl ChainNode {
     /// Opens the node's stores under `config.data_dir`, serves the peer protocol on
-    /// `listener`, and joins the cluster: voters initialize it (the same membership on
-    /// every voter, so running this on each is safe), the leader adds the learners.
+    /// `listener`, and joins the cluster: bootstrap voters initialize it (the same
+    /// membership on every voter, so running this on each is safe), and the leader adds
+    /// every other member of the chain's roster as a learner.
     ///
-    /// `signer` is this agency's key; `trust` holds every agency's public key.
+    /// `signer` is this agency's key; `trust` holds at least the keys of the bootstrap
+    /// members (the roster starts with those) and this agency's own.
     pub async fn start(
         config: NodeConfig,
         signer: AgencySigner,
@@ -74,19 +77,20 @@ impl ChainNode {
         let log = RaftLogStore::open(config.data_dir.join("raft"))?;
         let store = Arc::new(ChainStore::open(config.data_dir.join("chain"))?);
 
-        let mut voter_keys = Vec::new();
-        for m in &config.voters {
-            let key = trust.get(&m.agency).ok_or_else(|| Error::UnknownAgency {
-                agency: m.agency.clone(),
-            })?;
-            voter_keys.push(NoteVerifier::new(&m.agency, *key)?);
+        let bootstrap = config.bootstrap_roster(&trust)?;
+        if !config
+            .voters
+            .iter()
+            .chain(&config.learners)
+            .any(|m| m.id == config.id)
+        {
+            tracing::info!(
+                node = config.id,
+                agency = signer.agency(),
+                "this chain node is not in the bootstrap membership; it waits until a membership change on the chain adds it"
+            );
         }
-        let is_voter = config.voters.iter().any(|m| m.id == config.id);
-        let note_signer = if is_voter {
-            Some(NoteSigner::from_seed(signer.agency(), signer.seed())?)
-        } else {
-            None
-        };
+        let note_signer = NoteSigner::from_seed(signer.agency(), signer.seed())?;
 
         // Losing the leader costs the election timeout plus openraft's leader lease (a
         // voter refuses to vote while it heard from a leader within election_timeout_max),
@@ -112,22 +116,17 @@ impl ChainNode {
         }
         .validate()
         .map_err(|e| Error::InvalidArgument(format!("raft config: {e}")))?;
-        let mut peers = BTreeMap::new();
-        for m in config.voters.iter().chain(&config.learners) {
-            let client = network::peer_client(
-                &m.addr,
-                config.client_tls(m.id).map_err(Error::InvalidArgument)?,
-            )
-            .map_err(Error::InvalidArgument)?;
-            peers.insert(m.id, (m.addr.clone(), client));
-        }
+        // Snapshots are checked against the roster's voters; the state machine keeps the
+        // roster, which the network, the peer service and the cosigner read.
         let sm = ChainStateMachine::new(Arc::clone(&store), trust.clone())
-            .with_checkpoint_rule(voter_keys.clone(), config.checkpoint_quorum);
+            .with_checkpoint_rule(Vec::new(), config.checkpoint_quorum)
+            .with_roster(bootstrap)?;
         let signed_here = sm.signed_here();
+        let roster = sm.roster();
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),
-            network::ChainNetwork::new(config.clone()),
+            network::ChainNetwork::new(Arc::clone(&roster), config.tls.clone()),
             log,
             sm,
         )
@@ -140,8 +139,8 @@ impl ChainNode {
             store,
             config,
             note_signer,
-            voter_keys,
-            peers,
+            roster,
+            peers: std::sync::Mutex::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![service::serve(
@@ -150,7 +149,9 @@ impl ChainNode {
             stopped.clone(),
         )];
 
-        if shared.is_voter() && !shared.raft.is_initialized().await.map_err(raft_err)? {
+        if shared.config.is_bootstrap_voter()
+            && !shared.raft.is_initialized().await.map_err(raft_err)?
+        {
             let voters: BTreeMap<NodeId, BasicNode> = shared
                 .config
                 .voters
@@ -162,7 +163,7 @@ impl ChainNode {
                 tracing::debug!("chain already initialized: {e}");
             }
         }
-        tasks.push(tokio::spawn(add_learners(
+        tasks.push(tokio::spawn(follow_roster(
             Arc::clone(&shared),
             stopped.clone(),
         )));
@@ -208,7 +209,8 @@ impl ChainNode {
     pub async fn append(&self, entry: Entry) -> Result<EntryCommitted> {
         let vouched = self.trust.sign_trusted(&self.signer, entry)?;
         let wire = vouched.signed().to_bytes()?;
-        self.signed_here.remember(&wire, vouched);
+        self.signed_here
+            .remember(&wire, vouched, &self.signer.verifying_key());
         self.committer.submit(wire).await
     }
 
@@ -268,9 +270,26 @@ impl ChainNode {
         self.shared.raft.metrics().borrow().purged.map(|l| l.index)
     }
 
-    /// The public keys of the voters, which sign checkpoints.
-    pub fn voter_keys(&self) -> &[NoteVerifier] {
-        &self.shared.voter_keys
+    /// The public keys of the voters now, which sign checkpoints.
+    pub fn voter_keys(&self) -> Result<Vec<NoteVerifier>> {
+        Ok(self.shared.checkpoint_rule()?.0)
+    }
+
+    /// The chain's members as this node has applied its entries.
+    pub fn roster(&self) -> Result<Roster> {
+        self.shared.roster()
+    }
+
+    /// The node ids Raft counts as voters now, as this node knows them.
+    pub fn raft_voters(&self) -> BTreeSet<NodeId> {
+        self.shared
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
     }
 
     /// Stops serving, stops Raft, and waits for the node's tasks to end. What was
@@ -301,30 +320,63 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// On the leader, adds every configured learner that is not yet a member.
-async fn add_learners(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    if shared.config.learners.is_empty() {
-        return;
-    }
+/// On the leader, makes Raft's membership follow the chain's roster: members the chain
+/// added become Raft learners, the roster's voters become Raft's voters, and nodes the
+/// chain removed leave Raft. Raft itself never decides who is a member.
+async fn follow_roster(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     loop {
-        if shared.raft.current_leader().await == Some(shared.id) {
-            let membership = Arc::clone(&shared.raft.metrics().borrow().membership_config);
-            for m in &shared.config.learners {
-                if membership.membership().get_node(&m.id).is_some() {
-                    continue;
-                }
-                if let Err(e) = shared
-                    .raft
-                    .add_learner(m.id, BasicNode::new(&m.addr), false)
-                    .await
-                {
-                    tracing::warn!(learner = m.id, "adding chain learner failed: {e}");
-                }
-            }
+        if shared.raft.current_leader().await == Some(shared.id)
+            && let Err(e) = follow_once(&shared).await
+        {
+            tracing::warn!("changing the chain's Raft membership failed: {e}");
         }
         tokio::select! {
             _ = stopped.changed() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
+}
+
+async fn follow_once(shared: &Shared) -> Result<()> {
+    let raft_membership = || Arc::clone(&shared.raft.metrics().borrow().membership_config);
+    let current = raft_membership();
+    if current.membership().get_joint_config().len() > 1 {
+        // A change is under way; openraft finishes it before the next.
+        return Ok(());
+    }
+    let roster = shared.roster()?;
+    for m in roster.members().values() {
+        if current.membership().get_node(&m.node).is_none() {
+            shared
+                .raft
+                .add_learner(m.node, BasicNode::new(&m.addr), false)
+                .await
+                .map_err(raft_err)?;
+        }
+    }
+    let (voters, members) = shared.member_nodes()?;
+    let raft_voters: BTreeSet<NodeId> = raft_membership().membership().voter_ids().collect();
+    if !voters.is_empty() && voters != raft_voters {
+        tracing::info!(?voters, was = ?raft_voters, "the chain's voters changed");
+        shared
+            .raft
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters), true)
+            .await
+            .map_err(raft_err)?;
+    }
+    let gone: BTreeSet<NodeId> = raft_membership()
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .filter(|id| !members.contains(id))
+        .collect();
+    if !gone.is_empty() {
+        tracing::info!(?gone, "chain nodes left");
+        shared
+            .raft
+            .change_membership(ChangeMembers::RemoveNodes(gone), false)
+            .await
+            .map_err(raft_err)?;
+    }
+    Ok(())
 }

@@ -4,8 +4,6 @@
 //! Transport failures become `Unreachable` (openraft backs off and retries); an error the
 //! peer's Raft returned comes back as a `RemoteError`.
 
-use std::time::Duration;
-
 use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -19,46 +17,37 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sluice_proto::chain_v1::RaftMessage;
 use sluice_proto::chain_v1::chain_peer_client::ChainPeerClient;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig};
 
-use super::shared::NodeConfig;
+use super::shared::{PeerTls, peer_client};
+use crate::raft::state_machine::SharedRoster;
 use crate::raft::{NodeId, TypeConfig};
 
 type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
-/// How long a connection attempt to a peer may take.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// A lazily connected client for the peer at `addr` (`host:port`), over mutual TLS when
-/// `tls` is set.
-pub(crate) fn peer_client(
-    addr: &str,
-    tls: Option<ClientTlsConfig>,
-) -> Result<ChainPeerClient<Channel>, String> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
-        .map_err(|e| format!("bad peer address `{addr}`: {e}"))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
-    if let Some(tls) = tls {
-        endpoint = endpoint
-            .tls_config(tls)
-            .map_err(|e| format!("TLS settings for `{addr}`: {e}"))?;
-    }
-    Ok(ChainPeerClient::new(endpoint.connect_lazy())
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX))
-}
-
-/// Creates one [`PeerConnection`] per Raft peer.
+/// Creates one [`PeerConnection`] per Raft peer. Only a member of the chain's roster is
+/// sent anything, whatever Raft's own membership says.
 #[derive(Debug, Clone)]
 pub struct ChainNetwork {
-    config: NodeConfig,
+    roster: SharedRoster,
+    tls: Option<PeerTls>,
 }
 
 impl ChainNetwork {
-    pub(crate) fn new(config: NodeConfig) -> Self {
-        ChainNetwork { config }
+    pub(crate) fn new(roster: SharedRoster, tls: Option<PeerTls>) -> Self {
+        ChainNetwork { roster, tls }
+    }
+
+    /// The client TLS settings for node `id`, or why there is no client for it.
+    fn client_tls(&self, id: NodeId) -> Result<Option<ClientTlsConfig>, String> {
+        let roster = self
+            .roster
+            .read()
+            .map_err(|_| "the roster lock is poisoned".to_string())?;
+        let Some((agency, _)) = roster.roster().by_node(id) else {
+            return Err(format!("node {id} is not a member of this chain"));
+        };
+        Ok(self.tls.as_ref().map(|tls| (tls.client_for)(agency)))
     }
 }
 
@@ -70,7 +59,6 @@ impl RaftNetworkFactory<TypeConfig> for ChainNetwork {
             target,
             addr: node.addr.clone(),
             client: self
-                .config
                 .client_tls(target)
                 .and_then(|tls| peer_client(&node.addr, tls)),
         }

@@ -97,13 +97,11 @@ impl PeerService {
                 "a chain peer needs a TLS client certificate from the federation CA that names its agency",
             ));
         };
-        let config = &self.shared.config;
-        if !config
-            .voters
-            .iter()
-            .chain(&config.learners)
-            .any(|m| m.agency == agency)
-        {
+        let members = self
+            .shared
+            .roster()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if !members.members().contains_key(&agency) {
             return refuse(Status::permission_denied(format!(
                 "`{agency}` runs no node of this chain"
             )));
@@ -117,11 +115,10 @@ impl PeerService {
         let (Some(agency), Some(id)) = (agency, claimed) else {
             return Ok(());
         };
-        match self.shared.config.member(id) {
-            Some(m) if &m.agency == agency => Ok(()),
-            Some(m) => refuse(Status::permission_denied(format!(
-                "`{agency}`'s certificate cannot speak for chain node {id}, which is `{}`'s",
-                m.agency
+        match self.shared.member(id) {
+            Some((holder, _)) if &holder == agency => Ok(()),
+            Some((holder, _)) => refuse(Status::permission_denied(format!(
+                "`{agency}`'s certificate cannot speak for chain node {id}, which is `{holder}`'s"
             ))),
             None => refuse(Status::permission_denied(format!(
                 "chain node {id}, claimed by `{agency}`, is not a member of this chain"

@@ -1,17 +1,21 @@
-//! What the tasks of one chain node share: its config and membership ([`NodeConfig`],
-//! [`Member`]), and [`Shared`], the Raft handle, store, keys and peer clients that the
-//! committer, the cosigner and the peer service all use.
+//! What the tasks of one chain node share: its config and bootstrap membership
+//! ([`NodeConfig`], [`Member`]), and [`Shared`], the Raft handle, store, keys, live roster
+//! and peer clients that the committer, the cosigner and the peer service all use.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use openraft::Raft;
 use sluice_proto::chain_v1::chain_peer_client::ChainPeerClient;
-use tonic::transport::{Channel, ClientTlsConfig, ServerTlsConfig};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint, ServerTlsConfig};
 
 use crate::checkpoint::{NoteSigner, NoteVerifier};
+use crate::entry::MemberRole;
 use crate::error::{Error, Result};
+use crate::membership::{Roster, RosterMember};
+use crate::raft::state_machine::SharedRoster;
 use crate::raft::{NodeId, TypeConfig};
 use crate::store::ChainStore;
 use std::sync::Arc;
@@ -55,13 +59,15 @@ impl std::fmt::Debug for PeerTls {
 /// How to run one chain node.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// This node's id; it must be one of `voters` or `learners`.
+    /// This node's id. A node whose id is not among the bootstrap `voters` or `learners`
+    /// waits until a membership change on the chain adds it.
     pub id: NodeId,
     /// Where the Raft log and the chain are kept.
     pub data_dir: PathBuf,
-    /// The agencies that vote (three to seven).
+    /// The agencies that vote when the chain starts (three to seven). Every node is
+    /// given the same bootstrap membership; later changes come from the chain itself.
     pub voters: Vec<Member>,
-    /// Agencies that replicate the chain without voting.
+    /// Agencies that replicate the chain without voting when it starts.
     pub learners: Vec<Member>,
     /// The checkpoint origin line, the chain's unique name.
     pub origin: String,
@@ -112,25 +118,18 @@ impl NodeConfig {
         }
     }
 
-    /// The client TLS settings for node `id`, or why there are none.
-    pub(crate) fn client_tls(
-        &self,
-        id: NodeId,
-    ) -> std::result::Result<Option<ClientTlsConfig>, String> {
-        let Some(tls) = &self.tls else {
-            return Ok(None);
-        };
-        match self.member(id) {
-            Some(m) => Ok(Some((tls.client_for)(&m.agency))),
-            None => Err(format!("node {id} is not a member this node knows")),
+    /// The roster the chain starts from, with keys from `trust`.
+    pub(crate) fn bootstrap_roster(&self, trust: &crate::TrustBundle) -> Result<Roster> {
+        fn members(ms: &[Member]) -> impl Iterator<Item = (NodeId, &str, &str)> {
+            ms.iter()
+                .map(|m| (m.id, m.agency.as_str(), m.addr.as_str()))
         }
+        Roster::bootstrap(members(&self.voters), members(&self.learners), trust)
     }
 
-    pub(crate) fn member(&self, id: NodeId) -> Option<&Member> {
-        self.voters
-            .iter()
-            .chain(&self.learners)
-            .find(|m| m.id == id)
+    /// Whether this node votes in the bootstrap membership, and so initializes Raft.
+    pub(crate) fn is_bootstrap_voter(&self) -> bool {
+        self.voters.iter().any(|m| m.id == self.id)
     }
 
     pub(crate) fn check(&self) -> Result<()> {
@@ -143,9 +142,6 @@ impl NodeConfig {
             if !ids.insert(m.id) {
                 return bad(format!("node id {} appears twice in the membership", m.id));
             }
-        }
-        if self.member(self.id).is_none() {
-            return bad(format!("node id {} is not in the membership", self.id));
         }
         if self.checkpoint_quorum == 0 || self.checkpoint_quorum > self.voters.len() {
             return bad(format!(
@@ -164,10 +160,12 @@ pub(crate) struct Shared {
     pub(crate) raft: Raft<TypeConfig>,
     pub(crate) store: Arc<ChainStore>,
     pub(crate) config: NodeConfig,
-    pub(crate) note_signer: Option<NoteSigner>,
-    pub(crate) voter_keys: Vec<NoteVerifier>,
-    /// A lazily connected client per member, by node id.
-    pub(crate) peers: BTreeMap<NodeId, (String, ChainPeerClient<Channel>)>,
+    /// This agency's checkpoint key; it signs only while the roster has it voting.
+    pub(crate) note_signer: NoteSigner,
+    /// The chain's members as its entries made them, kept by the state machine.
+    pub(crate) roster: SharedRoster,
+    /// A lazily connected client per member, by node id, with the address it was made for.
+    pub(crate) peers: Mutex<BTreeMap<NodeId, (String, ChainPeerClient<Channel>)>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -181,14 +179,99 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// The address of node `id` and a client for it.
-    pub(crate) fn peer(&self, id: NodeId) -> Option<(String, ChainPeerClient<Channel>)> {
-        self.peers.get(&id).cloned()
+    /// The chain's members now.
+    pub(crate) fn roster(&self) -> Result<Roster> {
+        self.roster
+            .read()
+            .map(|l| l.roster().clone())
+            .map_err(|_| Error::Internal("roster lock poisoned"))
     }
 
-    pub(crate) fn is_voter(&self) -> bool {
-        self.config.voters.iter().any(|m| m.id == self.id)
+    /// The member that runs node `id`, and its agency.
+    pub(crate) fn member(&self, id: NodeId) -> Option<(String, RosterMember)> {
+        let roster = self.roster().ok()?;
+        roster
+            .by_node(id)
+            .map(|(agency, m)| (agency.to_string(), m.clone()))
     }
+
+    /// The address of node `id` and a client for it, if it is a member.
+    pub(crate) fn peer(&self, id: NodeId) -> Option<(String, ChainPeerClient<Channel>)> {
+        let (agency, member) = self.member(id)?;
+        let mut peers = self.peers.lock().ok()?;
+        if let Some((addr, client)) = peers.get(&id)
+            && addr == &member.addr
+        {
+            return Some((addr.clone(), client.clone()));
+        }
+        let tls = self.config.tls.as_ref().map(|t| (t.client_for)(&agency));
+        match peer_client(&member.addr, tls) {
+            Ok(client) => {
+                peers.insert(id, (member.addr.clone(), client.clone()));
+                Some((member.addr, client))
+            }
+            Err(e) => {
+                tracing::warn!(node = id, "no client for chain node: {e}");
+                None
+            }
+        }
+    }
+
+    /// Whether this node votes now.
+    pub(crate) fn is_voter(&self) -> bool {
+        self.member(self.id)
+            .is_some_and(|(_, m)| m.role == MemberRole::Voter)
+    }
+
+    /// The voters' checkpoint keys and how many must sign: the configured quorum, but at
+    /// least a majority of the voters the roster has now.
+    pub(crate) fn checkpoint_rule(&self) -> Result<(Vec<NoteVerifier>, usize)> {
+        let roster = self.roster()?;
+        let voters = roster.voter_keys()?;
+        let quorum = self
+            .config
+            .checkpoint_quorum
+            .max(roster.majority())
+            .min(voters.len());
+        Ok((voters, quorum))
+    }
+
+    /// The node ids of the voters, and of every member, now.
+    pub(crate) fn member_nodes(&self) -> Result<(BTreeSet<NodeId>, BTreeSet<NodeId>)> {
+        let roster = self.roster()?;
+        let all = roster.members().values().map(|m| m.node).collect();
+        let voters = roster
+            .members()
+            .values()
+            .filter(|m| m.role == MemberRole::Voter)
+            .map(|m| m.node)
+            .collect();
+        Ok((voters, all))
+    }
+}
+
+/// How long a connection attempt to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A lazily connected client for the peer at `addr` (`host:port`), over mutual TLS when
+/// `tls` is set.
+pub(crate) fn peer_client(
+    addr: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Result<ChainPeerClient<Channel>, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+        .map_err(|e| format!("bad peer address `{addr}`: {e}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("TLS settings for `{addr}`: {e}"))?;
+    }
+    Ok(ChainPeerClient::new(endpoint.connect_lazy())
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX))
 }
 
 pub(crate) async fn wait_for_size(shared: &Shared, size: u64, timeout: Duration) -> Result<()> {

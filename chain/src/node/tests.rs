@@ -158,7 +158,7 @@ async fn three_nodes_replicate_forward_refuse_and_checkpoint() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cp = cp.expect("a checkpoint of size 150 reaches every node");
-    let verified = cp.verify(c.node(0).voter_keys(), 2).unwrap();
+    let verified = cp.verify(&c.node(0).voter_keys().unwrap(), 2).unwrap();
     assert!(verified.signers().len() >= 2);
     assert_eq!(cp.checkpoint().root, c.node(1).store().root().unwrap().1);
 
@@ -248,16 +248,43 @@ async fn a_node_behind_a_purged_log_catches_up_by_snapshot() {
     }
 }
 
-/// A fourth agency's node, listed as a learner but started only once the chain holds
-/// 100,000 entries and the voters have purged their logs: it catches up by installing the
-/// chain (every signature and the cosigned root checked), then replicates from the log.
+fn membership(author: &str, change: &crate::entry::MembershipChange) -> Entry {
+    Entry {
+        author: author.into(),
+        time_ms: 1_800_000_000_000,
+        body: Body::Membership(change.clone()),
+    }
+}
+
+/// Waits, boundedly, until `done` holds.
+async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A fourth agency joins a running chain of 100,000 entries whose voters have purged their
+/// logs. Two of the three voters sign its join (one alone is not enough); the leader then
+/// adds it as a Raft learner, and it catches up by installing the chain (every signature
+/// and the cosigned root checked). Two voters sign its promotion, after which it votes in
+/// Raft and cosigns checkpoints. Its own signature on a membership change counted for
+/// nothing while it was only a learner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot() {
+async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot_and_is_promoted() {
+    use crate::entry::{MemberRole, MembershipAction, MembershipChange};
+    // The nodes' warnings, shown if the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn,sluice_chain=info")
+        .with_test_writer()
+        .try_init();
     const ENTRIES: u64 = 100_000;
     let dir = tempfile::tempdir().unwrap();
     let joiner = AgencySigner::from_seed("gz_hf", [4; 32]).unwrap();
-    let mut trust = trust();
-    trust.insert("gz_hf", joiner.verifying_key()).unwrap();
     let mut listeners = Vec::new();
     let mut voters = Vec::new();
     for (i, agency) in AGENCIES.iter().enumerate() {
@@ -270,14 +297,8 @@ async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot() {
         listeners.push(l);
     }
     let joiner_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let learner = Member {
-        id: 4,
-        agency: "gz_hf".into(),
-        addr: joiner_listener.local_addr().unwrap().to_string(),
-    };
     let config = |id: u64, name: &str| {
         let mut cfg = NodeConfig::new(id, dir.path().join(name), voters.clone());
-        cfg.learners = vec![learner.clone()];
         cfg.checkpoint_interval = Duration::from_millis(200);
         cfg.snapshot_every = 20;
         cfg.logs_kept_after_snapshot = 5;
@@ -285,14 +306,9 @@ async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot() {
     };
     let mut nodes = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
-        let node = ChainNode::start(
-            config(i as u64 + 1, AGENCIES[i]),
-            signer(i),
-            trust.clone(),
-            l,
-        )
-        .await
-        .unwrap();
+        let node = ChainNode::start(config(i as u64 + 1, AGENCIES[i]), signer(i), trust(), l)
+            .await
+            .unwrap();
         nodes.push(std::sync::Arc::new(node));
     }
     let leader = nodes[0]
@@ -327,12 +343,52 @@ async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot() {
         leader.purged_index().is_some(),
         "the leader kept its whole log"
     );
+
+    // gz_hf is unknown: its entries are refused, and its node is not heard.
+    let mut with_joiner = trust();
+    with_joiner.insert("gz_hf", joiner.verifying_key()).unwrap();
+    let early = with_joiner
+        .sign_trusted(&joiner, access("gz_hf", 0))
+        .unwrap();
+    assert!(matches!(
+        leader.append_signed(early.into_signed()).await,
+        Err(Error::Refused(_))
+    ));
+
+    let join = MembershipChange {
+        agency: "gz_hf".into(),
+        action: MembershipAction::Join,
+        role: MemberRole::Learner,
+        public_key: joiner.verifying_key().to_bytes(),
+        address: joiner_listener.local_addr().unwrap().to_string(),
+        node: 4,
+    };
+    nodes[0].append(membership("bj_hf", &join)).await.unwrap();
+    assert!(
+        leader.roster().unwrap().members().get("gz_hf").is_none(),
+        "one voter's signature added a member"
+    );
+    let joined_at = nodes[1]
+        .append(membership("sh_hf", &join))
+        .await
+        .unwrap()
+        .index();
+    for n in &nodes {
+        n.wait_for_size(joined_at + 1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            n.roster().unwrap().members()["gz_hf"].role,
+            MemberRole::Learner
+        );
+    }
     // A checkpoint at the full size, so the snapshot's root is cosigned.
+    let size = joined_at + 1;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while leader
         .latest_checkpoint()
         .unwrap()
-        .is_none_or(|c| c.checkpoint().size < ENTRIES)
+        .is_none_or(|c| c.checkpoint().size < size)
     {
         assert!(
             std::time::Instant::now() < deadline,
@@ -342,40 +398,109 @@ async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot() {
     }
 
     let started = std::time::Instant::now();
-    let joined = ChainNode::start(config(4, "gz_hf"), joiner, trust.clone(), joiner_listener)
-        .await
-        .unwrap();
+    let joined = ChainNode::start(
+        config(4, "gz_hf"),
+        joiner,
+        with_joiner.clone(),
+        joiner_listener,
+    )
+    .await
+    .unwrap();
     joined
-        .wait_for_size(ENTRIES, Duration::from_secs(120))
+        .wait_for_size(size, Duration::from_secs(120))
         .await
         .unwrap();
     eprintln!(
-        "the fourth agency caught up with {ENTRIES} entries in {:?}",
+        "the fourth agency caught up with {size} entries in {:?}",
         started.elapsed()
     );
-    assert!(
-        joined.snapshot_index().is_some(),
-        "it caught up without a snapshot"
-    );
+    // Openraft records the installed snapshot in its metrics just after the entries land.
+    eventually("the joiner's snapshot", Duration::from_secs(5), || {
+        joined.snapshot_index().is_some()
+    })
+    .await;
     assert_eq!(
-        joined.store().root_at(ENTRIES).unwrap(),
-        leader.store().root_at(ENTRIES).unwrap()
+        joined.store().root_at(size).unwrap(),
+        leader.store().root_at(size).unwrap()
     );
-    joined.store().verify(&trust).unwrap();
-    assert!(
-        joined
-            .store()
-            .latest_checkpoint()
-            .unwrap()
-            .is_some_and(|c| c.checkpoint().size > 0),
-        "the snapshot brought no cosigned checkpoint"
+    joined.store().verify(&with_joiner).unwrap();
+    // The snapshot was checked against a cosigned checkpoint; the joiner keeps one once
+    // it covers no more than the joiner's chain.
+    eventually(
+        "a cosigned checkpoint on the joiner",
+        Duration::from_secs(10),
+        || {
+            joined
+                .store()
+                .latest_checkpoint()
+                .unwrap()
+                .is_some_and(|c| c.checkpoint().size > 0)
+        },
+    )
+    .await;
+    assert_eq!(
+        joined.roster().unwrap(),
+        leader.roster().unwrap(),
+        "replaying the chain gave the joiner the same roster"
     );
-    // And it appends through the leader like any member.
+    // As a learner it appends through the leader like any member, but cannot sign a
+    // membership change, not even its own promotion.
     joined.append(access("gz_hf", ENTRIES)).await.unwrap();
-    joined
-        .wait_for_size(ENTRIES + 1, Duration::from_secs(10))
+    let promote = MembershipChange {
+        action: MembershipAction::Update,
+        role: MemberRole::Voter,
+        ..join.clone()
+    };
+    let refused = joined.append(membership("gz_hf", &promote)).await;
+    assert!(
+        matches!(&refused, Err(Error::Refused(r)) if r.contains("not a voter")),
+        "{refused:?}"
+    );
+
+    nodes[2]
+        .append(membership("cd_hf", &promote))
         .await
         .unwrap();
+    let promoted_at = nodes[0]
+        .append(membership("bj_hf", &promote))
+        .await
+        .unwrap()
+        .index();
+    joined
+        .wait_for_size(promoted_at + 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(joined.roster().unwrap().is_voter("gz_hf"));
+    let all: BTreeSet<NodeId> = [1, 2, 3, 4].into();
+    eventually(
+        "Raft counts the fourth agency as a voter",
+        Duration::from_secs(20),
+        || leader.raft_voters() == all && joined.raft_voters() == all,
+    )
+    .await;
+
+    // It cosigns: a checkpoint past its promotion carries its signature, at 3 of 4.
+    leader.append(access(&author, ENTRIES + 1)).await.unwrap();
+    let target = promoted_at + 2;
+    eventually(
+        "a checkpoint cosigned by the fourth agency",
+        Duration::from_secs(20),
+        || {
+            let Some(cp) = leader.latest_checkpoint().ok().flatten() else {
+                return false;
+            };
+            let keys = leader.voter_keys().unwrap();
+            cp.checkpoint().size >= target
+                && cp
+                    .verify(&keys, 3)
+                    .unwrap()
+                    .signers()
+                    .iter()
+                    .any(|s| s == "gz_hf")
+        },
+    )
+    .await;
+    assert_eq!(leader.voter_keys().unwrap().len(), 4);
     joined.shutdown().await.unwrap();
     for n in nodes {
         n.shutdown().await.unwrap();

@@ -1,15 +1,19 @@
 //! The Raft state machine: verifies every signed entry of a committed request against the
-//! trust bundle (one ZIP-215 batch per request) and appends it to the [`ChainStore`],
-//! together with the last applied log id and membership, in one atomic write.
+//! trust bundle (one ZIP-215 batch per request), applies membership entries to the chain's
+//! [`Roster`], and appends the entries to the [`ChainStore`], together with the last
+//! applied log id, the Raft membership and the roster, in one atomic write.
 //!
-//! A snapshot is the chain store itself: building one records only its size and the
-//! latest cosigned checkpoint; sending one reads those entries back. Installing one checks
-//! every new signature, that the snapshot extends this node's chain, and that its tree has
-//! the root of a checkpoint cosigned by a quorum of voters, before anything is written.
+//! A snapshot is the chain store itself: building one records only its size; sending one
+//! reads those entries back, with the latest cosigned checkpoint (and, when that covers
+//! more than the snapshot, a consistency proof from the snapshot's tree to it). Installing
+//! one checks every new signature, that the snapshot extends this node's chain, and that
+//! its tree agrees with a checkpoint cosigned by a quorum of voters, before anything is
+//! written. A chain younger than its first checkpoint is installed on its signatures
+//! alone; the next checkpoint this node receives is checked against it.
 
 use std::collections::HashMap;
 use std::io::Cursor;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -20,8 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChainRequest, ChainResponse, NodeId, StorageError, TypeConfig};
 use crate::checkpoint::{NoteVerifier, SignedCheckpoint};
-use crate::entry::Digest;
+use crate::entry::{Body, Digest};
 use crate::error::{Error, Result};
+use crate::membership::Roster;
 use crate::merkle;
 use crate::sign::{SignedEntry, TrustBundle, VerifiedEntry};
 use crate::store::{ChainStore, Durability, KEY_CHECKPOINT};
@@ -35,6 +40,7 @@ type MetaWrites = Vec<(&'static [u8], Vec<u8>)>;
 const KEY_LAST_APPLIED: &[u8] = b"sm_last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"sm_membership";
 const KEY_SNAPSHOT: &[u8] = b"sm_snapshot";
+const KEY_ROSTER: &[u8] = b"sm_roster";
 /// Entries verified in one batch while installing a snapshot.
 const INSTALL_BATCH: usize = 4096;
 
@@ -47,13 +53,15 @@ fn sm_write(e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
 }
 
 /// What a snapshot holds when sent: the applied state, every chain entry up to its size in
-/// wire form, and the latest cosigned checkpoint at or below that size.
+/// wire form, the sender's latest cosigned checkpoint, and, if that checkpoint is larger
+/// than the snapshot, the consistency proof from the snapshot's tree to the checkpoint's.
 #[derive(Debug, Serialize, Deserialize)]
 struct SnapshotBody {
     last_applied: Option<LogId<NodeId>>,
     membership: Membership,
     entries: Vec<Vec<u8>>,
     checkpoint: Option<String>,
+    consistency: Vec<merkle::Hash>,
 }
 
 /// What building a snapshot records: the chain is append-only, so its first `size`
@@ -62,27 +70,91 @@ struct SnapshotBody {
 struct SnapshotRecord {
     meta: Meta,
     size: u64,
-    checkpoint: Option<String>,
 }
 
-/// The voters' checkpoint keys and quorum, against which an installed snapshot's root is
-/// checked.
+/// What checking a snapshot found: the entries to append, the roster they leave, and
+/// the checkpoint to keep, if it covers no more than the snapshot.
+struct CheckedSnapshot {
+    fresh: Vec<VerifiedEntry>,
+    live: LiveRoster,
+    keep: Option<String>,
+}
+
+/// The checkpoint keys and quorum against which an installed snapshot's root is checked.
+/// A state machine with a roster takes the roster's voters, at a quorum of at least a
+/// majority of them; the fixed keys serve one without members (tests, benchmarks).
 #[derive(Debug, Clone, Default)]
 struct CheckpointRule {
     voters: Vec<NoteVerifier>,
     quorum: usize,
 }
 
+impl CheckpointRule {
+    fn for_roster(&self, roster: &Roster) -> Result<(Vec<NoteVerifier>, usize)> {
+        if roster.members().is_empty() {
+            return Ok((self.voters.clone(), self.quorum));
+        }
+        let voters = roster.voter_keys()?;
+        let quorum = self.quorum.max(roster.majority()).min(voters.len());
+        Ok((voters, quorum))
+    }
+}
+
+/// The roster and the trust bundle derived from it, which change together.
+#[derive(Debug, Clone)]
+pub struct LiveRoster {
+    roster: Roster,
+    trust: TrustBundle,
+}
+
+impl LiveRoster {
+    fn new(roster: Roster) -> Result<Self> {
+        let trust = roster.trust()?;
+        Ok(LiveRoster { roster, trust })
+    }
+
+    /// The chain's members, as its entries made them.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The keys whose entries the chain accepts now.
+    pub fn trust(&self) -> &TrustBundle {
+        &self.trust
+    }
+
+    /// Applies the membership entry `entry`, if it is one; refreshes the trust bundle when
+    /// a change takes effect.
+    fn apply(&mut self, entry: &VerifiedEntry) -> std::result::Result<(), String> {
+        let e = entry.signed().entry();
+        let Body::Membership(change) = &e.body else {
+            return Ok(());
+        };
+        let outcome = self
+            .roster
+            .apply(&e.author, change)
+            .map_err(|r| r.to_string())?;
+        if outcome == crate::membership::Outcome::Effective {
+            self.trust = self.roster.trust().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The live roster a node and its state machine share.
+pub type SharedRoster = Arc<RwLock<LiveRoster>>;
+
 /// Most entries [`SignedHere`] remembers; past it, entries are checked as usual.
 const SIGNED_HERE_MAX: usize = 16_384;
 
 /// Entries this node signed itself through [`TrustBundle::sign_trusted`], by the SHA-256 of
-/// their wire form. When one comes back through Raft, applying it skips the signature check
-/// this node already vouched for; every other replica still checks it. Signature checks
-/// are most of a replica's work per entry.
+/// their wire form, with the key they were vouched under. When one comes back through
+/// Raft, applying it skips the signature check this node already vouched for, if the chain
+/// still trusts its author under that key; every other replica checks it as usual.
+/// Signature checks are most of a replica's work per entry.
 #[derive(Default)]
 pub struct SignedHere {
-    entries: Mutex<HashMap<Digest, VerifiedEntry>>,
+    entries: Mutex<HashMap<Digest, (VerifiedEntry, [u8; 32])>>,
 }
 
 impl std::fmt::Debug for SignedHere {
@@ -93,23 +165,29 @@ impl std::fmt::Debug for SignedHere {
 }
 
 impl SignedHere {
-    /// Remembers a vouched entry whose wire form is `wire`. Entries that are never applied
-    /// here (the append failed) stay until the bound is reached, then nothing more is kept.
-    pub fn remember(&self, wire: &[u8], entry: VerifiedEntry) {
+    /// Remembers an entry whose wire form is `wire`, vouched under `key`. Entries that
+    /// are never applied here (the append failed) stay until the bound is reached, then
+    /// nothing more is kept.
+    pub fn remember(&self, wire: &[u8], entry: VerifiedEntry, key: &crate::zip215::PublicKey) {
         if let Ok(mut map) = self.entries.lock()
             && map.len() < SIGNED_HERE_MAX
         {
-            map.insert(wire_digest(wire), entry);
+            map.insert(wire_digest(wire), (entry, key.to_bytes()));
         }
     }
 
-    /// Takes back the entry whose wire form is exactly `wire`, if this node signed it.
-    fn take(&self, wire: &[u8]) -> Option<VerifiedEntry> {
+    /// Takes back the entry whose wire form is exactly `wire`, if this node signed it
+    /// under the key `trust` holds for its author.
+    fn take(&self, wire: &[u8], trust: &TrustBundle) -> Option<VerifiedEntry> {
         let mut map = self.entries.lock().ok()?;
         if map.is_empty() {
             return None;
         }
-        map.remove(&wire_digest(wire))
+        let (entry, key) = map.remove(&wire_digest(wire))?;
+        let trusted = trust.get(&entry.signed().entry().author);
+        trusted
+            .is_some_and(|k| k.to_bytes() == key)
+            .then_some(entry)
     }
 }
 
@@ -118,24 +196,55 @@ fn wire_digest(wire: &[u8]) -> Digest {
     sha2::Sha256::digest(wire).into()
 }
 
-/// The chain as a Raft state machine. Cloning shares the store.
+/// The chain as a Raft state machine. Cloning shares the store and the membership.
 #[derive(Debug, Clone)]
 pub struct ChainStateMachine {
     store: Arc<ChainStore>,
-    trust: Arc<TrustBundle>,
+    roster: SharedRoster,
     signed_here: Arc<SignedHere>,
     checkpoints: Arc<CheckpointRule>,
 }
 
 impl ChainStateMachine {
-    /// A state machine applying to `store`, checking signatures with `trust`.
+    /// A state machine applying to `store`, checking signatures with `trust`. It has no
+    /// members, so it refuses every membership entry; see [`Self::with_roster`].
     pub fn new(store: Arc<ChainStore>, trust: TrustBundle) -> Self {
+        let roster = Roster::bootstrap([], [], &trust).unwrap_or_default();
         Self {
             store,
-            trust: Arc::new(trust),
+            roster: Arc::new(RwLock::new(LiveRoster { roster, trust })),
             signed_here: Arc::default(),
             checkpoints: Arc::default(),
         }
+    }
+
+    /// Starts the chain's roster at `bootstrap`, unless the store already holds the roster
+    /// its entries made, which then wins: after bootstrap the chain is the authority.
+    pub fn with_roster(self, bootstrap: Roster) -> Result<Self> {
+        let stored = self
+            .store
+            .get_meta(KEY_ROSTER)?
+            .map(|b| serde_json::from_slice::<Roster>(&b))
+            .transpose()
+            .map_err(|e| Error::Inconsistent(format!("the stored roster: {e}")))?;
+        let live = LiveRoster::new(stored.unwrap_or(bootstrap))?;
+        *self
+            .roster
+            .write()
+            .map_err(|_| Error::Internal("roster lock poisoned"))? = live;
+        Ok(self)
+    }
+
+    /// The roster this state machine keeps up to date, shared with whoever holds it.
+    pub fn roster(&self) -> SharedRoster {
+        Arc::clone(&self.roster)
+    }
+
+    fn current(&self) -> Result<LiveRoster, StorageError> {
+        self.roster
+            .read()
+            .map(|m| m.clone())
+            .map_err(|_| sm_read(Error::Internal("roster lock poisoned")))
     }
 
     /// Requires installed snapshots to match a checkpoint signed by `quorum` of `voters`.
@@ -178,43 +287,89 @@ impl ChainStateMachine {
     /// one ZIP-215 batch verification, which falls back to single checks only to name a
     /// bad entry. The checks run inline: handing chunks to the blocking pool was measured
     /// slower (smaller Raft batches, more thread switches) on the two-core machine.
-    fn verify_request(&self, req: &ChainRequest) -> Result<Vec<VerifiedEntry>, (u64, String)> {
-        let mut out: Vec<Option<VerifiedEntry>> = Vec::with_capacity(req.entries.len());
+    ///
+    /// Membership entries are applied to `live` in order; entries after one that took
+    /// effect are checked against the trust it left. On a refusal `live` is as it was.
+    fn verify_request(
+        &self,
+        req: &ChainRequest,
+        live: &mut LiveRoster,
+    ) -> Result<Vec<VerifiedEntry>, (u64, String)> {
+        let mut out = Vec::with_capacity(req.entries.len());
+        let mut scratch: Option<LiveRoster> = None;
+        let mut start = 0;
+        while start < req.entries.len() {
+            let trust = &scratch.as_ref().unwrap_or(live).trust;
+            let (verified, ends_at_membership) =
+                self.verify_run(&req.entries[start..], start, trust)?;
+            start += verified.len();
+            if ends_at_membership {
+                let m = scratch.get_or_insert_with(|| live.clone());
+                if let Some(last) = verified.last() {
+                    m.apply(last).map_err(|reason| (start as u64 - 1, reason))?;
+                }
+            }
+            out.extend(verified);
+        }
+        if let Some(m) = scratch {
+            *live = m;
+        }
+        Ok(out)
+    }
+
+    /// Verifies `entries` (at `offset` in their request) up to and including the first
+    /// membership entry; says whether it stopped at one.
+    fn verify_run(
+        &self,
+        entries: &[Vec<u8>],
+        offset: usize,
+        trust: &TrustBundle,
+    ) -> Result<(Vec<VerifiedEntry>, bool), (u64, String)> {
+        let mut out: Vec<Option<VerifiedEntry>> = Vec::with_capacity(entries.len());
         let mut to_check = Vec::new();
         let mut positions = Vec::new();
         let mut malformed = None;
-        for (pos, bytes) in req.entries.iter().enumerate() {
-            if let Some(v) = self.signed_here.take(bytes) {
+        let mut at_membership = false;
+        for (pos, bytes) in (offset..).zip(entries) {
+            let is_membership = |e: &SignedEntry| matches!(e.entry().body, Body::Membership(_));
+            if let Some(v) = self.signed_here.take(bytes, trust) {
+                at_membership = is_membership(v.signed());
                 out.push(Some(v));
-                continue;
+            } else {
+                match SignedEntry::from_bytes(bytes) {
+                    Ok(s) => {
+                        at_membership = is_membership(&s);
+                        to_check.push(s);
+                        positions.push(pos);
+                        out.push(None);
+                    }
+                    Err(e) => {
+                        // Nothing after a malformed entry can be refused earlier than it.
+                        malformed = Some((pos as u64, e.to_string()));
+                        break;
+                    }
+                }
             }
-            match SignedEntry::from_bytes(bytes) {
-                Ok(s) => {
-                    to_check.push(s);
-                    positions.push(pos);
-                    out.push(None);
-                }
-                Err(e) => {
-                    // Nothing after a malformed entry can be refused earlier than it.
-                    malformed = Some((pos as u64, e.to_string()));
-                    break;
-                }
+            if at_membership {
+                break;
             }
         }
-        let checked = self.trust.verify_batch(to_check).map_err(|(i, e)| {
-            let pos = positions.get(i).copied().unwrap_or(i) as u64;
+        let checked = trust.verify_batch(to_check).map_err(|(i, e)| {
+            let pos = positions.get(i).copied().unwrap_or(offset + i) as u64;
             (pos, e.to_string())
         })?;
         if let Some(m) = malformed {
             return Err(m);
         }
         let mut checked = checked.into_iter();
-        out.into_iter()
+        let out = out
+            .into_iter()
             .map(|slot| match slot.or_else(|| checked.next()) {
                 Some(v) => Ok(v),
                 None => Err((0, "internal: a checked entry went missing".to_string())),
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((out, at_membership))
     }
 
     fn applied_meta(
@@ -252,18 +407,45 @@ impl ChainStateMachine {
                 entries.len()
             ))));
         }
+        // The latest checkpoint, even one larger than the snapshot: a snapshot built before
+        // the first checkpoint of a young chain is then still checked against one.
+        let latest = self.store.latest_checkpoint().map_err(sm_read)?;
+        let (checkpoint, consistency) = match latest {
+            Some(cp) if record.size > 0 => {
+                let size = cp.checkpoint().size;
+                let proof = if size > record.size {
+                    self.store
+                        .consistency_proof(record.size, size)
+                        .map_err(sm_read)?
+                } else {
+                    Vec::new()
+                };
+                (Some(cp.to_note()), proof)
+            }
+            _ => (None, Vec::new()),
+        };
         let body = SnapshotBody {
             last_applied: record.meta.last_log_id,
             membership: record.meta.last_membership.clone(),
             entries,
-            checkpoint: record.checkpoint.clone(),
+            checkpoint,
+            consistency,
         };
         super::encode(&body).map_err(sm_write)
     }
 
-    /// Checks a received snapshot against this node's chain, the trust bundle and the
-    /// checkpoint rule; returns the entries to append after this node's own.
-    fn check_snapshot(&self, body: &SnapshotBody) -> Result<Vec<VerifiedEntry>> {
+    /// Makes `live` the roster everyone sharing it sees.
+    fn publish(&self, live: LiveRoster) -> Result<(), StorageError> {
+        *self
+            .roster
+            .write()
+            .map_err(|_| sm_write(Error::Internal("roster lock poisoned")))? = live;
+        Ok(())
+    }
+
+    /// Checks a received snapshot against this node's chain, the roster and the checkpoint
+    /// rule.
+    fn check_snapshot(&self, body: &SnapshotBody) -> Result<CheckedSnapshot> {
         let ours = self.store.len()?;
         let theirs = body.entries.len() as u64;
         let leaves: Vec<merkle::Hash> = body.entries.iter().map(|e| merkle::leaf_hash(e)).collect();
@@ -281,50 +463,116 @@ impl ChainStateMachine {
                 "the snapshot's first {ours} entries differ from this node's chain"
             )));
         }
-        if theirs > 0 {
-            let note = body.checkpoint.as_deref().ok_or_else(|| {
-                Error::Inconsistent("the snapshot carries no cosigned checkpoint".into())
-            })?;
-            let rule = &self.checkpoints;
-            if rule.voters.is_empty() {
-                return Err(Error::InvalidArgument(
-                    "this state machine has no voter keys to check a snapshot with".into(),
-                ));
-            }
-            let verified = SignedCheckpoint::parse(note)?.verify(&rule.voters, rule.quorum)?;
-            let cp = verified.checkpoint();
-            let covered = leaves
-                .get(..usize::try_from(cp.size).map_err(|_| Error::Internal("size past usize"))?)
-                .ok_or_else(|| {
-                    Error::Inconsistent(format!(
-                        "the checkpoint covers {} entries, the snapshot holds {theirs}",
-                        cp.size
-                    ))
-                })?;
-            if merkle::root(covered) != cp.root {
-                return Err(Error::Inconsistent(format!(
-                    "the snapshot's tree at size {} differs from the cosigned checkpoint",
-                    cp.size
-                )));
-            }
+        let mut live = self
+            .roster
+            .read()
+            .map_err(|_| Error::Internal("roster lock poisoned"))?
+            .clone();
+        let checkpoint = match body.checkpoint.as_deref() {
+            Some(note) if theirs > 0 => Some(SignedCheckpoint::parse(note)?),
+            _ => None,
+        };
+        let cp_size = checkpoint.as_ref().map(|c| c.checkpoint().size);
+        // A checkpoint inside the snapshot is checked against the voters as they were at
+        // its size: this node's when it is no larger than this node's chain, else those
+        // the snapshot's own entries make on the way. One past the snapshot is checked
+        // against the voters the whole snapshot leaves.
+        let mut voters_at_checkpoint = None;
+        if cp_size.is_some_and(|size| size <= ours) {
+            voters_at_checkpoint = Some(self.checkpoints.for_roster(&live.roster)?);
         }
         // Entries this node holds were checked when applied; every new one is checked now,
-        // in batches, and a bad one is named by its chain index.
-        let mut out = Vec::with_capacity(body.entries.len().saturating_sub(ours as usize));
+        // in runs that end at each membership entry (which may change the keys), and a bad
+        // one is named by its chain index.
+        let mut fresh = Vec::with_capacity(body.entries.len().saturating_sub(ours as usize));
         let mut index = ours;
-        for chunk in body.entries[ours as usize..].chunks(INSTALL_BATCH) {
-            let mut parsed = Vec::with_capacity(chunk.len());
-            for (i, bytes) in (index..).zip(chunk) {
-                parsed.push(SignedEntry::from_bytes(bytes).map_err(|e| e.at_entry(i))?);
+        let new = &body.entries[ours as usize..];
+        let mut at = 0;
+        while at < new.len() {
+            if cp_size == Some(index) {
+                voters_at_checkpoint = Some(self.checkpoints.for_roster(&live.roster)?);
             }
-            let verified = self
+            let end = (at + INSTALL_BATCH).min(new.len());
+            let mut parsed = Vec::with_capacity(end - at);
+            for (i, bytes) in (index..).zip(&new[at..end]) {
+                let signed = SignedEntry::from_bytes(bytes).map_err(|e| e.at_entry(i))?;
+                let membership = matches!(signed.entry().body, Body::Membership(_));
+                parsed.push(signed);
+                // The checkpoint's roster is the one in force once its entries are applied.
+                if membership || cp_size == Some(i + 1) {
+                    break;
+                }
+            }
+            let verified = live
                 .trust
                 .verify_batch(parsed)
                 .map_err(|(pos, e)| e.at_entry(index + pos as u64))?;
+            if let Some(last) = verified.last() {
+                let last_index = index + verified.len() as u64 - 1;
+                live.apply(last).map_err(|reason| {
+                    Error::Inconsistent(format!(
+                        "the snapshot's membership entry {last_index} is refused: {reason}"
+                    ))
+                })?;
+            }
             index += verified.len() as u64;
-            out.extend(verified);
+            at += verified.len();
+            fresh.extend(verified);
         }
-        Ok(out)
+        if cp_size.is_some_and(|size| size >= theirs) && voters_at_checkpoint.is_none() {
+            voters_at_checkpoint = Some(self.checkpoints.for_roster(&live.roster)?);
+        }
+        let Some(cp) = checkpoint else {
+            if theirs > ours {
+                tracing::warn!(
+                    entries = theirs,
+                    "installing a snapshot that no cosigned checkpoint covers yet (the chain is younger than its first checkpoint); the next checkpoint is checked against it"
+                );
+            }
+            return Ok(CheckedSnapshot {
+                fresh,
+                live,
+                keep: None,
+            });
+        };
+        let (voters, quorum) =
+            voters_at_checkpoint.ok_or(Error::Internal("no voters for the checkpoint"))?;
+        if voters.is_empty() {
+            return Err(Error::InvalidArgument(
+                "this state machine has no voter keys to check a snapshot with".into(),
+            ));
+        }
+        let verified = cp.verify(&voters, quorum)?;
+        let checked = verified.checkpoint();
+        let size = checked.size;
+        if size <= theirs {
+            let covered = leaves
+                .get(..usize::try_from(size).map_err(|_| Error::Internal("size past usize"))?)
+                .ok_or(Error::Internal("checkpoint past the snapshot"))?;
+            if merkle::root(covered) != checked.root {
+                return Err(Error::Inconsistent(format!(
+                    "the snapshot's tree at size {size} differs from the cosigned checkpoint"
+                )));
+            }
+        } else {
+            merkle::verify_consistency(
+                theirs,
+                size,
+                &body.consistency,
+                &merkle::root(&leaves),
+                &checked.root,
+            )
+            .map_err(|e| {
+                Error::Inconsistent(format!(
+                    "the snapshot's tree of {theirs} entries is not a prefix of the cosigned checkpoint at size {size}: {e}"
+                ))
+            })?;
+        }
+        Ok(CheckedSnapshot {
+            fresh,
+            live,
+            keep: (size <= theirs).then(|| cp.to_note()),
+        })
     }
 }
 
@@ -337,7 +585,7 @@ impl RaftSnapshotBuilder<TypeConfig> for ChainStateMachine {
         // from the same commit.
         let (size, values) = self
             .store
-            .meta_at_tip(&[KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_CHECKPOINT])
+            .meta_at_tip(&[KEY_LAST_APPLIED, KEY_MEMBERSHIP])
             .map_err(sm_read)?;
         let json = |v: &Option<Vec<u8>>| -> Result<Option<serde_json::Value>, StorageError> {
             v.as_deref()
@@ -353,11 +601,6 @@ impl RaftSnapshotBuilder<TypeConfig> for ChainStateMachine {
             Some(v) => serde_json::from_value(v).map_err(sm_read)?,
             None => Membership::default(),
         };
-        // The checkpoint this node kept matches its chain and is never past its size.
-        let checkpoint = match &values[2] {
-            Some(b) => Some(String::from_utf8(b.clone()).map_err(sm_read)?),
-            None => None,
-        };
         let snapshot_id = match &last_applied {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, size),
             None => format!("none-{size}"),
@@ -370,7 +613,6 @@ impl RaftSnapshotBuilder<TypeConfig> for ChainStateMachine {
         let record = SnapshotRecord {
             meta: meta.clone(),
             size,
-            checkpoint,
         };
         let bytes = serde_json::to_vec(&record).map_err(sm_write)?;
         self.store
@@ -396,6 +638,8 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
         I::IntoIter: OptionalSend,
     {
         let (mut last, mut membership) = self.applied()?;
+        let before = self.current()?;
+        let mut live = before.clone();
         let mut next = self.store.len().map_err(sm_read)?;
         let mut pending = Vec::new();
         let mut responses = Vec::new();
@@ -407,7 +651,7 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
                     membership = StoredMembership::new(Some(e.log_id), m);
                     ChainResponse::Nothing
                 }
-                EntryPayload::Normal(req) => match self.verify_request(&req) {
+                EntryPayload::Normal(req) => match self.verify_request(&req, &mut live) {
                     Ok(verified) => {
                         let count = verified.len() as u64;
                         let first = next;
@@ -420,15 +664,25 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
             };
             responses.push(resp);
         }
-        let meta = Self::applied_meta(&last, &membership)?;
-        // Durability: the entries, their leaves and indexes, and the new last-applied id and
-        // membership are one atomic write, so a crash never applies a request twice. It is
-        // not synced: the entries are already on disk in a majority's Raft logs, and a
-        // machine crash that loses this write leaves an earlier last-applied id, from which
-        // openraft applies the same entries again.
+        let mut meta = Self::applied_meta(&last, &membership)?;
+        let roster_changed = live.roster != before.roster;
+        if roster_changed {
+            meta.push((
+                KEY_ROSTER,
+                serde_json::to_vec(&live.roster).map_err(sm_write)?,
+            ));
+        }
+        // Durability: the entries, their leaves and indexes, and the new last-applied id,
+        // membership and roster are one atomic write, so a crash never applies a request
+        // twice. It is not synced: the entries are already on disk in a majority's Raft
+        // logs, and a machine crash that loses this write leaves an earlier last-applied
+        // id, from which openraft applies the same entries again.
         self.store
             .commit(pending, &meta, Durability::LogBacked)
             .map_err(sm_write)?;
+        if roster_changed {
+            self.publish(live)?;
+        }
         Ok(responses)
     }
 
@@ -447,21 +701,25 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let body: SnapshotBody = super::decode(&data).map_err(sm_read)?;
-        let fresh = self.check_snapshot(&body).map_err(sm_read)?;
+        let checked = self.check_snapshot(&body).map_err(sm_read)?;
         let mut extra = Self::applied_meta(&meta.last_log_id, &meta.last_membership)?;
+        extra.push((
+            KEY_ROSTER,
+            serde_json::to_vec(&checked.live.roster).map_err(sm_write)?,
+        ));
         let record = SnapshotRecord {
             meta: meta.clone(),
             size: body.entries.len() as u64,
-            checkpoint: body.checkpoint.clone(),
         };
         extra.push((KEY_SNAPSHOT, serde_json::to_vec(&record).map_err(sm_write)?));
-        // Keep whichever checkpoint is larger: this node's own, or the snapshot's.
+        // Keep whichever checkpoint is larger: this node's own, or the snapshot's (if it
+        // covers no more than the chain this node now has).
         let kept = self
             .store
             .latest_checkpoint()
             .map_err(sm_read)?
             .map_or(0, |c| c.checkpoint().size);
-        if let Some(note) = body.checkpoint
+        if let Some(note) = checked.keep
             && SignedCheckpoint::parse(&note)
                 .map_err(sm_read)?
                 .checkpoint()
@@ -473,9 +731,9 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
         // Durability: the new entries, the applied state and the snapshot record are one
         // synced write; a crash leaves the chain as it was or with the whole snapshot.
         self.store
-            .commit(fresh, &extra, Durability::Synced)
+            .commit(checked.fresh, &extra, Durability::Synced)
             .map_err(sm_write)?;
-        Ok(())
+        self.publish(checked.live)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {

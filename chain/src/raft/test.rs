@@ -12,6 +12,7 @@ use super::log_store::RaftLogStore;
 use super::state_machine::ChainStateMachine;
 use super::{ChainRequest, ChainResponse, StorageError, TypeConfig};
 use crate::entry::tests::one_of_each;
+use crate::membership::Roster;
 use crate::sign::{AgencySigner, TrustBundle};
 use crate::store::ChainStore;
 
@@ -23,6 +24,15 @@ fn trust() -> TrustBundle {
     let mut t = TrustBundle::new();
     t.insert("bj_hf", signer().verifying_key()).unwrap();
     t
+}
+
+/// A state machine over `store` whose roster has bj_hf as its one voter, so the
+/// membership entry among [`one_of_each`] takes effect.
+fn with_bj_voting(store: Arc<ChainStore>, trust: TrustBundle) -> ChainStateMachine {
+    let roster = Roster::bootstrap([(1, "bj_hf", "127.0.0.1:1")], [], &trust).unwrap();
+    ChainStateMachine::new(store, trust)
+        .with_roster(roster)
+        .unwrap()
 }
 
 struct Builder;
@@ -57,7 +67,7 @@ fn normal(index: u64, entries: Vec<Vec<u8>>) -> openraft::Entry<TypeConfig> {
 fn apply_verifies_signatures_and_appends_to_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     let chain = Arc::new(ChainStore::open(dir.path().join("chain")).unwrap());
-    let mut sm = ChainStateMachine::new(Arc::clone(&chain), trust());
+    let mut sm = with_bj_voting(Arc::clone(&chain), trust());
     let good: Vec<Vec<u8>> = one_of_each("bj_hf")
         .into_iter()
         .map(|e| signer().sign(e).unwrap().to_bytes().unwrap())
@@ -102,14 +112,14 @@ fn apply_verifies_signatures_and_appends_to_the_chain() {
 fn entries_signed_here_skip_the_check_but_nothing_else_does() {
     let dir = tempfile::tempdir().unwrap();
     let chain = Arc::new(ChainStore::open(dir.path().join("chain")).unwrap());
-    let mut sm = ChainStateMachine::new(Arc::clone(&chain), trust());
+    let mut sm = with_bj_voting(Arc::clone(&chain), trust());
     let here = sm.signed_here();
     let entries = one_of_each("bj_hf");
     let mut wires = Vec::new();
     for e in entries.iter().take(3) {
         let vouched = trust().sign_trusted(&signer(), e.clone()).unwrap();
         let wire = vouched.signed().to_bytes().unwrap();
-        here.remember(&wire, vouched);
+        here.remember(&wire, vouched, &signer().verifying_key());
         wires.push(wire);
     }
     // The same entry as the third, in another key's signature: remembering the genuine one
@@ -149,7 +159,7 @@ fn note_signer() -> crate::checkpoint::NoteSigner {
 
 /// A state machine whose snapshots must match a checkpoint signed by bj_hf (k = 1 of 1).
 fn checked_sm(dir: &std::path::Path, name: &str, trust: TrustBundle) -> ChainStateMachine {
-    ChainStateMachine::new(Arc::new(ChainStore::open(dir.join(name)).unwrap()), trust)
+    with_bj_voting(Arc::new(ChainStore::open(dir.join(name)).unwrap()), trust)
         .with_checkpoint_rule(vec![note_signer().verifier()], 1)
 }
 
@@ -287,6 +297,65 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     );
     assert_eq!(chain2.len().unwrap(), 16);
     chain2.verify(&trust()).unwrap();
+}
+
+/// A snapshot built before the checkpoint it is sent with is checked through a consistency
+/// proof from its tree to the checkpoint's; a chain younger than its first checkpoint is
+/// installed on its signatures alone. Neither may stop the installing node.
+#[test]
+fn a_snapshot_smaller_than_its_checkpoint_is_checked_by_consistency() {
+    use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+    use openraft::RaftSnapshotBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // No checkpoint yet: installed, and nothing is kept as one.
+    let mut young = checked_sm(dir.path(), "young", trust());
+    rt.block_on(young.apply([normal(1, signed_bytes(&signer()))]))
+        .unwrap();
+    let snap = current_snapshot(&rt, &mut young);
+    let mut sm = checked_sm(dir.path(), "fresh", trust());
+    rt.block_on(sm.install_snapshot(&snap.meta, snap.snapshot))
+        .unwrap();
+    assert_eq!(sm.store().len().unwrap(), 14);
+    assert!(sm.store().latest_checkpoint().unwrap().is_none());
+
+    // Built at 14 entries, sent once a checkpoint at 16 exists.
+    let mut sm1 = checked_sm(dir.path(), "a", trust());
+    rt.block_on(sm1.apply([normal(1, signed_bytes(&signer()))]))
+        .unwrap();
+    rt.block_on(sm1.build_snapshot()).unwrap();
+    rt.block_on(sm1.apply([normal(2, signed_bytes(&signer())[..2].to_vec())]))
+        .unwrap();
+    keep_checkpoint(&sm1, 16, &note_signer());
+    let snap = rt.block_on(sm1.get_current_snapshot()).unwrap().unwrap();
+    let mut sm2 = checked_sm(dir.path(), "b", trust());
+    rt.block_on(sm2.install_snapshot(&snap.meta, snap.snapshot))
+        .unwrap();
+    assert_eq!(sm2.store().len().unwrap(), 14);
+    assert_eq!(
+        sm2.store().root_at(14).unwrap(),
+        sm1.store().root_at(14).unwrap()
+    );
+    assert!(
+        sm2.store().latest_checkpoint().unwrap().is_none(),
+        "a checkpoint past the installed chain is not kept"
+    );
+
+    // A checkpoint at 16 whose tree does not extend the snapshot's.
+    let forged =
+        SignedCheckpoint::sign(Checkpoint::new("sluice/test", 16, [3; 32]), &note_signer())
+            .unwrap();
+    sm1.store()
+        .put_meta(&[(crate::store::KEY_CHECKPOINT, forged.to_note().into_bytes())])
+        .unwrap();
+    let snap = rt.block_on(sm1.get_current_snapshot()).unwrap().unwrap();
+    let mut sm3 = checked_sm(dir.path(), "c", trust());
+    let err = rt
+        .block_on(sm3.install_snapshot(&snap.meta, snap.snapshot))
+        .unwrap_err();
+    assert!(err.to_string().contains("is not a prefix"), "{err}");
+    assert_eq!(sm3.store().len().unwrap(), 0);
 }
 
 /// One forged signature among a thousand entries of one Raft batch: the batch check
