@@ -208,7 +208,8 @@ impl Roster {
         Ok(trust)
     }
 
-    /// How many of the `(change, signatures)` pairs are still waiting for a majority.
+    /// The changes still waiting for a majority, each with how many current voters have
+    /// signed it.
     pub fn pending(&self) -> impl Iterator<Item = (&MembershipChange, usize)> {
         self.pending.iter().map(|p| {
             let signed = p.approvals.iter().filter(|a| self.is_voter(a)).count();

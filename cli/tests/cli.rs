@@ -35,6 +35,9 @@ fn every_command_has_help() {
         vec!["ca", "issue", "--help"],
         vec!["user", "add", "--help"],
         vec!["login", "--help"],
+        vec!["chain", "--help"],
+        vec!["chain", "add-member", "--help"],
+        vec!["chain", "members", "--help"],
     ] {
         let o = sluice(&args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -141,6 +144,34 @@ fn malformed_principal_is_refused_before_connecting() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_membership_change_with_a_key_that_is_not_base64_is_refused_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca(dir.path());
+    let o = sluice_with(
+        &[
+            "chain",
+            "add-member",
+            "--gateway",
+            "127.0.0.1:1",
+            "--ca",
+            &ca,
+            "--agency",
+            "gz_hf",
+            "--node",
+            "4",
+            "--address",
+            "127.0.0.1:7504",
+            "--public-key",
+            "not base64!",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("--public-key is not base64"), "{err}");
 }
 
 #[test]

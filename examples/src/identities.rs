@@ -35,6 +35,10 @@ pub struct AgencyIdentity {
     pub analyst: Principal,
     /// The analyst's password; also in `users/<agency>.password` (mode 0600).
     pub password: String,
+    /// `<agency>/officer`, the agency's chain officer (role `chain_officer`), who signs
+    /// membership changes; the password is in `users/<agency>.officer.password`.
+    pub officer: Principal,
+    pub officer_password: String,
 }
 
 impl std::fmt::Debug for AgencyIdentity {
@@ -117,15 +121,24 @@ pub fn create(dir: &Path, agencies: &[(&str, Addresses)]) -> Result<Identities> 
             let name = f.file_name().unwrap_or_default();
             std::fs::copy(f, trust_dir.join(name)).map_err(io(f))?;
         }
-        let mut secret = [0u8; 18];
-        getrandom(&mut secret)?;
-        let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
-        let analyst = Principal::parse(&format!("{id}/analyst"))?;
         let users_file = users_dir.join(format!("{id}.toml"));
-        users::add_user(&users_file, &analyst, &["fund_analyst".into()], &password)?;
-        sluice_gateway::keys::write_private(
-            &users_dir.join(format!("{id}.password")),
-            format!("{password}\n").as_bytes(),
+        let user = |name: &str, role: &str, file: &str| -> Result<(Principal, String)> {
+            let mut secret = [0u8; 18];
+            getrandom(&mut secret)?;
+            let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+            let principal = Principal::parse(&format!("{id}/{name}"))?;
+            users::add_user(&users_file, &principal, &[role.into()], &password)?;
+            sluice_gateway::keys::write_private(
+                &users_dir.join(file),
+                format!("{password}\n").as_bytes(),
+            )?;
+            Ok((principal, password))
+        };
+        let (analyst, password) = user("analyst", "fund_analyst", &format!("{id}.password"))?;
+        let (officer, officer_password) = user(
+            "officer",
+            sluice_gateway::chain::CHAIN_OFFICER,
+            &format!("{id}.officer.password"),
         )?;
         out.push(AgencyIdentity {
             agency,
@@ -134,6 +147,8 @@ pub fn create(dir: &Path, agencies: &[(&str, Addresses)]) -> Result<Identities> 
             users_file,
             analyst,
             password,
+            officer,
+            officer_password,
         });
     }
     Ok(Identities {

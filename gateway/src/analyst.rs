@@ -242,6 +242,34 @@ impl AnalystClient {
                 .collect(),
         })
     }
+
+    /// Signs a change of the chain's members in the gateway's agency's name; the session
+    /// must have the `chain_officer` role.
+    pub async fn propose_membership(
+        &self,
+        change: v1::MembershipRequest,
+    ) -> Result<v1::MembershipResponse> {
+        let req = self.request(change)?;
+        Ok(self
+            .client
+            .clone()
+            .propose_membership(req)
+            .await
+            .map_err(|s| self.remote(s))?
+            .into_inner())
+    }
+
+    /// The chain's members and pending changes, as the gateway's node has applied them.
+    pub async fn chain_members(&self) -> Result<v1::ChainMembersResponse> {
+        let req = self.request(v1::ChainMembersRequest {})?;
+        Ok(self
+            .client
+            .clone()
+            .chain_members(req)
+            .await
+            .map_err(|s| self.remote(s))?
+            .into_inner())
+    }
 }
 
 /// A result as it arrives from a gateway: its schema, then its batches.

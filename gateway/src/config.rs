@@ -115,8 +115,13 @@ pub struct ChainConfig {
     pub checkpoint_quorum: Option<usize>,
     /// How long an access waits for its entry to commit before it is refused.
     pub append_timeout: Duration,
-    /// Every agency on the chain, voters and learners.
+    /// Every agency on the chain when it started, voters and learners, the same list in
+    /// every config; after that, membership changes on the chain decide.
     pub members: Vec<ChainMemberConfig>,
+    /// This agency joins a running chain through a membership change (`sluice chain
+    /// add-member`): its own entry in `members` names its node and key, but is not part
+    /// of the bootstrap membership the other configs list.
+    pub joining: bool,
 }
 
 /// One agency's node on the chain.
@@ -243,6 +248,8 @@ struct RawChain {
     append_timeout_ms: Option<u64>,
     #[serde(default)]
     members: Option<Spanned<Vec<RawMember>>>,
+    #[serde(default)]
+    joining: bool,
 }
 
 fn default_origin() -> String {
@@ -632,6 +639,14 @@ fn parse_chain(
         ));
     }
     match members.iter().find(|m| m.id == *node_id.get_ref()) {
+        Some(m) if &m.agency == agency && c.joining && m.voter => {
+            return Err(err_at(
+                node_id.span().start,
+                format!(
+                    "`{agency}` joins the chain (`joining = true`), so its own member entry must have role \"learner\": an agency is promoted once it has caught up"
+                ),
+            ));
+        }
         Some(m) if &m.agency == agency => {}
         Some(m) => {
             return Err(err_at(
@@ -669,6 +684,7 @@ fn parse_chain(
         checkpoint_quorum: c.checkpoint_quorum.map(Spanned::into_inner),
         append_timeout: Duration::from_millis(c.append_timeout_ms.unwrap_or(3000)),
         members,
+        joining: c.joining,
     }))
 }
 
@@ -826,5 +842,24 @@ columns = [ { name = "id", type = "Int64" } ]
         let (line, _, msg) = config_error(&format!("{GOOD}\n[chain]\nnode_id = 1\n"));
         assert_eq!(line, 15);
         assert!(msg.contains("[chain] needs `listen`"), "{msg}");
+    }
+
+    #[test]
+    fn a_joining_agency_enters_as_a_learner() {
+        let chain = |role: &str| {
+            let key = "WGZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=";
+            format!(
+                "{GOOD}\n[chain]\nnode_id = 2\nlisten = \"127.0.0.1:7502\"\ndata_dir = \"c\"\njoining = true\n\
+                 [[chain.members]]\nid = 1\nagency = \"sh_hf\"\naddress = \"127.0.0.1:7501\"\npublic_key = \"{key}\"\nrole = \"voter\"\n\
+                 [[chain.members]]\nid = 2\nagency = \"bj_hf\"\naddress = \"127.0.0.1:7502\"\npublic_key = \"{key}\"\nrole = \"{role}\"\n"
+            )
+        };
+        let (_, _, msg) = config_error(&chain("voter"));
+        assert!(msg.contains("must have role \"learner\""), "{msg}");
+        let loaded = parse(&chain("learner")).unwrap();
+        let Some(ChainChoice::Node(c)) = &loaded.chain else {
+            panic!("no chain node: {:?}", loaded.chain);
+        };
+        assert!(c.joining);
     }
 }

@@ -208,6 +208,10 @@ pub enum GatewayError {
     #[error("not authenticated: {0}")]
     Unauthenticated(String),
 
+    /// The caller proved who it is, but its roles do not allow what it asked.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+
     /// The gateway could not listen or serve.
     #[error("transport: {0}")]
     Transport(String),

@@ -148,6 +148,7 @@ impl Gateway {
             home: self.home,
             sessions: self.sessions,
             exporter: self.exporter,
+            chain: self.chain,
         };
         let svc = GatewayServer::new(service)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

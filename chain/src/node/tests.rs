@@ -424,28 +424,28 @@ async fn a_fourth_agency_joins_a_chain_of_100_000_entries_by_snapshot_and_is_pro
         leader.store().root_at(size).unwrap()
     );
     joined.store().verify(&with_joiner).unwrap();
-    // The snapshot was checked against a cosigned checkpoint; the joiner keeps one once
-    // it covers no more than the joiner's chain.
-    eventually(
-        "a cosigned checkpoint on the joiner",
-        Duration::from_secs(10),
-        || {
-            joined
-                .store()
-                .latest_checkpoint()
-                .unwrap()
-                .is_some_and(|c| c.checkpoint().size > 0)
-        },
-    )
-    .await;
     assert_eq!(
         joined.roster().unwrap(),
         leader.roster().unwrap(),
         "replaying the chain gave the joiner the same roster"
     );
-    // As a learner it appends through the leader like any member, but cannot sign a
-    // membership change, not even its own promotion.
+    // As a learner it appends through the leader like any member.
     joined.append(access("gz_hf", ENTRIES)).await.unwrap();
+    // The checkpoints the leader publishes reach it: it keeps one once one covers no more
+    // than its chain (the snapshot's may have covered more, checked by consistency).
+    eventually(
+        "a cosigned checkpoint on the joiner",
+        Duration::from_secs(20),
+        || {
+            joined
+                .store()
+                .latest_checkpoint()
+                .unwrap()
+                .is_some_and(|c| c.checkpoint().size > size)
+        },
+    )
+    .await;
+    // But it cannot sign a membership change, not even its own promotion.
     let promote = MembershipChange {
         action: MembershipAction::Update,
         role: MemberRole::Voter,

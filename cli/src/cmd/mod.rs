@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod ca;
 mod catalog;
+mod chain;
 mod demo;
 mod export;
 mod gateway;
@@ -54,6 +55,9 @@ enum Command {
     /// Trace, verify and prove what the audit chain recorded.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// The audit chain's members: sign a change, or list them.
+    #[command(subcommand)]
+    Chain(chain::Command),
     /// The agency's disclosure policy.
     #[command(subcommand)]
     Policy(policy::Command),
@@ -74,6 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(cmd),
         Command::Login(args) => login::run(args).await,
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Chain(cmd) => chain::run(cmd).await,
         Command::Policy(cmd) => policy::run(cmd).await,
     }
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use sluice_gateway::error::{GatewayError, Result};
 use sluice_gateway::identity::agency::{Addresses, AgencyKeys};
 use sluice_gateway::identity::users::Session;
-use sluice_gateway::{AgencyId, AnalystClient, GatewayConfig, RunningGateway};
+use sluice_gateway::{AgencyId, AnalystClient, GatewayConfig, Principal, RunningGateway};
 
 use crate::identities::Identities;
 
@@ -158,6 +158,23 @@ impl Cluster {
     /// A client of `agency`'s gateway, logged in as its analyst, `<agency>/analyst`.
     pub async fn analyst(&self, agency: &str) -> Result<AnalystClient> {
         let id = self.identities.get(agency)?;
+        self.logged_in(agency, &id.analyst, &id.password).await
+    }
+
+    /// A client of `agency`'s gateway, logged in as its chain officer, `<agency>/officer`.
+    pub async fn officer(&self, agency: &str) -> Result<AnalystClient> {
+        let id = self.identities.get(agency)?;
+        self.logged_in(agency, &id.officer, &id.officer_password)
+            .await
+    }
+
+    async fn logged_in(
+        &self,
+        agency: &str,
+        user: &Principal,
+        password: &str,
+    ) -> Result<AnalystClient> {
+        let id = self.identities.get(agency)?;
         let mut client = AnalystClient::connect(
             &self.address(agency)?,
             &id.agency,
@@ -165,7 +182,7 @@ impl Cluster {
             std::time::Duration::from_secs(5),
         )
         .await?;
-        client.login(&id.analyst.to_string(), &id.password).await?;
+        client.login(&user.to_string(), password).await?;
         Ok(client)
     }
 

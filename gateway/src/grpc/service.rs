@@ -1,4 +1,5 @@
-//! The gateway's gRPC face: analysts' `Query` and `Export`, peers' `Fetch`, and `Catalog`. Results
+//! The gateway's gRPC face: analysts' `Query` and `Export`, peers' `Fetch`, `Catalog`, and
+//! the chain officers' `ProposeMembership` and `ChainMembers`. Results
 //! leave as Arrow IPC frames through a small bounded channel, so a slow reader holds
 //! the query back instead of filling memory.
 
@@ -25,14 +26,37 @@ use crate::owner::sealed::FrameStream as SealedStream;
 use crate::peer::Caller;
 use sluice_core::{AgencyId, Purpose, QueryId};
 
-/// The gRPC service of one gateway: its home planner, its owner, and its analysts'
-/// sessions.
+/// The gRPC service of one gateway: its home planner, its owner, its analysts'
+/// sessions, and its chain node.
 #[derive(Debug, Clone)]
 pub struct GatewayService {
     pub owner: Arc<Owner>,
     pub home: Arc<Home>,
     pub sessions: Arc<Sessions>,
     pub exporter: Arc<Exporter>,
+    pub chain: Option<Arc<sluice_chain::ChainNode>>,
+}
+
+impl GatewayService {
+    /// The chain node, for a caller whose session has `role`.
+    fn chain_for(
+        &self,
+        session: &Session,
+        role: Option<&str>,
+    ) -> Result<&sluice_chain::ChainNode, GatewayError> {
+        if let Some(role) = role
+            && !session.roles().iter().any(|r| r == role)
+        {
+            tracing::warn!(principal = %session.principal(), "membership change refused: not a {role}");
+            return Err(GatewayError::Forbidden(format!(
+                "`{}` may not sign membership changes: that takes the role `{role}`",
+                session.principal()
+            )));
+        }
+        self.chain.as_deref().ok_or_else(|| {
+            GatewayError::BadRequest("this gateway runs unaudited: it has no chain node".into())
+        })
+    }
 }
 
 fn internal(message: String) -> Status {
@@ -283,6 +307,43 @@ impl GatewayRpc for GatewayService {
                 .push(self.owner.catalog().to_proto().map_err(|e| to_status(&e))?);
         }
         Ok(Response::new(resp))
+    }
+
+    async fn propose_membership(
+        &self,
+        request: Request<v1::MembershipRequest>,
+    ) -> Result<Response<v1::MembershipResponse>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        let node = self
+            .chain_for(&session, Some(crate::chain::CHAIN_OFFICER))
+            .map_err(|e| to_status(&e))?;
+        let req = request.into_inner();
+        match crate::chain::propose_membership(node, &req).await {
+            Ok(resp) => {
+                tracing::info!(
+                    principal = %session.principal(),
+                    agency = %req.agency,
+                    action = req.action,
+                    effective = resp.effective,
+                    "membership change signed"
+                );
+                Ok(Response::new(resp))
+            }
+            Err(e) => {
+                tracing::info!(principal = %session.principal(), error = %e, "membership change refused");
+                Err(to_status(&e))
+            }
+        }
+    }
+
+    async fn chain_members(
+        &self,
+        request: Request<v1::ChainMembersRequest>,
+    ) -> Result<Response<v1::ChainMembersResponse>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        let node = self.chain_for(&session, None).map_err(|e| to_status(&e))?;
+        let roster = node.roster().map_err(|e| to_status(&e.into()))?;
+        Ok(Response::new(crate::chain::chain_members(&roster)))
     }
 }
 

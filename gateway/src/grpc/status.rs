@@ -86,6 +86,7 @@ pub fn to_status(e: &GatewayError) -> Status {
         GatewayError::Unauthenticated(m) => {
             (Code::Unauthenticated, Kind::Unauthenticated(m.clone()))
         }
+        GatewayError::Forbidden(m) => (Code::PermissionDenied, Kind::Forbidden(m.clone())),
         GatewayError::SchemaMismatch {
             dataset,
             column,
@@ -160,6 +161,7 @@ pub fn from_status(status: Status) -> Received {
         },
         Kind::Audit(m) => GatewayError::Audit(m),
         Kind::Unauthenticated(m) => GatewayError::Unauthenticated(m),
+        Kind::Forbidden(m) => GatewayError::Forbidden(m),
         Kind::BadInput(b) => {
             use v1::bad_input::Kind as B;
             match B::try_from(b.kind).unwrap_or(B::Unspecified) {

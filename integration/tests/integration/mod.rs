@@ -8,6 +8,7 @@ mod federated_sql;
 mod generative;
 mod identity;
 mod layout;
+mod membership;
 mod owner_path;
 mod partition;
 mod policy;
