@@ -228,7 +228,7 @@ fn seal_export(
             .map(|f| v1::SealedFrame {
                 seq: f.seq,
                 last: f.last,
-                ciphertext: f.ciphertext,
+                ciphertext: f.ciphertext.into(),
             })
             .collect(),
     }
@@ -280,7 +280,7 @@ pub fn open(
     let mut frames = envelope.frames.into_iter().map(|f| SealedFrame {
         seq: f.seq,
         last: f.last,
-        ciphertext: f.ciphertext,
+        ciphertext: Vec::from(f.ciphertext),
     });
     let first = frames.next().ok_or(OpenError::Truncated(0))?;
     let header = v1::ExportHeader::decode(opener.open(&first)?.as_slice())

@@ -10,8 +10,8 @@
 //! The digest of a sealed stream, which the owner records on the chain, is SHA-256 over
 //! the encapsulated key and then, for each frame, its sequence number, its last flag and
 //! its ciphertext, each length-prefixed. The receiver does not need it (every frame's tag
-//! already authenticates it), so it is computed only by the sender and by whoever later
-//! checks what was delivered, with [`StreamDigest`].
+//! already authenticates it), so it is computed only by the owner as it sends, and by whoever
+//! later checks what was delivered, with [`StreamDigest`].
 
 use hpke::aead::AeadTag;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
@@ -130,10 +130,15 @@ impl StreamDigest {
 
     /// Adds the stream's next frame.
     pub fn add(&mut self, f: &SealedFrame) {
-        self.hasher.update(f.seq.to_be_bytes());
-        self.hasher.update([u8::from(f.last)]);
-        self.part(&f.ciphertext);
-        self.bytes += f.ciphertext.len() as u64;
+        self.add_parts(f.seq, f.last, &f.ciphertext);
+    }
+
+    /// Adds the stream's next frame, given as its parts.
+    pub fn add_parts(&mut self, seq: u64, last: bool, ciphertext: &[u8]) {
+        self.hasher.update(seq.to_be_bytes());
+        self.hasher.update([u8::from(last)]);
+        self.part(ciphertext);
+        self.bytes += ciphertext.len() as u64;
     }
 
     /// The digest so far.
@@ -149,7 +154,6 @@ pub struct Sealer {
     query_id: String,
     next: u64,
     closed: bool,
-    digest: StreamDigest,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -181,7 +185,6 @@ impl Sealer {
         )
         .map_err(|e| GatewayError::Internal(format!("HPKE setup: {e}")))?;
         let encapped = encapped.to_bytes().to_vec();
-        let digest = StreamDigest::new(&encapped);
         Ok((
             Sealer {
                 ctx,
@@ -189,7 +192,6 @@ impl Sealer {
                 query_id: query_id.to_string(),
                 next: 0,
                 closed: false,
-                digest,
             },
             encapped,
         ))
@@ -219,18 +221,11 @@ impl Sealer {
         buffer.extend_from_slice(&tag.to_bytes());
         self.next += 1;
         self.closed = last;
-        let frame = SealedFrame {
+        Ok(SealedFrame {
             seq,
             last,
             ciphertext: buffer,
-        };
-        self.digest.add(&frame);
-        Ok(frame)
-    }
-
-    /// The digest of everything sealed so far.
-    pub fn digest(&self) -> StreamDigest {
-        self.digest.clone()
+        })
     }
 }
 
@@ -359,10 +354,13 @@ mod tests {
         let (sk, pk) = generate();
         let (mut s, encapped) = Sealer::new(&pk, "q1.1").unwrap();
         let mut frames = Vec::new();
+        let mut digest = StreamDigest::new(&encapped);
         for i in 0..n {
-            frames.push(s.seal(format!("frame {i}").as_bytes(), i + 1 == n).unwrap());
+            let frame = s.seal(format!("frame {i}").as_bytes(), i + 1 == n).unwrap();
+            digest.add(&frame);
+            frames.push(frame);
         }
-        (sk, encapped, frames, s.digest().finish())
+        (sk, encapped, frames, digest.finish())
     }
 
     #[test]

@@ -107,10 +107,11 @@ impl Source {
         let Frame::Sealed(s) = self.wire().await? else {
             return Err(self.bad("an unsealed frame inside a sealed answer".into()));
         };
+        // Opened in place, so in a buffer of its own; the wire's may be shared.
         let frame = SealedFrame {
             seq: s.seq,
             last: s.last,
-            ciphertext: s.ciphertext,
+            ciphertext: Vec::from(s.ciphertext),
         };
         let opener = self
             .opener

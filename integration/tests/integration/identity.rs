@@ -506,7 +506,7 @@ async fn sealed_frames_open_only_whole_in_order_and_for_the_requester() {
             Some(Frame::Sealed(s)) => SealedFrame {
                 seq: s.seq,
                 last: s.last,
-                ciphertext: s.ciphertext.clone(),
+                ciphertext: s.ciphertext.to_vec(),
             },
             other => panic!("every later frame is sealed: {other:?}"),
         })
