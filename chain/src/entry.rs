@@ -272,6 +272,17 @@ pub enum MembershipAction {
     Leave,
 }
 
+impl MembershipAction {
+    /// The action's name, as entries render it: `join`, `update` or `leave`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Join => "join",
+            Self::Update => "update",
+            Self::Leave => "leave",
+        }
+    }
+}
+
 /// An agency's role in replication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MemberRole {
@@ -279,6 +290,16 @@ pub enum MemberRole {
     Voter,
     /// Replicates without voting.
     Learner,
+}
+
+impl MemberRole {
+    /// The role's name, as entries and configs spell it: `voter` or `learner`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voter => "voter",
+            Self::Learner => "learner",
+        }
+    }
 }
 
 /// The body of [`EntryKind::Membership`]: one voter's signature on a change of the

@@ -190,6 +190,20 @@ impl Roster {
         self.voters().count() / 2 + 1
     }
 
+    /// How many voters must sign a checkpoint: the `configured` k, but at least a
+    /// majority of the voters there are now, and never more than all of them.
+    pub fn checkpoint_quorum(&self, configured: usize) -> usize {
+        configured.max(self.majority()).min(self.voters().count())
+    }
+
+    /// The Raft node ids of the voters.
+    pub fn voter_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members
+            .values()
+            .filter(|m| m.role == MemberRole::Voter)
+            .map(|m| m.node)
+    }
+
     /// The voters' checkpoint keys.
     pub fn voter_keys(&self) -> Result<Vec<NoteVerifier>> {
         self.members

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::entry::{Body, MemberRole, MembershipAction};
+use crate::entry::Body;
 use crate::sign::SignedEntry;
 
 /// One entry as a JSON object: index, kind, author, time, the body's fields and the
@@ -55,12 +55,8 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
         }),
         Body::Membership(m) => json!({
             "agency": m.agency,
-            "action": match m.action {
-                MembershipAction::Join => "join",
-                MembershipAction::Update => "update",
-                MembershipAction::Leave => "leave",
-            },
-            "role": match m.role { MemberRole::Voter => "voter", MemberRole::Learner => "learner" },
+            "action": m.action.as_str(),
+            "role": m.role.as_str(),
             "public_key": hex::encode(m.public_key),
             "address": m.address,
             "node": m.node,

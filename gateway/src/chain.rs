@@ -191,10 +191,6 @@ pub async fn propose_membership(
 
 /// The roster as `node` has applied it, and the changes waiting for signatures.
 pub fn chain_members(roster: &Roster) -> v1::ChainMembersResponse {
-    let role = |r: MemberRole| match r {
-        MemberRole::Voter => "voter",
-        MemberRole::Learner => "learner",
-    };
     let needed = u32::try_from(roster.majority()).unwrap_or(u32::MAX);
     v1::ChainMembersResponse {
         members: roster
@@ -204,20 +200,15 @@ pub fn chain_members(roster: &Roster) -> v1::ChainMembersResponse {
                 agency: agency.clone(),
                 node: m.node,
                 address: m.addr.clone(),
-                role: role(m.role).into(),
+                role: m.role.as_str().into(),
             })
             .collect(),
         pending: roster
             .pending()
             .map(|(c, signed)| v1::PendingMembership {
                 agency: c.agency.clone(),
-                action: match c.action {
-                    MembershipAction::Join => "join",
-                    MembershipAction::Update => "update",
-                    MembershipAction::Leave => "leave",
-                }
-                .into(),
-                role: role(c.role).into(),
+                action: c.action.as_str().into(),
+                role: c.role.as_str().into(),
                 signed: u32::try_from(signed).unwrap_or(u32::MAX),
                 needed,
             })

@@ -97,11 +97,11 @@ impl PeerService {
                 "a chain peer needs a TLS client certificate from the federation CA that names its agency",
             ));
         };
-        let members = self
+        let member = self
             .shared
-            .roster()
+            .with_roster(|r| r.members().contains_key(&agency))
             .map_err(|e| Status::internal(e.to_string()))?;
-        if !members.members().contains_key(&agency) {
+        if !member {
             return refuse(Status::permission_denied(format!(
                 "`{agency}` runs no node of this chain"
             )));

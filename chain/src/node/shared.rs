@@ -179,20 +179,27 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// The chain's members now.
-    pub(crate) fn roster(&self) -> Result<Roster> {
+    /// `f` of the chain's members now, read in place: peers' messages ask on every call.
+    pub(crate) fn with_roster<T>(&self, f: impl FnOnce(&Roster) -> T) -> Result<T> {
         self.roster
             .read()
-            .map(|l| l.roster().clone())
+            .map(|l| f(l.roster()))
             .map_err(|_| Error::Internal("roster lock poisoned"))
+    }
+
+    /// The chain's members now.
+    pub(crate) fn roster(&self) -> Result<Roster> {
+        self.with_roster(Roster::clone)
     }
 
     /// The member that runs node `id`, and its agency.
     pub(crate) fn member(&self, id: NodeId) -> Option<(String, RosterMember)> {
-        let roster = self.roster().ok()?;
-        roster
-            .by_node(id)
-            .map(|(agency, m)| (agency.to_string(), m.clone()))
+        self.with_roster(|r| {
+            r.by_node(id)
+                .map(|(agency, m)| (agency.to_string(), m.clone()))
+        })
+        .ok()
+        .flatten()
     }
 
     /// The address of node `id` and a client for it, if it is a member.
@@ -226,27 +233,20 @@ impl Shared {
     /// The voters' checkpoint keys and how many must sign: the configured quorum, but at
     /// least a majority of the voters the roster has now.
     pub(crate) fn checkpoint_rule(&self) -> Result<(Vec<NoteVerifier>, usize)> {
-        let roster = self.roster()?;
-        let voters = roster.voter_keys()?;
-        let quorum = self
-            .config
-            .checkpoint_quorum
-            .max(roster.majority())
-            .min(voters.len());
-        Ok((voters, quorum))
+        self.with_roster(|r| {
+            Ok((
+                r.voter_keys()?,
+                r.checkpoint_quorum(self.config.checkpoint_quorum),
+            ))
+        })?
     }
 
     /// The node ids of the voters, and of every member, now.
     pub(crate) fn member_nodes(&self) -> Result<(BTreeSet<NodeId>, BTreeSet<NodeId>)> {
-        let roster = self.roster()?;
-        let all = roster.members().values().map(|m| m.node).collect();
-        let voters = roster
-            .members()
-            .values()
-            .filter(|m| m.role == MemberRole::Voter)
-            .map(|m| m.node)
-            .collect();
-        Ok((voters, all))
+        self.with_roster(|r| {
+            let all = r.members().values().map(|m| m.node).collect();
+            (r.voter_nodes().collect(), all)
+        })
     }
 }
 

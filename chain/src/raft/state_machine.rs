@@ -94,9 +94,7 @@ impl CheckpointRule {
         if roster.members().is_empty() {
             return Ok((self.voters.clone(), self.quorum));
         }
-        let voters = roster.voter_keys()?;
-        let quorum = self.quorum.max(roster.majority()).min(voters.len());
-        Ok((voters, quorum))
+        Ok((roster.voter_keys()?, roster.checkpoint_quorum(self.quorum)))
     }
 }
 
@@ -209,10 +207,12 @@ impl ChainStateMachine {
     /// A state machine applying to `store`, checking signatures with `trust`. It has no
     /// members, so it refuses every membership entry; see [`Self::with_roster`].
     pub fn new(store: Arc<ChainStore>, trust: TrustBundle) -> Self {
-        let roster = Roster::bootstrap([], [], &trust).unwrap_or_default();
         Self {
             store,
-            roster: Arc::new(RwLock::new(LiveRoster { roster, trust })),
+            roster: Arc::new(RwLock::new(LiveRoster {
+                roster: Roster::default(),
+                trust,
+            })),
             signed_here: Arc::default(),
             checkpoints: Arc::default(),
         }
@@ -289,12 +289,13 @@ impl ChainStateMachine {
     /// slower (smaller Raft batches, more thread switches) on the two-core machine.
     ///
     /// Membership entries are applied to `live` in order; entries after one that took
-    /// effect are checked against the trust it left. On a refusal `live` is as it was.
+    /// effect are checked against the trust it left. Says whether `live` changed; on a
+    /// refusal it is as it was.
     fn verify_request(
         &self,
         req: &ChainRequest,
         live: &mut LiveRoster,
-    ) -> Result<Vec<VerifiedEntry>, (u64, String)> {
+    ) -> Result<(Vec<VerifiedEntry>, bool), (u64, String)> {
         let mut out = Vec::with_capacity(req.entries.len());
         let mut scratch: Option<LiveRoster> = None;
         let mut start = 0;
@@ -311,10 +312,11 @@ impl ChainStateMachine {
             }
             out.extend(verified);
         }
+        let changed = scratch.is_some();
         if let Some(m) = scratch {
             *live = m;
         }
-        Ok(out)
+        Ok((out, changed))
     }
 
     /// Verifies `entries` (at `offset` in their request) up to and including the first
@@ -638,8 +640,8 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
         I::IntoIter: OptionalSend,
     {
         let (mut last, mut membership) = self.applied()?;
-        let before = self.current()?;
-        let mut live = before.clone();
+        let mut live = self.current()?;
+        let mut roster_changed = false;
         let mut next = self.store.len().map_err(sm_read)?;
         let mut pending = Vec::new();
         let mut responses = Vec::new();
@@ -652,7 +654,8 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
                     ChainResponse::Nothing
                 }
                 EntryPayload::Normal(req) => match self.verify_request(&req, &mut live) {
-                    Ok(verified) => {
+                    Ok((verified, changed)) => {
+                        roster_changed |= changed;
                         let count = verified.len() as u64;
                         let first = next;
                         next += count;
@@ -665,7 +668,6 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
             responses.push(resp);
         }
         let mut meta = Self::applied_meta(&last, &membership)?;
-        let roster_changed = live.roster != before.roster;
         if roster_changed {
             meta.push((
                 KEY_ROSTER,

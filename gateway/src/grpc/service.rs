@@ -38,25 +38,24 @@ pub struct GatewayService {
 }
 
 impl GatewayService {
-    /// The chain node, for a caller whose session has `role`.
-    fn chain_for(
-        &self,
-        session: &Session,
-        role: Option<&str>,
-    ) -> Result<&sluice_chain::ChainNode, GatewayError> {
-        if let Some(role) = role
-            && !session.roles().iter().any(|r| r == role)
-        {
-            tracing::warn!(principal = %session.principal(), "membership change refused: not a {role}");
-            return Err(GatewayError::Forbidden(format!(
-                "`{}` may not sign membership changes: that takes the role `{role}`",
-                session.principal()
-            )));
-        }
+    fn chain_node(&self) -> Result<&sluice_chain::ChainNode, GatewayError> {
         self.chain.as_deref().ok_or_else(|| {
             GatewayError::BadRequest("this gateway runs unaudited: it has no chain node".into())
         })
     }
+}
+
+/// Refuses a session without the role that signs membership changes.
+fn require_chain_officer(session: &Session) -> Result<(), GatewayError> {
+    let role = crate::chain::CHAIN_OFFICER;
+    if session.roles().iter().any(|r| r == role) {
+        return Ok(());
+    }
+    tracing::warn!(principal = %session.principal(), "membership change refused: not a {role}");
+    Err(GatewayError::Forbidden(format!(
+        "`{}` may not sign membership changes: that takes the role `{role}`",
+        session.principal()
+    )))
 }
 
 fn internal(message: String) -> Status {
@@ -314,9 +313,8 @@ impl GatewayRpc for GatewayService {
         request: Request<v1::MembershipRequest>,
     ) -> Result<Response<v1::MembershipResponse>, Status> {
         let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
-        let node = self
-            .chain_for(&session, Some(crate::chain::CHAIN_OFFICER))
-            .map_err(|e| to_status(&e))?;
+        require_chain_officer(&session).map_err(|e| to_status(&e))?;
+        let node = self.chain_node().map_err(|e| to_status(&e))?;
         let req = request.into_inner();
         match crate::chain::propose_membership(node, &req).await {
             Ok(resp) => {
@@ -340,8 +338,9 @@ impl GatewayRpc for GatewayService {
         &self,
         request: Request<v1::ChainMembersRequest>,
     ) -> Result<Response<v1::ChainMembersResponse>, Status> {
-        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
-        let node = self.chain_for(&session, None).map_err(|e| to_status(&e))?;
+        // Any of the agency's users may read the roster.
+        session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        let node = self.chain_node().map_err(|e| to_status(&e))?;
         let roster = node.roster().map_err(|e| to_status(&e.into()))?;
         Ok(Response::new(crate::chain::chain_members(&roster)))
     }
