@@ -28,6 +28,16 @@ DUCKDB_VERSION=2.0.1
 python3 -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null \
   || python3 -m pip install --quiet --root-user-action=ignore "duckdb==$DUCKDB_VERSION"
 
+# pyshacl (with rdflib), which checks the DCAT-AP export against the official SHACL shapes.
+PYSHACL_VERSION=0.30.1
+python3 -c "import pyshacl, sys; sys.exit(pyshacl.__version__ != '$PYSHACL_VERSION')" 2>/dev/null \
+  || python3 -m pip install --quiet --root-user-action=ignore "pyshacl==$PYSHACL_VERSION"
+
+# rank_bm25, the independent BM25 the catalog search's ranking is checked against.
+BM25_VERSION=0.2.2
+python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('rank_bm25') != '$BM25_VERSION')" 2>/dev/null \
+  || python3 -m pip install --quiet --root-user-action=ignore "rank_bm25==$BM25_VERSION"
+
 # PostgreSQL on 127.0.0.1:5432 with trust auth and a database `test`.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   echo "setup: starting PostgreSQL"

@@ -9,6 +9,8 @@
 //! - [`bundle`]: evidence bundles (entry, signature, inclusion proof, cosigned checkpoint)
 //!   and their offline check.
 //! - [`trace`]: auditors' filtered queries over a store; [`render`] shows entries as JSON.
+//! - [`directory`]: the federated catalog and access requests the entries make, under
+//!   rules every replica applies, with ranked search.
 //! - [`membership`]: the [`Roster`](membership::Roster) of member agencies, changed only by
 //!   membership entries that a majority of the current voters signed alike.
 //! - [`merkle`]: the RFC 6962/9162 Merkle tree, inclusion and consistency proofs.
@@ -56,6 +58,7 @@
 pub mod bundle;
 pub mod checkpoint;
 mod codec;
+pub mod directory;
 pub mod entry;
 pub mod error;
 pub mod membership;

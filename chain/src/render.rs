@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::entry::Body;
+use crate::entry::{Body, CatalogRecord, ColumnAccess};
 use crate::sign::SignedEntry;
 
 /// One entry as a JSON object: index, kind, author, time, the body's fields and the
@@ -20,27 +20,25 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
                 "dataset": c.dataset, "column": c.column, "level": c.level,
             })).collect::<Vec<_>>(),
             "reason": d.reason,
-            "consents": d.consents,
+            "cites": d.cites,
         }),
         Body::AccessCompleted(c) => json!({
             "query_id": c.query_id, "rows": c.rows, "bytes": c.bytes, "digest": hex::encode(c.digest),
         }),
-        Body::CatalogPublish(r) | Body::CatalogChange(r) => json!({
-            "dataset": r.dataset,
-            "version": r.version,
-            "document": String::from_utf8_lossy(&r.document),
-        }),
+        Body::CatalogPublish(r) | Body::CatalogChange(r) => record_json(r),
         Body::CatalogWithdraw(w) => json!({
             "dataset": w.dataset, "version": w.version, "reason": w.reason,
         }),
         Body::AccessRequest(r) => json!({
             "request_id": r.request_id, "principal": r.principal, "dataset": r.dataset,
-            "columns": r.columns, "purpose": r.purpose, "justification": r.justification,
+            "columns": access_json(&r.columns), "purpose": r.purpose, "until_ms": r.until_ms,
+            "justification": r.justification,
         }),
         Body::AccessApprove(a) => json!({
-            "request_id": a.request_id, "approver": a.approver,
+            "request_id": a.request_id, "approver": a.approver, "columns": access_json(&a.columns),
             "valid_from_ms": a.valid_from_ms, "valid_until_ms": a.valid_until_ms,
         }),
+        Body::AccessExpire(x) => json!({ "request_id": x.request_id }),
         Body::AccessDeny(d) => json!({
             "request_id": d.request_id, "approver": d.approver, "reason": d.reason,
         }),
@@ -75,4 +73,37 @@ pub fn entry_json(index: u64, signed: &SignedEntry) -> Value {
         "body": body,
         "signature": hex::encode(signed.signature()),
     })
+}
+
+/// A catalog record as a JSON object, every field named.
+pub fn record_json(r: &CatalogRecord) -> Value {
+    json!({
+        "dataset": r.dataset,
+        "version": r.version,
+        "title": r.title,
+        "description": r.description,
+        "keywords": r.keywords,
+        "department": r.department,
+        "legal_basis": r.legal_basis,
+        "columns": r.columns.iter().map(|c| json!({
+            "name": c.name,
+            "type": c.data_type,
+            "nullable": c.nullable,
+            "classification": c.classification.as_str(),
+        })).collect::<Vec<_>>(),
+        "sharing": r.sharing.as_str(),
+        "update_frequency": r.update_frequency,
+        "row_count": r.row_count,
+        "last_update": r.last_update,
+        "contact": r.contact,
+    })
+}
+
+fn access_json(columns: &[ColumnAccess]) -> Value {
+    Value::Array(
+        columns
+            .iter()
+            .map(|c| json!({ "column": c.column, "level": c.level }))
+            .collect(),
+    )
 }

@@ -12,7 +12,10 @@
 //!   starting at leaf `index << level` (level >= 1), written with the leaves that complete
 //!   it, so a root or a proof at any size reads O(log n) hashes;
 //! - `meta`: `size` -> the number of committed entries (`u64`);
-//! - `by_agency`, `by_principal`, `by_dataset`: `u16 len || value || index` -> empty.
+//! - `by_agency`, `by_principal`, `by_dataset`: `u16 len || value || index` -> empty;
+//! - the directory's view (`catalog`, `requests`, `requests_by_dataset`, see
+//!   [`crate::directory`]): derived from the entries in the same writes, and rebuilt from
+//!   them when missing.
 
 use std::ops::Range;
 use std::path::Path;
@@ -23,7 +26,8 @@ use rocksdb::{
 };
 
 use crate::checkpoint::CheckpointVerified;
-use crate::entry::EntryKind;
+use crate::directory::{self, Directory, ViewSource};
+use crate::entry::{Entry, EntryKind};
 use crate::error::{Error, Result};
 use crate::merkle::{self, Frontier, Hash, InclusionProof};
 use crate::sign::{SignedEntry, TrustBundle, VerifiedEntry};
@@ -49,8 +53,25 @@ pub const CF_BY_KIND: &str = "by_kind";
 /// Index: (entry time, log index), for time ranges.
 pub const CF_BY_TIME: &str = "by_time";
 
-/// Every column family the store needs, in creation order.
-pub const COLUMN_FAMILIES: [&str; 10] = [
+/// Every column family the store needs, in creation order, the directory's view last.
+pub const COLUMN_FAMILIES: [&str; 13] = [
+    CF_ENTRIES,
+    CF_LEAVES,
+    CF_NODES,
+    CF_META,
+    CF_BY_AGENCY,
+    CF_BY_PRINCIPAL,
+    CF_BY_DATASET,
+    CF_BY_PURPOSE,
+    CF_BY_KIND,
+    CF_BY_TIME,
+    directory::CF_CATALOG,
+    directory::CF_REQUESTS,
+    directory::CF_REQUESTS_BY_DATASET,
+];
+
+/// The column families a store must already have: all but the derived views.
+const REQUIRED_FAMILIES: [&str; 10] = [
     CF_ENTRIES,
     CF_LEAVES,
     CF_NODES,
@@ -106,6 +127,11 @@ pub struct ChainStore {
     frontier: Mutex<Option<Frontier>>,
     /// How many stored subtree hashes were read, to show proofs stay O(log n).
     node_reads: std::sync::atomic::AtomicU64,
+    /// Bumped by each commit that changes the catalog, so a search index built from it
+    /// knows when it is stale.
+    pub(crate) catalog_generation: std::sync::atomic::AtomicU64,
+    /// The search index over the live catalog, with the generation it was built at.
+    pub(crate) search: Mutex<Option<(u64, std::sync::Arc<directory::search::SearchIndex>)>>,
 }
 
 fn node_key(level: u32, index: u64) -> Result<[u8; 9]> {
@@ -189,6 +215,16 @@ fn decode_index(key: &[u8]) -> Result<u64> {
 /// them) if nothing is there yet. An existing database that lacks one of them is refused
 /// with [`Error::MissingColumnFamily`]; extra column families are opened and left alone.
 pub(crate) fn open_db(path: &Path, required: &[&'static str]) -> Result<DB> {
+    open_db_deriving(path, required, &[]).map(|(db, _)| db)
+}
+
+/// As [`open_db`], and creates the `derived` column families an existing database lacks
+/// (views the caller rebuilds); says whether it created any.
+fn open_db_deriving(
+    path: &Path,
+    required: &[&'static str],
+    derived: &[&'static str],
+) -> Result<(DB, bool)> {
     let mut opts = Options::default();
     // After a crash, recover every whole write batch up to the first damaged one, so an
     // unsynced write is either all there or not at all (see [`Durability::LogBacked`]).
@@ -201,14 +237,24 @@ pub(crate) fn open_db(path: &Path, required: &[&'static str]) -> Result<DB> {
         {
             return Err(Error::MissingColumnFamily(missing));
         }
-        DB::open_cf(&opts, path, existing)?
+        let absent: Vec<&str> = derived
+            .iter()
+            .copied()
+            .filter(|cf| !existing.iter().any(|e| e == cf))
+            .collect();
+        let mut db = DB::open_cf(&opts, path, existing)?;
+        for cf in &absent {
+            db.create_cf(cf, &Options::default())?;
+        }
+        (db, !absent.is_empty())
     } else {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        DB::open_cf(&opts, path, required.iter().copied())?
+        let all = required.iter().chain(derived).copied();
+        (DB::open_cf(&opts, path, all)?, false)
     };
-    for cf in required {
-        if db.cf_handle(cf).is_none() {
+    for cf in required.iter().chain(derived) {
+        if db.0.cf_handle(cf).is_none() {
             return Err(Error::MissingColumnFamily(cf));
         }
     }
@@ -222,12 +268,15 @@ impl ChainStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let fresh = !path.join("CURRENT").exists();
-        let db = open_db(path, &COLUMN_FAMILIES)?;
+        let (db, views_created) =
+            open_db_deriving(path, &REQUIRED_FAMILIES, &directory::VIEW_FAMILIES)?;
         let store = Self {
             db,
             size: Mutex::new(0),
             frontier: Mutex::new(None),
             node_reads: Default::default(),
+            catalog_generation: Default::default(),
+            search: Mutex::new(None),
         };
         let size = match store.db.get_cf(store.cf(CF_META)?, META_SIZE)? {
             Some(v) => u64::from_be_bytes(
@@ -248,6 +297,13 @@ impl ChainStore {
             None => return Err(Error::Inconsistent("meta size is missing".into())),
         };
         *store.lock()? = size;
+        if views_created {
+            tracing::info!(
+                entries = size,
+                "building the directory's view from the chain"
+            );
+            store.rebuild_directory()?;
+        }
         Ok(store)
     }
 
@@ -267,6 +323,8 @@ impl ChainStore {
             size: Mutex::new(0),
             frontier: Mutex::new(None),
             node_reads: Default::default(),
+            catalog_generation: Default::default(),
+            search: Mutex::new(None),
         };
         let size = store
             .db
@@ -297,7 +355,7 @@ impl ChainStore {
         }))
     }
 
-    fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
         self.db
             .cf_handle(name)
             .ok_or(Error::MissingColumnFamily(name))
@@ -438,6 +496,7 @@ impl ChainStore {
             self.cf(CF_BY_KIND)?,
             self.cf(CF_BY_TIME)?,
         );
+        let mut dir = Directory::default();
         for (index, verified) in (start..end).zip(entries) {
             let signed = verified.signed();
             let bytes = signed.to_bytes()?;
@@ -466,9 +525,71 @@ impl ChainStore {
             }
             batch.put_cf(cf_kind, index_key(entry.kind().name(), index)?, b"");
             batch.put_cf(cf_time, time_key(entry.time_ms, index), b"");
+            // An entry the directory's rules refuse never passes a replica's state
+            // machine; one that arrives otherwise (a test's raw append) changes no view.
+            match dir.apply(self, entry, index)? {
+                Ok(concerns) => {
+                    if let Some(d) = concerns.dataset {
+                        batch.put_cf(cf_dataset, index_key(&d, index)?, b"");
+                    }
+                    if let Some(p) = concerns.principal {
+                        batch.put_cf(cf_principal, index_key(&p, index)?, b"");
+                    }
+                }
+                Err(refusal) => {
+                    tracing::warn!(index, %refusal, "the directory ignores an entry its rules refuse");
+                }
+            }
+        }
+        let mut catalog_changed = false;
+        for (cf, key, value) in dir.writes() {
+            catalog_changed |= cf == directory::CF_CATALOG;
+            batch.put_cf(self.cf(cf)?, key, value);
+        }
+        if catalog_changed {
+            self.catalog_generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
         }
         batch.put_cf(cf_meta, META_SIZE, end.to_be_bytes());
         Ok(end)
+    }
+
+    /// Empties the directory's view and applies every entry to it again, in log order.
+    pub fn rebuild_directory(&self) -> Result<()> {
+        let size = self.lock()?;
+        for cf in directory::VIEW_FAMILIES {
+            let handle = self.cf(cf)?;
+            let mut batch = WriteBatch::default();
+            for item in self.db.iterator_cf(handle, IteratorMode::Start) {
+                let (k, _) = item?;
+                batch.delete_cf(handle, k);
+            }
+            self.db.write_opt(batch, &synced())?;
+        }
+        let mut dir = Directory::default();
+        let iter = self
+            .db
+            .iterator_cf(self.cf(CF_ENTRIES)?, IteratorMode::Start);
+        for item in iter {
+            let (k, v) = item?;
+            let index = decode_index(&k)?;
+            if index >= *size {
+                break;
+            }
+            let signed = SignedEntry::from_bytes(&v).map_err(|e| e.at_entry(index))?;
+            if let Err(refusal) = dir.apply(self, signed.entry(), index)? {
+                tracing::warn!(index, %refusal, "the directory ignores an entry its rules refuse");
+            }
+        }
+        let mut batch = WriteBatch::default();
+        for (cf, key, value) in dir.writes() {
+            batch.put_cf(self.cf(cf)?, key, value);
+        }
+        // Durability: synced; the view is derived, but a half-written one must not look whole.
+        self.db.write_opt(batch, &synced())?;
+        self.catalog_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// The raw wire bytes of entry `index`.
@@ -758,6 +879,44 @@ impl ChainStore {
     }
 }
 
+/// The directory reads the stored view and entries directly: it runs inside a commit,
+/// which holds the size lock.
+impl ViewSource for ChainStore {
+    fn stored(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+    }
+
+    fn stored_entry(&self, index: u64) -> Result<Option<Entry>> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_ENTRIES)?, index.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let signed = SignedEntry::from_bytes(&bytes).map_err(|e| e.at_entry(index))?;
+        Ok(Some(signed.entry().clone()))
+    }
+}
+
+impl ChainStore {
+    /// Every `(key, value)` of column family `cf` whose key starts with `prefix`.
+    pub(crate) fn view_prefix(
+        &self,
+        cf: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, Direction::Forward));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -791,7 +950,7 @@ mod tests {
         }
     }
 
-    /// 28 verified entries: every kind from bj_hf, then every kind from sh_hf.
+    /// 32 verified entries: every kind from bj_hf, then every kind from sh_hf.
     fn entries(f: &Fixture) -> Vec<VerifiedEntry> {
         let mut out = Vec::new();
         for (signer, author) in [(&f.bj, "bj_hf"), (&f.sh, "sh_hf")] {
@@ -848,24 +1007,24 @@ mod tests {
             assert!(store.is_empty().unwrap());
             assert_eq!(store.append_batch(all[..20].to_vec()).unwrap(), 0..20);
             assert_eq!(store.append(all[20].clone()).unwrap(), 20);
-            assert_eq!(store.append_batch(all[21..].to_vec()).unwrap(), 21..28);
-            assert_eq!(store.append_batch(vec![]).unwrap(), 28..28);
+            assert_eq!(store.append_batch(all[21..].to_vec()).unwrap(), 21..32);
+            assert_eq!(store.append_batch(vec![]).unwrap(), 32..32);
         }
         let store = ChainStore::open(&f.path).unwrap();
-        assert_eq!(store.len().unwrap(), 28);
+        assert_eq!(store.len().unwrap(), 32);
         for (i, v) in all.iter().enumerate() {
             assert_eq!(&store.get(i as u64).unwrap(), v.signed());
         }
         assert!(matches!(
-            store.get(28).unwrap_err(),
+            store.get(32).unwrap_err(),
             Error::OutOfRange {
-                index: 28,
-                size: 28
+                index: 32,
+                size: 32
             }
         ));
         let verified = store.verify(&f.trust).unwrap();
-        assert_eq!(verified.size(), 28);
-        assert_eq!(store.root().unwrap(), (28, verified.root()));
+        assert_eq!(verified.size(), 32);
+        assert_eq!(store.root().unwrap(), (32, verified.root()));
     }
 
     #[test]
@@ -878,7 +1037,7 @@ mod tests {
             .iter()
             .map(|v| merkle::leaf_hash(&v.signed().to_bytes().unwrap()))
             .collect();
-        for size in [1u64, 7, 14, 28] {
+        for size in [1u64, 7, 16, 32] {
             let root = store.root_at(size).unwrap();
             assert_eq!(root, merkle::root(&leaves[..size as usize]));
             for index in 0..size {
@@ -890,8 +1049,8 @@ mod tests {
             merkle::verify_consistency(old, size, &c, &store.root_at(old).unwrap(), &root).unwrap();
         }
         assert!(matches!(
-            store.root_at(29).unwrap_err(),
-            Error::OutOfRange { index: 29, .. }
+            store.root_at(33).unwrap_err(),
+            Error::OutOfRange { index: 33, .. }
         ));
     }
 
@@ -972,22 +1131,23 @@ mod tests {
         store.append_batch(entries(&f)).unwrap();
         assert_eq!(
             store.by_agency("bj_hf").unwrap(),
-            (0..14).collect::<Vec<_>>()
+            (0..16).collect::<Vec<_>>()
         );
         assert_eq!(
             store.by_agency("sh_hf").unwrap(),
-            (14..28).collect::<Vec<_>>()
+            (16..32).collect::<Vec<_>>()
         );
         // "bj_h" is a prefix of "bj_hf" but must not match it.
         assert!(store.by_agency("bj_h").unwrap().is_empty());
-        // Access allowed, refused and request mention the principal.
+        // Access decisions and requests name the principal; approvals, denials and
+        // expiries concern their request's.
         assert_eq!(
             store.by_principal("sh_hf/bob").unwrap(),
-            vec![0, 1, 6, 14, 15, 20]
+            vec![0, 1, 16, 17, 21, 22, 23, 24, 31]
         );
         assert_eq!(
             store.by_dataset("bj_hf.contributions").unwrap(),
-            vec![0, 1, 3, 4, 5, 6, 9, 14, 15, 17, 18, 19, 20, 23]
+            vec![0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 15]
         );
         assert!(store.by_dataset("nope").unwrap().is_empty());
     }
@@ -1061,7 +1221,7 @@ mod tests {
             store.verify(&f.trust).unwrap_err(),
             Error::BadEntry { index: 9, .. }
         ));
-        // Without sh_hf's key, the first sh_hf entry (14) is the first unverifiable one,
+        // Without sh_hf's key, the first sh_hf entry (16) is the first unverifiable one,
         // but entry 9 is still missing first.
         let mut only_bj = TrustBundle::new();
         only_bj.insert("bj_hf", f.bj.verifying_key()).unwrap();
@@ -1081,7 +1241,7 @@ mod tests {
         let err = store.verify(&only_bj).unwrap_err();
         assert!(matches!(
             &err,
-            Error::BadEntry { index: 14, source }
+            Error::BadEntry { index: 16, source }
                 if matches!(&**source, Error::UnknownAgency { agency } if agency == "sh_hf")
         ));
     }

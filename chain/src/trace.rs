@@ -53,37 +53,57 @@ impl TraceFilter {
         self.column.is_some() || self.purpose.is_some() || self.decision.is_some()
     }
 
-    /// Whether `signed` matches every filter that is set.
-    pub fn matches(&self, signed: &SignedEntry) -> bool {
+    /// Whether `signed` matches every filter that is set. An access decision (approval,
+    /// denial, expiry) names only its request, so its principal and dataset are those of
+    /// the request, which `store` looks up.
+    pub fn matches(&self, store: &ChainStore, signed: &SignedEntry) -> Result<bool> {
         let e = signed.entry();
         if self.agency.as_deref().is_some_and(|a| a != e.author)
             || self.from_ms.is_some_and(|t| e.time_ms < t)
             || self.to_ms.is_some_and(|t| e.time_ms >= t)
         {
-            return false;
+            return Ok(false);
         }
+        let request = match &e.body {
+            Body::AccessApprove(a) => Some(&a.request_id),
+            Body::AccessDeny(d) => Some(&d.request_id),
+            Body::AccessExpire(x) => Some(&x.request_id),
+            _ => None,
+        };
+        let requested = match request {
+            Some(id) => store.directory().request(id)?.map(|c| c.request),
+            None => None,
+        };
+        let principal = requested
+            .as_ref()
+            .map(|r| r.principal.as_str())
+            .or(e.principal());
+        let datasets = match &requested {
+            Some(r) => vec![r.dataset.as_str()],
+            None => e.datasets(),
+        };
         if self
             .principal
             .as_deref()
-            .is_some_and(|p| e.principal() != Some(p))
+            .is_some_and(|p| principal != Some(p))
             || self
                 .dataset
                 .as_deref()
-                .is_some_and(|d| !e.datasets().contains(&d))
+                .is_some_and(|d| !datasets.contains(&d))
         {
-            return false;
+            return Ok(false);
         }
         if !self.needs_decision() {
-            return true;
+            return Ok(true);
         }
         let (decision, d) = match &e.body {
             Body::AccessAllowed(d) => (Decision::Allowed, d),
             Body::AccessRefused(d) => (Decision::Refused, d),
-            _ => return false,
+            _ => return Ok(false),
         };
-        self.decision.is_none_or(|want| want == decision)
+        Ok(self.decision.is_none_or(|want| want == decision)
             && self.purpose.as_deref().is_none_or(|p| p == d.purpose)
-            && self.column.as_deref().is_none_or(|c| names_column(d, c))
+            && self.column.as_deref().is_none_or(|c| names_column(d, c)))
     }
 }
 
@@ -100,7 +120,7 @@ impl ChainStore {
         let mut hits = Vec::new();
         let mut consider = |index: u64, bytes: &[u8]| -> Result<bool> {
             let entry = SignedEntry::from_bytes(bytes).map_err(|e| e.at_entry(index))?;
-            if filter.matches(&entry) {
+            if filter.matches(self, &entry)? {
                 hits.push(TraceHit { index, entry });
             }
             Ok(hits.len() < limit)
@@ -206,7 +226,7 @@ mod tests {
                         level: "plain".into(),
                     }],
                     reason: String::new(),
-                    consents: vec![],
+                    cites: vec![],
                 };
                 if i % 5 == 0 {
                     Body::AccessRefused(d)
@@ -262,7 +282,7 @@ mod tests {
                                 };
                                 let want: Vec<u64> = all
                                     .iter()
-                                    .filter(|(_, e)| filter.matches(e))
+                                    .filter(|(_, e)| filter.matches(&store, e).unwrap())
                                     .map(|(i, _)| *i)
                                     .collect();
                                 let got: Vec<u64> = store

@@ -27,7 +27,7 @@ pub fn sized_entry(author: &str, n: u64, target: usize) -> Entry {
             datasets: vec![format!("{author}.contributions")],
             columns: vec![],
             reason: String::new(),
-            consents: vec![],
+            cites: vec![],
         }),
     };
     let base = e.to_bytes().map(|b| b.len()).unwrap_or(0) + 4 + 64 + 8;
@@ -67,7 +67,7 @@ pub fn fill_store(dir: &Path, entries: u64) -> Result<ChainStore> {
                         level: "plain".into(),
                     }],
                     reason: "benchmark".into(),
-                    consents: vec![],
+                    cites: vec![],
                 };
                 let body = if i % 10 == 0 {
                     Body::AccessRefused(d)

@@ -35,8 +35,10 @@ pub struct AgencyIdentity {
     pub analyst: Principal,
     /// The analyst's password; also in `users/<agency>.password` (mode 0600).
     pub password: String,
-    /// `<agency>/officer`, the agency's chain officer (role `chain_officer`), who signs
-    /// membership changes; the password is in `users/<agency>.officer.password`.
+    /// `<agency>/officer`, the agency's chain officer and data officer (roles
+    /// `chain_officer` and `data_officer`), who signs membership changes, publishes the
+    /// catalog and decides on access requests; the password is in
+    /// `users/<agency>.officer.password`.
     pub officer: Principal,
     pub officer_password: String,
 }
@@ -122,22 +124,26 @@ pub fn create(dir: &Path, agencies: &[(&str, Addresses)]) -> Result<Identities> 
             std::fs::copy(f, trust_dir.join(name)).map_err(io(f))?;
         }
         let users_file = users_dir.join(format!("{id}.toml"));
-        let user = |name: &str, role: &str, file: &str| -> Result<(Principal, String)> {
+        let user = |name: &str, roles: &[&str], file: &str| -> Result<(Principal, String)> {
             let mut secret = [0u8; 18];
             getrandom(&mut secret)?;
             let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
             let principal = Principal::parse(&format!("{id}/{name}"))?;
-            users::add_user(&users_file, &principal, &[role.into()], &password)?;
+            let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+            users::add_user(&users_file, &principal, &roles, &password)?;
             sluice_gateway::keys::write_private(
                 &users_dir.join(file),
                 format!("{password}\n").as_bytes(),
             )?;
             Ok((principal, password))
         };
-        let (analyst, password) = user("analyst", "fund_analyst", &format!("{id}.password"))?;
+        let (analyst, password) = user("analyst", &["fund_analyst"], &format!("{id}.password"))?;
         let (officer, officer_password) = user(
             "officer",
-            sluice_gateway::chain::CHAIN_OFFICER,
+            &[
+                sluice_gateway::chain::CHAIN_OFFICER,
+                sluice_gateway::directory::DATA_OFFICER,
+            ],
             &format!("{id}.officer.password"),
         )?;
         out.push(AgencyIdentity {

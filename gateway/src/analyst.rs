@@ -249,26 +249,65 @@ impl AnalystClient {
         &self,
         change: v1::MembershipRequest,
     ) -> Result<v1::MembershipResponse> {
-        let req = self.request(change)?;
-        Ok(self
-            .client
-            .clone()
-            .propose_membership(req)
+        self.call(
+            change,
+            |mut c, r| async move { c.propose_membership(r).await },
+        )
+        .await
+    }
+
+    /// The chain's members and pending changes, as the gateway's node has applied them.
+    pub async fn chain_members(&self) -> Result<v1::ChainMembersResponse> {
+        self.call(v1::ChainMembersRequest {}, |mut c, r| async move {
+            c.chain_members(r).await
+        })
+        .await
+    }
+
+    /// One unary call: `message`, with the session token, through `rpc`.
+    async fn call<T, R, F, Fut>(&self, message: T, rpc: F) -> Result<R>
+    where
+        F: FnOnce(GatewayClient<Channel>, tonic::Request<T>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let req = self.request(message)?;
+        Ok(rpc(self.client.clone(), req)
             .await
             .map_err(|s| self.remote(s))?
             .into_inner())
     }
 
-    /// The chain's members and pending changes, as the gateway's node has applied them.
-    pub async fn chain_members(&self) -> Result<v1::ChainMembersResponse> {
-        let req = self.request(v1::ChainMembersRequest {})?;
-        Ok(self
-            .client
-            .clone()
-            .chain_members(req)
+    /// A question to the directory, as the gateway's copy of the chain answers it.
+    pub async fn directory(&self, ask: v1::DirectoryRequest) -> Result<v1::DirectoryResponse> {
+        self.call(ask, |mut c, r| async move { c.directory(r).await })
             .await
-            .map_err(|s| self.remote(s))?
-            .into_inner())
+    }
+
+    /// Publishes the agency's catalog; the session must have the `data_officer` role.
+    pub async fn publish_catalog(&self) -> Result<v1::PublishResponse> {
+        self.call(v1::PublishRequest {}, |mut c, r| async move {
+            c.publish_catalog(r).await
+        })
+        .await
+    }
+
+    /// Files an access request for a conditional dataset, in the session's name.
+    pub async fn request_access(&self, ask: v1::AccessAsk) -> Result<v1::AccessReceipt> {
+        self.call(ask, |mut c, r| async move { c.request_access(r).await })
+            .await
+    }
+
+    /// Approves or denies a request to the agency; the session must have the
+    /// `data_officer` role.
+    pub async fn decide_access(&self, decide: v1::AccessDecide) -> Result<v1::AccessReceipt> {
+        self.call(decide, |mut c, r| async move { c.decide_access(r).await })
+            .await
+    }
+
+    /// Access requests: the session's own, or (`to_my_agency`) those to its agency.
+    pub async fn list_access(&self, list: v1::AccessListRequest) -> Result<v1::AccessListResponse> {
+        self.call(list, |mut c, r| async move { c.list_access(r).await })
+            .await
     }
 }
 

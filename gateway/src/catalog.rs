@@ -1,5 +1,7 @@
 //! What an agency publishes: its datasets, each with a name, title, description and
-//! Arrow schema. This is the form catalogs take on the wire and in the federated planner.
+//! Arrow schema. This is the form catalogs take in the federated planner, read from the
+//! chain's directory ([`DatasetInfo::from_record`]), or on the wire from a gateway that
+//! runs unaudited and so has no directory.
 
 use arrow::datatypes::SchemaRef;
 use sluice_core::{AgencyId, DatasetName, DatasetRef};
@@ -19,6 +21,31 @@ pub struct DatasetInfo {
 }
 
 impl DatasetInfo {
+    /// The dataset a directory record describes; its schema is the record's columns.
+    pub fn from_record(record: &sluice_chain::entry::CatalogRecord) -> Result<Self> {
+        let agency = AgencyId::parse(record.agency())?;
+        let dataset = sluice_core::DatasetRef::parse(&record.dataset)?;
+        let mut fields = Vec::with_capacity(record.columns.len());
+        for c in &record.columns {
+            let data_type: arrow::datatypes::DataType =
+                c.data_type.parse().map_err(|e| GatewayError::BadPeerData {
+                    agency: agency.to_string(),
+                    message: format!(
+                        "the published type `{}` of `{}.{}` does not parse: {e}",
+                        c.data_type, record.dataset, c.name
+                    ),
+                })?;
+            fields.push(arrow::datatypes::Field::new(&c.name, data_type, c.nullable));
+        }
+        Ok(DatasetInfo {
+            agency,
+            name: dataset.dataset().clone(),
+            title: record.title.clone(),
+            description: record.description.clone(),
+            schema: std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        })
+    }
+
     /// `<agency>.<name>`
     pub fn dataset_ref(&self) -> DatasetRef {
         DatasetRef::new(self.agency.clone(), self.name.clone())

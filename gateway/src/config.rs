@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use sluice_chain::entry::{Classification, SharingClass};
 use sluice_connectors::ConnectorConfig;
 use sluice_core::{AgencyId, DatasetName};
 use toml::Spanned;
@@ -38,6 +39,27 @@ pub struct GatewayConfig {
     pub policy: PolicyChoice,
     /// How the gateway proves who it is and checks who calls it. Required to serve.
     pub identity: Option<IdentityConfig>,
+    /// How the gateway keeps its part of the directory.
+    pub directory: DirectorySettings,
+}
+
+/// The `[directory]` section: how often the owner checks its sources' schemas against
+/// what it published, and its grants' end dates. Both have defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectorySettings {
+    /// How often each dataset's source is read again to find a schema that drifted.
+    pub schema_check: Duration,
+    /// How often the owner looks for grants whose end date passed, to record their expiry.
+    pub expiry_check: Duration,
+}
+
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        DirectorySettings {
+            schema_check: Duration::from_secs(30),
+            expiry_check: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The `[identity]` section: the agency's keys (`sluice init`), the federation CA, the
@@ -145,7 +167,8 @@ pub struct PeerConfig {
     pub address: String,
 }
 
-/// One dataset the agency publishes, addressed in SQL as `<agency>.<name>`.
+/// One dataset the agency publishes, addressed in SQL as `<agency>.<name>`, with what
+/// its record in the directory says about it.
 #[derive(Debug, Clone)]
 pub struct DatasetConfig {
     pub name: DatasetName,
@@ -154,13 +177,32 @@ pub struct DatasetConfig {
     pub connector: ConnectorConfig,
     /// The published schema, if the config declares one. The data must match it.
     pub columns: Option<Vec<ColumnConfig>>,
+    /// Words to find it by.
+    pub keywords: Vec<String>,
+    /// The department that keeps it.
+    pub department: String,
+    /// The duty or legal basis the data serves.
+    pub legal_basis: String,
+    /// How it may be shared (`unconditional` by default).
+    pub sharing: SharingClass,
+    /// How often it is updated, e.g. `monthly`.
+    pub update_frequency: String,
+    /// How many rows it holds, as declared.
+    pub row_count: Option<u64>,
+    /// When it was last updated, `YYYY-MM-DD`.
+    pub last_update: String,
+    /// Whom to ask about it.
+    pub contact: String,
 }
 
-/// A published column: its name and Arrow type, as written in the config (`Int64`, `Utf8`, `Date32`, …).
+/// A published column: its name, its Arrow type as written in the config (`Int64`,
+/// `Utf8`, `Date32`, …) and its classification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnConfig {
     pub name: String,
     pub data_type: String,
+    /// `internal` unless declared.
+    pub classification: Classification,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +222,17 @@ struct RawConfig {
     policy: Option<Spanned<RawPolicy>>,
     #[serde(default)]
     identity: Option<RawIdentity>,
+    #[serde(default)]
+    directory: Option<RawDirectory>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    #[serde(default)]
+    schema_check_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    expiry_check_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -284,6 +337,22 @@ struct RawDataset {
     connector: ConnectorConfig,
     #[serde(default)]
     columns: Option<Vec<RawColumn>>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    legal_basis: String,
+    #[serde(default)]
+    sharing: Option<Spanned<String>>,
+    #[serde(default)]
+    update_frequency: String,
+    #[serde(default)]
+    row_count: Option<u64>,
+    #[serde(default)]
+    last_update: Option<Spanned<String>>,
+    #[serde(default)]
+    contact: String,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +361,8 @@ struct RawColumn {
     name: Spanned<String>,
     #[serde(rename = "type")]
     data_type: Spanned<String>,
+    #[serde(default)]
+    classification: Option<Spanned<String>>,
 }
 
 /// Default for [`GatewayConfig::peer_timeout`].
@@ -390,12 +461,59 @@ impl GatewayConfig {
                                 ),
                             ));
                         }
+                        let classification = match c.classification {
+                            None => Classification::Internal,
+                            Some(k) => Classification::parse(k.get_ref()).ok_or_else(|| {
+                                err_at(
+                                    k.span().start,
+                                    format!(
+                                        "column `{}`: classification `{}` is none of public, internal, sensitive, personal",
+                                        c.name.get_ref(),
+                                        k.get_ref()
+                                    ),
+                                )
+                            })?,
+                        };
+                        if out
+                            .iter()
+                            .any(|o: &ColumnConfig| o.name == *c.name.get_ref())
+                        {
+                            return Err(err_at(
+                                c.name.span().start,
+                                format!("column `{}` is declared twice", c.name.get_ref()),
+                            ));
+                        }
                         out.push(ColumnConfig {
                             name: c.name.into_inner(),
                             data_type: c.data_type.into_inner(),
+                            classification,
                         });
                     }
                     Some(out)
+                }
+            };
+            let sharing = match d.sharing {
+                None => SharingClass::Unconditional,
+                Some(s) => SharingClass::parse(s.get_ref()).ok_or_else(|| {
+                    err_at(
+                        s.span().start,
+                        format!(
+                            "sharing: `{}` is none of unconditional, conditional, none",
+                            s.get_ref()
+                        ),
+                    )
+                })?,
+            };
+            let last_update = match d.last_update {
+                None => String::new(),
+                Some(u) => {
+                    if chrono::NaiveDate::parse_from_str(u.get_ref(), "%Y-%m-%d").is_err() {
+                        return Err(err_at(
+                            u.span().start,
+                            format!("last_update: `{}` is not a date (YYYY-MM-DD)", u.get_ref()),
+                        ));
+                    }
+                    u.into_inner()
                 }
             };
             datasets.push(DatasetConfig {
@@ -404,6 +522,14 @@ impl GatewayConfig {
                 description: d.description,
                 connector: d.connector,
                 columns,
+                keywords: d.keywords,
+                department: d.department,
+                legal_basis: d.legal_basis,
+                sharing,
+                update_frequency: d.update_frequency,
+                row_count: d.row_count,
+                last_update,
+                contact: d.contact,
             });
         }
 
@@ -438,9 +564,36 @@ impl GatewayConfig {
                 .unwrap_or(DEFAULT_REQUEST_WINDOW),
         });
 
+        let mut directory = DirectorySettings::default();
+        if let Some(d) = raw.directory {
+            for (value, slot, key) in [
+                (
+                    d.schema_check_ms,
+                    &mut directory.schema_check,
+                    "schema_check_ms",
+                ),
+                (
+                    d.expiry_check_ms,
+                    &mut directory.expiry_check,
+                    "expiry_check_ms",
+                ),
+            ] {
+                if let Some(v) = value {
+                    if *v.get_ref() == 0 {
+                        return Err(err_at(
+                            v.span().start,
+                            format!("directory: `{key}` must be at least 1"),
+                        ));
+                    }
+                    *slot = Duration::from_millis(*v.get_ref());
+                }
+            }
+        }
+
         Ok(GatewayConfig {
             file: file.to_path_buf(),
             identity,
+            directory,
             chain,
             policy,
             agency,

@@ -16,6 +16,7 @@
 //! | [`context`] | the request context every query carries |
 //! | [`intake`] | the one door for untrusted SQL, home and owner alike |
 //! | [`catalog`] | what an agency publishes, on the wire and in the planner |
+//! | [`directory`] | its datasets' records on the chain, access requests and grants, drift |
 //! | [`owner`] | the owner's typestate path, its disclosure policy and its audit trail |
 //! | [`home`] | the federated planner of one gateway |
 //! | [`federation`] | the rewrites that push work to owners, and the remote scan |
@@ -37,6 +38,7 @@ pub mod catalog;
 pub mod chain;
 pub mod config;
 pub mod context;
+pub mod directory;
 pub mod error;
 pub mod export;
 pub mod federation;

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::{ChainChoice, GatewayConfig};
+use crate::directory::publish::Publisher;
 use crate::error::{GatewayError, Result};
 use crate::export::Exporter;
 use crate::grpc::service::GatewayService;
@@ -42,6 +43,46 @@ pub struct Gateway {
     /// Its analysts' sealed exports.
     pub exporter: Arc<Exporter>,
     tls: TlsSettings,
+    /// Its background work: publishing, the drift watch, grant expiry.
+    tasks: Arc<Tasks>,
+    /// Publishes its agency's catalog on the chain, unless it runs unaudited.
+    publisher: Option<Arc<Publisher>>,
+}
+
+/// How long a gateway keeps trying to publish its catalog at start.
+const PUBLISH_AT_START: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A gateway's background tasks, stopped with it.
+#[derive(Debug, Default)]
+struct Tasks {
+    running: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Tasks {
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+    }
+
+    fn stop(&self) {
+        for t in self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Gateway {
@@ -125,7 +166,32 @@ impl Gateway {
                 Arc::clone(&stats),
             )));
         }
-        let home = Arc::new(Home::new(&config.agency, clients, stats)?);
+        let directory = chain.as_ref().map(|n| Arc::clone(n.store()));
+        let home = Arc::new(Home::new(&config.agency, clients, stats, directory)?);
+        let tasks = Arc::new(Tasks::default());
+        let publisher = chain.as_ref().map(|node| {
+            Arc::new(Publisher::new(
+                Arc::clone(node),
+                config.agency.clone(),
+                owner.records(),
+            ))
+        });
+        if let (Some(node), Some(publisher)) = (&chain, &publisher) {
+            let publisher = Arc::clone(publisher);
+            tasks.spawn(async move { publisher.at_start(PUBLISH_AT_START).await });
+            let (watch, sources) = owner.watched();
+            tasks.spawn(crate::directory::drift::watch_forever(
+                watch,
+                sources,
+                config.base_dir.clone(),
+                config.directory.schema_check,
+            ));
+            tasks.spawn(crate::directory::access::expire_forever(
+                Arc::clone(node),
+                config.agency.clone(),
+                config.directory.expiry_check,
+            ));
+        }
         Ok(Gateway {
             owner,
             home,
@@ -134,7 +200,54 @@ impl Gateway {
             keys,
             exporter,
             tls,
+            tasks,
+            publisher,
         })
+    }
+
+    /// Makes the chain's catalog say what this gateway serves now; see
+    /// [`crate::directory::publish::sync`].
+    pub async fn publish(&self) -> Result<crate::directory::publish::PublishReport> {
+        match &self.publisher {
+            Some(p) => p.publish().await,
+            None => Err(GatewayError::BadRequest(
+                "this gateway runs unaudited: it has no chain to publish on".into(),
+            )),
+        }
+    }
+
+    /// Waits until this gateway's copy of the directory lists every dataset in
+    /// `datasets` (`<agency>.<dataset>`), at most `timeout`.
+    pub async fn wait_for_datasets(
+        &self,
+        datasets: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<()> {
+        let node = self.chain.as_ref().ok_or_else(|| {
+            GatewayError::BadRequest("this gateway runs unaudited: it has no directory".into())
+        })?;
+        let started = std::time::Instant::now();
+        loop {
+            let dir = node.store().directory();
+            let mut missing = Vec::new();
+            for d in datasets {
+                if dir.dataset(d)?.is_none() {
+                    missing.push(d.clone());
+                }
+            }
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                return Err(GatewayError::Audit(format!(
+                    "the directory of `{}` still lacks {} after {} ms",
+                    self.owner.agency(),
+                    missing.join(", "),
+                    timeout.as_millis()
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Serve on `listener` until `shutdown` fires.
@@ -143,12 +256,14 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        let tls = self.tls.server();
         let service = GatewayService {
             owner: self.owner,
             home: self.home,
             sessions: self.sessions,
             exporter: self.exporter,
             chain: self.chain,
+            publisher: self.publisher,
         };
         let svc = GatewayServer::new(service)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -157,7 +272,7 @@ impl Gateway {
         // without it, Nagle and delayed ACKs hold small replies for ~40 ms.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
-            .tls_config(self.tls.server())
+            .tls_config(tls)
             .map_err(|e| GatewayError::Transport(format!("TLS settings: {e}")))?
             .add_service(svc)
             .serve_with_incoming_shutdown(incoming, shutdown)
@@ -209,6 +324,7 @@ impl RunningGateway {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+        self.gateway.tasks.stop();
         let served = match self.task.take() {
             Some(t) => t.await.map_err(|e| GatewayError::Internal(e.to_string()))?,
             None => Ok(()),

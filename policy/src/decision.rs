@@ -9,20 +9,26 @@ use datafusion::logical_expr::LogicalPlan;
 
 use crate::level::Level;
 
-/// A policy rule, as written, and where.
+/// A policy rule, as written, and where: a line of a policy file, or an access grant
+/// approved on the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RuleRef {
-    /// The policy file.
+    /// The policy file, or `chain` for a grant.
     pub file: String,
-    /// 1-based line number.
+    /// 1-based line number; 0 for a grant.
     pub line: usize,
-    /// The line as written (trimmed).
+    /// The line as written (trimmed), or what the grant says.
     pub text: String,
+    /// For a grant: the chain index of its approval, which the access entry cites.
+    pub entry: Option<u64>,
 }
 
 impl fmt::Display for RuleRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` ({}:{})", self.text, self.file, self.line)
+        match self.entry {
+            Some(index) => write!(f, "`{}` (chain entry {index})", self.text),
+            None => write!(f, "`{}` ({}:{})", self.text, self.file, self.line),
+        }
     }
 }
 
@@ -103,6 +109,19 @@ pub struct Decided {
 }
 
 impl Decision {
+    /// The chain entries of the access grants this decision relied on: the approvals
+    /// that gave a column its level.
+    pub fn cites(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = self
+            .columns
+            .iter()
+            .filter_map(|c| c.rule.as_ref().and_then(|r| r.entry))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The text rendering `sluice policy explain` prints.
     pub fn explain(&self) -> String {
         self.to_string()

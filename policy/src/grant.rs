@@ -13,6 +13,7 @@ use crate::decision::RuleRef;
 use crate::error::{Error, Result};
 use crate::level::Level;
 use crate::model::{FieldName, Section, Shape};
+use crate::request::Request;
 
 /// The level a column got and the rule that decided it.
 #[derive(Debug, Clone)]
@@ -114,6 +115,7 @@ impl Grants {
             file: "?".into(),
             line: 0,
             text: format!("p, {}", m.join(", ")),
+            entry: None,
         }))
     }
 
@@ -182,6 +184,44 @@ impl Grants {
         Ok(Grant {
             level: Level::Deny,
             rule: None,
+        })
+    }
+
+    /// The level `dataset.column` gets for `request`: the policy's own rules, widened by
+    /// an access grant in force that the request carries. An explicit `deny` rule still
+    /// wins; a grant never narrows what the rules allow.
+    pub fn column(
+        &self,
+        request: &Request,
+        subjects: &[String],
+        purpose: &str,
+        dataset: &str,
+        column: &str,
+    ) -> Result<Grant> {
+        let ruled = self.grant(
+            subjects,
+            request.agency(),
+            purpose,
+            &format!("{dataset}.{column}"),
+        )?;
+        if ruled.level == Level::Deny && ruled.rule.is_some() {
+            return Ok(ruled);
+        }
+        let best = request
+            .grants()
+            .iter()
+            .filter(|g| g.active && g.dataset == dataset)
+            .filter_map(|g| {
+                let (_, level) = g.columns.iter().find(|(c, _)| c == column)?;
+                Some((g, level))
+            })
+            .min_by_key(|(_, level)| level.rank());
+        Ok(match best {
+            Some((g, level)) if level.rank() < ruled.level.rank() => Grant {
+                level: level.clone(),
+                rule: Some(g.rule()),
+            },
+            _ => ruled,
         })
     }
 

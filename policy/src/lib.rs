@@ -57,4 +57,4 @@ pub use mask::MaskSpec;
 pub use model::STANDARD_MODEL;
 pub use policy::{Policy, policy_digest};
 pub use reload::ReloadingPolicy;
-pub use request::Request;
+pub use request::{ChainGrant, Request};

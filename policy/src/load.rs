@@ -167,6 +167,7 @@ pub(crate) fn build(
             file: policy_file.to_string(),
             line: line.no,
             text: line.text.clone(),
+            entry: None,
         };
         match ptype.as_str() {
             "p" => {

@@ -35,7 +35,7 @@ pub(crate) fn access(author: &str, n: u64) -> Entry {
             datasets: vec![format!("{author}.persons")],
             columns: vec![],
             reason: "test".into(),
-            consents: vec![],
+            cites: vec![],
         }),
     }
 }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChainRequest, ChainResponse, NodeId, StorageError, TypeConfig};
 use crate::checkpoint::{NoteVerifier, SignedCheckpoint};
+use crate::directory::Directory;
 use crate::entry::{Body, Digest};
 use crate::error::{Error, Result};
 use crate::membership::Roster;
@@ -36,6 +37,8 @@ type Membership = StoredMembership<NodeId, openraft::BasicNode>;
 type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
 /// Extra meta keys and values written with a chain commit.
 type MetaWrites = Vec<(&'static [u8], Vec<u8>)>;
+/// A request's fate: `Ok`, or refused at a position in the request, with the reason.
+type Verdict<T> = Result<T, (u64, String)>;
 
 const KEY_LAST_APPLIED: &[u8] = b"sm_last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"sm_membership";
@@ -289,13 +292,67 @@ impl ChainStateMachine {
     /// slower (smaller Raft batches, more thread switches) on the two-core machine.
     ///
     /// Membership entries are applied to `live` in order; entries after one that took
-    /// effect are checked against the trust it left. Says whether `live` changed; on a
-    /// refusal it is as it was.
+    /// effect are checked against the trust it left. The directory's rules are applied
+    /// to `dir` (see [`Self::check_directory`]), the request's first entry taking chain
+    /// index `first`. Says whether `live` changed; on a refusal `live` and `dir` are as
+    /// they were.
     fn verify_request(
         &self,
         req: &ChainRequest,
         live: &mut LiveRoster,
-    ) -> Result<(Vec<VerifiedEntry>, bool), (u64, String)> {
+        dir: &mut Directory,
+        first: u64,
+    ) -> Result<Verdict<(Vec<VerifiedEntry>, bool)>, StorageError> {
+        let verified = match self.verify_signatures(req, live) {
+            Ok(v) => v,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let (out, scratch) = verified;
+        if let Err(refusal) = self.check_directory(dir, &out, first)? {
+            return Ok(Err(refusal));
+        }
+        let changed = scratch.is_some();
+        if let Some(m) = scratch {
+            *live = m;
+        }
+        Ok(Ok((out, changed)))
+    }
+
+    /// Applies the directory's rules to `entries`, the first at chain index `first`: a
+    /// catalog entry about another agency's dataset, or an access decision by anyone but
+    /// the dataset's owner, refuses the request on every replica alike.
+    fn check_directory(
+        &self,
+        dir: &mut Directory,
+        entries: &[VerifiedEntry],
+        first: u64,
+    ) -> Result<Verdict<()>, StorageError> {
+        if !entries
+            .iter()
+            .any(|e| crate::directory::is_directory_kind(e.signed().entry().kind()))
+        {
+            return Ok(Ok(()));
+        }
+        let mut trial = dir.clone();
+        for (pos, (index, e)) in (first..).zip(entries).enumerate() {
+            let applied = trial
+                .apply(self.store.as_ref(), e.signed().entry(), index)
+                .map_err(sm_read)?;
+            if let Err(refusal) = applied {
+                return Ok(Err((pos as u64, refusal.to_string())));
+            }
+        }
+        *dir = trial;
+        Ok(Ok(()))
+    }
+
+    /// Verifies every entry's signature, applying membership entries to a copy of `live`
+    /// (returned if any).
+    fn verify_signatures(
+        &self,
+        req: &ChainRequest,
+        live: &LiveRoster,
+    ) -> Verdict<(Vec<VerifiedEntry>, Option<LiveRoster>)> {
         let mut out = Vec::with_capacity(req.entries.len());
         let mut scratch: Option<LiveRoster> = None;
         let mut start = 0;
@@ -312,11 +369,7 @@ impl ChainStateMachine {
             }
             out.extend(verified);
         }
-        let changed = scratch.is_some();
-        if let Some(m) = scratch {
-            *live = m;
-        }
-        Ok((out, changed))
+        Ok((out, scratch))
     }
 
     /// Verifies `entries` (at `offset` in their request) up to and including the first
@@ -641,6 +694,7 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
     {
         let (mut last, mut membership) = self.applied()?;
         let mut live = self.current()?;
+        let mut dir = Directory::default();
         let mut roster_changed = false;
         let mut next = self.store.len().map_err(sm_read)?;
         let mut pending = Vec::new();
@@ -653,17 +707,19 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
                     membership = StoredMembership::new(Some(e.log_id), m);
                     ChainResponse::Nothing
                 }
-                EntryPayload::Normal(req) => match self.verify_request(&req, &mut live) {
-                    Ok((verified, changed)) => {
-                        roster_changed |= changed;
-                        let count = verified.len() as u64;
-                        let first = next;
-                        next += count;
-                        pending.extend(verified);
-                        ChainResponse::Appended { first, count }
+                EntryPayload::Normal(req) => {
+                    match self.verify_request(&req, &mut live, &mut dir, next)? {
+                        Ok((verified, changed)) => {
+                            roster_changed |= changed;
+                            let count = verified.len() as u64;
+                            let first = next;
+                            next += count;
+                            pending.extend(verified);
+                            ChainResponse::Appended { first, count }
+                        }
+                        Err((position, reason)) => ChainResponse::Refused { position, reason },
                     }
-                    Err((position, reason)) => ChainResponse::Refused { position, reason },
-                },
+                }
             };
             responses.push(resp);
         }

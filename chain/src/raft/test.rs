@@ -99,10 +99,10 @@ fn apply_verifies_signatures_and_appends_to_the_chain() {
         out[2],
         ChainResponse::Appended {
             first: 3,
-            count: 11
+            count: 13
         }
     );
-    assert_eq!(chain.len().unwrap(), 14);
+    assert_eq!(chain.len().unwrap(), 16);
     chain.verify(&trust()).unwrap();
     let (last, _) = rt.block_on(sm.applied_state()).unwrap();
     assert_eq!(last.map(|l| l.index), Some(3));
@@ -202,10 +202,10 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     rt.block_on(sm2.install_snapshot(&snap.meta, Box::new(std::io::Cursor::new(data.clone()))))
         .unwrap();
     let chain2 = Arc::clone(sm2.store());
-    assert_eq!(chain2.len().unwrap(), 14);
+    assert_eq!(chain2.len().unwrap(), 16);
     assert_eq!(
-        chain2.root_at(13).unwrap(),
-        sm1.store().root_at(13).unwrap()
+        chain2.root_at(15).unwrap(),
+        sm1.store().root_at(15).unwrap()
     );
     chain2.verify(&trust()).unwrap();
     assert_eq!(
@@ -226,7 +226,7 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     let bigger = current_snapshot(&rt, &mut sm1);
     rt.block_on(sm2.install_snapshot(&bigger.meta, bigger.snapshot))
         .unwrap();
-    assert_eq!(chain2.len().unwrap(), 16);
+    assert_eq!(chain2.len().unwrap(), 18);
 
     // A chain signed by an impostor key the installer does not trust: named at entry 0.
     let forger = AgencySigner::from_seed("bj_hf", [9; 32]).unwrap();
@@ -280,13 +280,13 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
     );
 
     // A snapshot that rewrites what this node already applied is refused: sm2 holds
-    // bj_hf's entries, sm6 the same count in another order.
+    // bj_hf's entries, sm6 the same count with two of them swapped.
     let mut sm6 = checked_sm(dir.path(), "f", trust());
     let mut reordered = signed_bytes(&signer());
-    reordered.reverse();
+    reordered.swap(0, 1);
     reordered.extend(signed_bytes(&signer())[..2].to_vec());
     rt.block_on(sm6.apply([normal(1, reordered)])).unwrap();
-    keep_checkpoint(&sm6, 16, &note_signer());
+    keep_checkpoint(&sm6, 18, &note_signer());
     let rewrite = current_snapshot(&rt, &mut sm6);
     let err = rt
         .block_on(sm2.install_snapshot(&rewrite.meta, rewrite.snapshot))
@@ -295,7 +295,7 @@ fn snapshot_is_the_chain_and_is_checked_before_it_is_installed() {
         err.to_string().contains("differ from this node's chain"),
         "{err}"
     );
-    assert_eq!(chain2.len().unwrap(), 16);
+    assert_eq!(chain2.len().unwrap(), 18);
     chain2.verify(&trust()).unwrap();
 }
 
@@ -317,34 +317,34 @@ fn a_snapshot_smaller_than_its_checkpoint_is_checked_by_consistency() {
     let mut sm = checked_sm(dir.path(), "fresh", trust());
     rt.block_on(sm.install_snapshot(&snap.meta, snap.snapshot))
         .unwrap();
-    assert_eq!(sm.store().len().unwrap(), 14);
+    assert_eq!(sm.store().len().unwrap(), 16);
     assert!(sm.store().latest_checkpoint().unwrap().is_none());
 
-    // Built at 14 entries, sent once a checkpoint at 16 exists.
+    // Built at 16 entries, sent once a checkpoint at 18 exists.
     let mut sm1 = checked_sm(dir.path(), "a", trust());
     rt.block_on(sm1.apply([normal(1, signed_bytes(&signer()))]))
         .unwrap();
     rt.block_on(sm1.build_snapshot()).unwrap();
     rt.block_on(sm1.apply([normal(2, signed_bytes(&signer())[..2].to_vec())]))
         .unwrap();
-    keep_checkpoint(&sm1, 16, &note_signer());
+    keep_checkpoint(&sm1, 18, &note_signer());
     let snap = rt.block_on(sm1.get_current_snapshot()).unwrap().unwrap();
     let mut sm2 = checked_sm(dir.path(), "b", trust());
     rt.block_on(sm2.install_snapshot(&snap.meta, snap.snapshot))
         .unwrap();
-    assert_eq!(sm2.store().len().unwrap(), 14);
+    assert_eq!(sm2.store().len().unwrap(), 16);
     assert_eq!(
-        sm2.store().root_at(14).unwrap(),
-        sm1.store().root_at(14).unwrap()
+        sm2.store().root_at(16).unwrap(),
+        sm1.store().root_at(16).unwrap()
     );
     assert!(
         sm2.store().latest_checkpoint().unwrap().is_none(),
         "a checkpoint past the installed chain is not kept"
     );
 
-    // A checkpoint at 16 whose tree does not extend the snapshot's.
+    // A checkpoint at 18 whose tree does not extend the snapshot's.
     let forged =
-        SignedCheckpoint::sign(Checkpoint::new("sluice/test", 16, [3; 32]), &note_signer())
+        SignedCheckpoint::sign(Checkpoint::new("sluice/test", 18, [3; 32]), &note_signer())
             .unwrap();
     sm1.store()
         .put_meta(&[(crate::store::KEY_CHECKPOINT, forged.to_note().into_bytes())])

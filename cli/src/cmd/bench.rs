@@ -36,6 +36,21 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         iterations: usize,
     },
+    /// `catalog list`, `show` and `search` over a directory of many agencies' catalogs,
+    /// and the time to rebuild the directory's view from the chain's entries.
+    Directory {
+        #[arg(long, default_value_t = 53)]
+        agencies: usize,
+        /// Datasets per agency.
+        #[arg(long, default_value_t = 200)]
+        datasets: usize,
+        /// Datasets that get more versions.
+        #[arg(long, default_value_t = 1_000)]
+        changed: usize,
+        /// Versions each of those gets after the first.
+        #[arg(long, default_value_t = 10)]
+        versions: usize,
+    },
     /// Filtered `audit trace` queries over a store of many entries.
     Trace {
         #[arg(long, default_value_t = 1_000_000)]
@@ -184,6 +199,42 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
                 ]);
             }
             println!("mean of {iterations} runs each\n{t}");
+            Ok(())
+        }
+        Command::Directory {
+            agencies,
+            datasets,
+            changed,
+            versions,
+        } => {
+            let shape = bench::directory::Shape {
+                agencies,
+                datasets,
+                changed,
+                versions,
+            };
+            eprintln!("filling a store with {shape:?} ...");
+            let r = bench::directory::run(tmp.path(), shape)?;
+            let mut t = table(&["operation", "time"]);
+            for (what, time) in [
+                (format!("catalog list, all {} datasets", r.live), r.list_all),
+                ("catalog list, one agency".to_string(), r.list_agency),
+                ("catalog show, median".to_string(), r.show.0),
+                ("catalog show, p99".to_string(), r.show.1),
+                ("first search (builds the index)".to_string(), r.index_build),
+                ("catalog search, median".to_string(), r.search.0),
+                ("catalog search, p99".to_string(), r.search.1),
+                (
+                    format!("rebuild the view from {} entries", r.entries),
+                    r.rebuild,
+                ),
+            ] {
+                t.add_row([what, format!("{time:.2?}")]);
+            }
+            println!(
+                "{} entries written in {:.1?}\n{t}\ntargets: search p99 under 20 ms, show under 5 ms, rebuild under 5 s",
+                r.entries, r.fill
+            );
             Ok(())
         }
         Command::Trace { entries, dir } => {

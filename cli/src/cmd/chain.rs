@@ -5,20 +5,7 @@
 use base64::Engine as _;
 use sluice_proto::v1::{self, membership_request::Action};
 
-/// Where to reach your home gateway.
-#[derive(clap::Args, Debug)]
-pub struct Gateway {
-    /// `host:port` of your home gateway (your session comes from `SLUICE_TOKEN`; it
-    /// needs the role `chain_officer` to sign changes).
-    #[arg(long, value_name = "ADDR")]
-    gateway: String,
-    /// The federation CA certificate the gateway's certificate chains to.
-    #[arg(long, value_name = "FILE", env = "SLUICE_CA")]
-    ca: std::path::PathBuf,
-    /// Seconds to wait for the gateway.
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
-}
+use super::login::HomeGateway as Gateway;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -90,7 +77,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Demote { gateway, agency } => (gateway, change(Action::Demote, agency)),
         Command::Remove { gateway, agency } => (gateway, change(Action::Remove, agency)),
     };
-    let client = super::login::client(&gateway.gateway, &gateway.ca, gateway.timeout).await?;
+    let client = gateway.client().await?;
     let agency = request.agency.clone();
     let resp = client.propose_membership(request).await?;
     if resp.effective {
@@ -116,7 +103,7 @@ fn change(action: Action, agency: String) -> v1::MembershipRequest {
 }
 
 async fn members(gateway: &Gateway) -> anyhow::Result<()> {
-    let client = super::login::client(&gateway.gateway, &gateway.ca, gateway.timeout).await?;
+    let client = gateway.client().await?;
     let resp = client.chain_members().await?;
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);

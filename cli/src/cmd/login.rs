@@ -25,6 +25,27 @@ pub struct Args {
     timeout: u64,
 }
 
+/// Where to reach your home gateway, with the session from `SLUICE_TOKEN`.
+#[derive(clap::Args, Debug)]
+pub struct HomeGateway {
+    /// `host:port` of your home gateway (your session comes from `SLUICE_TOKEN`).
+    #[arg(long, value_name = "ADDR")]
+    pub gateway: String,
+    /// The federation CA certificate the gateway's certificate chains to.
+    #[arg(long, value_name = "FILE", env = "SLUICE_CA")]
+    pub ca: PathBuf,
+    /// Seconds to wait for the gateway.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+impl HomeGateway {
+    /// A client of the gateway, logged in with the session token from `SLUICE_TOKEN`.
+    pub async fn client(&self) -> anyhow::Result<AnalystClient> {
+        client(&self.gateway, &self.ca, self.timeout).await
+    }
+}
+
 /// The password from `SLUICE_PASSWORD`, or the first line of standard input.
 pub fn password() -> anyhow::Result<String> {
     if let Ok(p) = std::env::var("SLUICE_PASSWORD") {

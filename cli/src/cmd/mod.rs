@@ -1,5 +1,6 @@
 //! The command groups of `sluice`, one module each, and the dispatch between them.
 
+mod access;
 mod audit;
 mod bench;
 mod ca;
@@ -30,9 +31,12 @@ enum Command {
     Gateway(gateway::Args),
     /// Run federated SQL through a gateway.
     Query(query::Args),
-    /// The federated data catalog.
+    /// The federated data catalog: list, show, search, history, publish, export.
     #[command(subcommand)]
     Catalog(catalog::Command),
+    /// Access requests for conditional datasets: request, pending, approve, deny.
+    #[command(subcommand)]
+    Access(access::Command),
     /// Run three housing-fund centres on this machine and query across them.
     Demo(demo::Args),
     /// Benchmarks: federated SQL, chain commits, audit traces, policy planning.
@@ -69,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway(args) => gateway::run(args).await,
         Command::Query(args) => query::run(args).await,
         Command::Catalog(cmd) => catalog::run(cmd).await,
+        Command::Access(cmd) => access::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Export(args) => export::export(args).await,

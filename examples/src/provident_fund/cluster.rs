@@ -141,6 +141,21 @@ impl Cluster {
                 chain.wait_for_leader(CHAIN_READY_TIMEOUT).await?;
             }
         }
+        // Homes plan from the chain's directory: the cluster is ready once every copy of
+        // it lists every agency's datasets.
+        let all: Vec<String> = AGENCIES
+            .iter()
+            .flat_map(|a| {
+                DATASETS
+                    .iter()
+                    .map(move |(name, _, _)| format!("{}.{name}", a.id))
+            })
+            .collect();
+        for g in &gateways {
+            g.gateway
+                .wait_for_datasets(&all, CHAIN_READY_TIMEOUT)
+                .await?;
+        }
         Ok(Cluster {
             data,
             gateways,

@@ -121,17 +121,30 @@ pub async fn run(dir: &Path, scale: f64, out: &mut (dyn Write + Send)) -> Result
     )?;
     let client = cluster.analyst("bj_hf").await?;
 
-    let listing = client.catalog(true).await?;
-    w(out, "\nFederated catalog, as seen from bj_hf:".into())?;
-    for c in &listing.agencies {
-        for d in &c.datasets {
+    w(
+        out,
+        "\nThe federated catalog, as bj_hf's copy of the audit chain holds it (sluice catalog list):".into(),
+    )?;
+    let listing = client
+        .directory(sluice_proto::v1::DirectoryRequest {
+            ask: sluice_proto::v1::directory_request::Ask::List as i32,
+            ..Default::default()
+        })
+        .await?;
+    for r in &listing.records {
+        let entry = sluice_chain::SignedEntry::from_bytes(&r.entry)?;
+        if let sluice_chain::Body::CatalogPublish(d) | sluice_chain::Body::CatalogChange(d) =
+            &entry.entry().body
+        {
             w(
                 out,
                 format!(
-                    "  {:<22} {} columns  {}",
-                    d.dataset_ref().to_string(),
-                    d.schema.fields().len(),
-                    d.title
+                    "  {:<22} v{} {} columns  {}  (chain entry {})",
+                    d.dataset,
+                    d.version,
+                    d.columns.len(),
+                    d.title,
+                    r.index
                 ),
             )?;
         }

@@ -1,6 +1,8 @@
 //! The federated catalog as DataFusion sees it: one schema per agency
-//! ([`AgencySchema`]), holding one [`RemoteDataset`] per published dataset. Catalogs are
-//! fetched from the owners when first needed and refreshed when a name is missing.
+//! ([`AgencySchema`]), holding one [`RemoteDataset`] per published dataset. An audited
+//! gateway reads datasets from its copy of the chain's directory, so it plans (and
+//! refuses with a clear message) even while an owner is down; an unaudited one fetches
+//! catalogs from the owners when first needed and refreshes them when a name is missing.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -16,6 +18,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::unparser::Unparser;
 
+use sluice_chain::ChainStore;
 use sluice_core::{AgencyId, Principal, Purpose};
 
 use super::exec::RemoteExec;
@@ -34,16 +37,36 @@ const CATALOG_REFRESH: Duration = Duration::from_secs(1);
 pub struct AgencySchema {
     client: Arc<dyn AgencyClient>,
     home_agency: AgencyId,
+    /// The chain whose directory lists the datasets; `None`: ask the owner.
+    directory: Option<Arc<ChainStore>>,
     cache: RwLock<Option<(Instant, BTreeMap<String, DatasetInfo>)>>,
 }
 
 impl AgencySchema {
-    pub fn new(client: Arc<dyn AgencyClient>, home_agency: &AgencyId) -> Self {
+    /// The datasets of `client`'s agency, as `directory` (this gateway's copy of the
+    /// chain) lists them, or, without one, as the owner answers.
+    pub fn new(
+        client: Arc<dyn AgencyClient>,
+        home_agency: &AgencyId,
+        directory: Option<Arc<ChainStore>>,
+    ) -> Self {
         AgencySchema {
             client,
             home_agency: home_agency.clone(),
+            directory,
             cache: RwLock::new(None),
         }
+    }
+
+    /// The agency's live datasets in the directory.
+    fn published(&self, store: &ChainStore) -> Result<BTreeMap<String, DatasetInfo>> {
+        let agency = self.client.agency();
+        let mut map = BTreeMap::new();
+        for p in store.directory().datasets(Some(agency.as_str()))? {
+            let info = DatasetInfo::from_record(&p.record)?;
+            map.insert(info.name.to_string(), info);
+        }
+        Ok(map)
     }
 
     pub fn client(&self) -> &Arc<dyn AgencyClient> {
@@ -57,6 +80,9 @@ impl AgencySchema {
     /// The agency's datasets, fetched if never fetched, or if `want` is missing and the
     /// cached copy is older than [`CATALOG_REFRESH`].
     pub async fn datasets(&self, want: Option<&str>) -> Result<BTreeMap<String, DatasetInfo>> {
+        if let Some(store) = &self.directory {
+            return self.published(store);
+        }
         if let Some((at, map)) = self.cached() {
             let have = want.is_some_and(|w| map.contains_key(w));
             if have || at.elapsed() < CATALOG_REFRESH {
@@ -100,6 +126,12 @@ pub fn planning_schema(schema: &Schema) -> SchemaRef {
 impl AgencySchema {
     /// Look up one dataset, with an error that lists what the agency does publish.
     pub async fn dataset(&self, name: &str) -> Result<DatasetInfo> {
+        if let Some(store) = &self.directory {
+            let full = format!("{}.{name}", self.client.agency());
+            if let Some(p) = store.directory().dataset(&full)? {
+                return DatasetInfo::from_record(&p.record);
+            }
+        }
         let map = self.datasets(Some(name)).await?;
         map.get(name)
             .cloned()
@@ -114,6 +146,12 @@ impl AgencySchema {
 #[async_trait]
 impl SchemaProvider for AgencySchema {
     fn table_names(&self) -> Vec<String> {
+        if let Some(store) = &self.directory {
+            return self
+                .published(store)
+                .map(|m| m.into_keys().collect())
+                .unwrap_or_default();
+        }
         self.cached()
             .map(|(_, m)| m.keys().cloned().collect())
             .unwrap_or_default()
@@ -134,6 +172,10 @@ impl SchemaProvider for AgencySchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
+        if let Some(store) = &self.directory {
+            let full = format!("{}.{name}", self.client.agency());
+            return matches!(store.directory().dataset(&full), Ok(Some(_)));
+        }
         self.cached().is_some_and(|(_, m)| m.contains_key(name))
     }
 }

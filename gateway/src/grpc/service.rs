@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::status::to_status;
 use crate::context::RequestContext;
+use crate::directory::publish::Publisher;
 use crate::error::GatewayError;
 use crate::export::Exporter;
 use crate::home::Home;
@@ -35,6 +36,8 @@ pub struct GatewayService {
     pub sessions: Arc<Sessions>,
     pub exporter: Arc<Exporter>,
     pub chain: Option<Arc<sluice_chain::ChainNode>>,
+    /// Publishes the agency's catalog; `None` on a gateway without a chain.
+    pub publisher: Option<Arc<Publisher>>,
 }
 
 impl GatewayService {
@@ -343,6 +346,87 @@ impl GatewayRpc for GatewayService {
         let node = self.chain_node().map_err(|e| to_status(&e))?;
         let roster = node.roster().map_err(|e| to_status(&e.into()))?;
         Ok(Response::new(crate::chain::chain_members(&roster)))
+    }
+
+    async fn directory(
+        &self,
+        request: Request<v1::DirectoryRequest>,
+    ) -> Result<Response<v1::DirectoryResponse>, Status> {
+        // The catalog is for the agency's users; peers read their own copy of the chain.
+        session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        let node = self.chain_node().map_err(|e| to_status(&e))?;
+        crate::directory::read::answer(node.store(), request.get_ref())
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
+    }
+
+    async fn publish_catalog(
+        &self,
+        request: Request<v1::PublishRequest>,
+    ) -> Result<Response<v1::PublishResponse>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        crate::directory::require_data_officer(&session, "publish the catalog")
+            .map_err(|e| to_status(&e))?;
+        let publisher = self.publisher.as_ref().ok_or_else(|| {
+            to_status(&GatewayError::BadRequest(
+                "this gateway runs unaudited: it has no chain to publish on".into(),
+            ))
+        })?;
+        let report = publisher.publish().await.map_err(|e| to_status(&e))?;
+        tracing::info!(principal = %session.principal(), ?report, "catalog published");
+        Ok(Response::new(v1::PublishResponse {
+            published: report.published,
+            changed: report.changed,
+            withdrawn: report.withdrawn,
+            unchanged: report.unchanged,
+        }))
+    }
+
+    async fn request_access(
+        &self,
+        request: Request<v1::AccessAsk>,
+    ) -> Result<Response<v1::AccessReceipt>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        let node = self.chain_node().map_err(|e| to_status(&e))?;
+        crate::directory::access::request(node, session.principal(), request.get_ref())
+            .await
+            .map(Response::new)
+            .map_err(|e| {
+                tracing::info!(principal = %session.principal(), error = %e, "access request refused");
+                to_status(&e)
+            })
+    }
+
+    async fn decide_access(
+        &self,
+        request: Request<v1::AccessDecide>,
+    ) -> Result<Response<v1::AccessReceipt>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        crate::directory::require_data_officer(&session, "decide on access requests")
+            .map_err(|e| to_status(&e))?;
+        let node = self.chain_node().map_err(|e| to_status(&e))?;
+        crate::directory::access::decide(node, session.principal(), request.get_ref())
+            .await
+            .map(Response::new)
+            .map_err(|e| {
+                tracing::info!(principal = %session.principal(), error = %e, "access decision refused");
+                to_status(&e)
+            })
+    }
+
+    async fn list_access(
+        &self,
+        request: Request<v1::AccessListRequest>,
+    ) -> Result<Response<v1::AccessListResponse>, Status> {
+        let session = session_of(&self.sessions, &request).map_err(|e| to_status(&e))?;
+        if request.get_ref().to_my_agency {
+            crate::directory::require_data_officer(&session, "list the agency's access requests")
+                .map_err(|e| to_status(&e))?;
+        }
+        let node = self.chain_node().map_err(|e| to_status(&e))?;
+        crate::directory::access::list(node.store(), session.principal(), request.get_ref())
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
     }
 }
 

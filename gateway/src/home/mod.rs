@@ -49,17 +49,20 @@ impl FederatedPlan {
 }
 
 impl Home {
-    /// `clients` holds one client per agency, this gateway's own included.
+    /// `clients` holds one client per agency, this gateway's own included. Datasets are
+    /// resolved from `directory`, this gateway's copy of the chain, or, on a gateway
+    /// that runs unaudited, from the owners' own catalogs.
     pub fn new(
         agency: &AgencyId,
         clients: Vec<Arc<dyn AgencyClient>>,
         stats: Arc<WireStats>,
+        directory: Option<Arc<sluice_chain::ChainStore>>,
     ) -> Result<Self> {
         let catalog = Arc::new(MemoryCatalogProvider::new());
         let mut schemas = BTreeMap::new();
         let mut by_agency = BTreeMap::new();
         for c in clients {
-            let schema = Arc::new(AgencySchema::new(Arc::clone(&c), agency));
+            let schema = Arc::new(AgencySchema::new(Arc::clone(&c), agency, directory.clone()));
             catalog.register_schema(c.agency().as_str(), Arc::clone(&schema) as _)?;
             schemas.insert(c.agency().clone(), schema);
             by_agency.insert(c.agency().clone(), c);

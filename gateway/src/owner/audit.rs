@@ -117,11 +117,14 @@ impl Audit {
         datasets: Vec<String>,
         columns: Vec<ColumnUse>,
         reason: String,
+        cites: Vec<u64>,
     ) -> Result<Receipt> {
         let Some(node) = &self.node else {
             return Ok(Receipt::Unaudited(Unaudited(())));
         };
-        let body = Body::AccessAllowed(decision(ctx, datasets, columns, reason));
+        let mut decided = decision(ctx, datasets, columns, reason);
+        decided.cites = cites;
+        let body = Body::AccessAllowed(decided);
         Self::append(node, body).await.map(Receipt::Committed)
     }
 
@@ -301,7 +304,7 @@ fn unauthenticated_body(caller: &AgencyId, what: String) -> Body {
         datasets: Vec::new(),
         columns: Vec::new(),
         reason: format!("unauthenticated request from {caller}'s gateway: {what}"),
-        consents: Vec::new(),
+        cites: Vec::new(),
     })
 }
 
@@ -383,7 +386,7 @@ fn decision(
             })
             .collect(),
         reason,
-        consents: Vec::new(),
+        cites: Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use sluice_core::AgencyId;
-use sluice_policy::{Policy, PolicyConfig, ReloadingPolicy, Request};
+use sluice_policy::{ChainGrant, Policy, PolicyConfig, ReloadingPolicy, Request};
 
 use super::audit::ColumnUse;
 use crate::catalog::DatasetInfo;
@@ -38,6 +38,8 @@ pub(super) struct Verdict {
     pub columns: Vec<ColumnUse>,
     pub reason: String,
     pub decision: Option<sluice_policy::Decision>,
+    /// The chain entries of the access grants the decision relied on.
+    pub cites: Vec<u64>,
 }
 
 impl Disclosure {
@@ -89,13 +91,15 @@ impl Disclosure {
         }
     }
 
-    /// Judge `plan` for `ctx`: the plan to run, or a refusal.
+    /// Judge `plan` for `ctx`, with the access `grants` the agency approved for it on the
+    /// chain: the plan to run, or a refusal.
     pub(super) fn judge(
         &self,
         agency: &AgencyId,
         state: &SessionState,
         ctx: &RequestContext,
         roles: &[String],
+        grants: Vec<ChainGrant>,
         plan: &LogicalPlan,
     ) -> Result<Verdict> {
         let decided = match self {
@@ -104,13 +108,13 @@ impl Disclosure {
                 if let Some(e) = policy.last_error() {
                     tracing::error!(%agency, error = %e, "policy file rejected; the last good policy stays in force");
                 }
-                let request = request(ctx, roles)?;
+                let request = request(ctx, roles, grants)?;
                 policy
                     .decide(plan, &request)
                     .map_err(|e| refusal(agency, ctx, e, None))?
             }
             Disclosure::DenyAll(policy) => policy
-                .decide(plan, &request(ctx, roles)?)
+                .decide(plan, &request(ctx, roles, grants)?)
                 .map_err(|e| refusal(agency, ctx, e, Some(NO_POLICY)))?,
         };
         let d = &decided.decision;
@@ -128,6 +132,14 @@ impl Disclosure {
             })
             .collect();
         let mut reason = format!("allowed by policy {}", short(&d.policy_digest));
+        let cites = d.cites();
+        if !cites.is_empty() {
+            let list: Vec<String> = cites.iter().map(u64::to_string).collect();
+            reason.push_str(&format!(
+                "; with the access grants approved at chain entries {}",
+                list.join(", ")
+            ));
+        }
         for f in &d.row_filters {
             reason.push_str(&format!("; row filter on {}: {}", f.dataset, f.predicate));
         }
@@ -142,13 +154,15 @@ impl Disclosure {
             columns,
             reason,
             decision: Some(decided.decision),
+            cites,
         })
     }
 }
 
-fn request(ctx: &RequestContext, roles: &[String]) -> Result<Request> {
+fn request(ctx: &RequestContext, roles: &[String], grants: Vec<ChainGrant>) -> Result<Request> {
     Request::new(&ctx.principal.to_string(), Some(ctx.purpose.as_str()))
         .and_then(|r| r.with_roles(roles))
+        .map(|r| r.with_grants(grants))
         .map_err(|e| GatewayError::BadRequest(e.to_string()))
 }
 
@@ -170,6 +184,7 @@ fn open_verdict(state: &SessionState, plan: &LogicalPlan) -> Result<Verdict> {
         columns,
         reason: "[policy] open = true: every published column is plain".into(),
         decision: None,
+        cites: Vec::new(),
     })
 }
 

@@ -32,6 +32,7 @@ pub use self::state::{Authenticated, Judged, Logged, Planned, Recipient};
 use crate::catalog::{AgencyCatalog, DatasetInfo};
 use crate::config::{DatasetConfig, GatewayConfig};
 use crate::context::RequestContext;
+use crate::directory::drift::{DriftWatch, Watched};
 use crate::error::{GatewayError, Result};
 use crate::identity::envelope::Verifier;
 use crate::intake;
@@ -40,6 +41,10 @@ use crate::intake;
 pub struct Owner {
     agency: AgencyId,
     datasets: BTreeMap<String, DatasetInfo>,
+    /// What the config declares about each dataset, for its record in the directory.
+    declared: Vec<DatasetConfig>,
+    /// Sources whose schema drifted from what this owner serves and published.
+    drift: Arc<DriftWatch>,
     ctx: SessionContext,
     audit: Audit,
     disclosure: Disclosure,
@@ -102,6 +107,8 @@ impl Owner {
         Ok(Owner {
             agency,
             datasets,
+            declared: config.datasets.clone(),
+            drift: Arc::default(),
             ctx,
             audit,
             disclosure,
@@ -119,6 +126,40 @@ impl Owner {
             agency: self.agency.clone(),
             datasets: self.datasets.values().cloned().collect(),
         }
+    }
+
+    /// The record of each dataset this owner serves, as the directory should show it
+    /// (versions are assigned when published).
+    pub fn records(&self) -> Vec<sluice_chain::entry::CatalogRecord> {
+        self.declared
+            .iter()
+            .filter_map(|d| {
+                let info = self.datasets.get(d.name.as_str())?;
+                Some(crate::directory::publish::record_of(
+                    &self.agency,
+                    d,
+                    &info.schema,
+                    0,
+                ))
+            })
+            .collect()
+    }
+
+    /// The sources a drift watch reads again, and what drift it reports to.
+    pub fn watched(&self) -> (Arc<DriftWatch>, Vec<Watched>) {
+        let sources = self
+            .declared
+            .iter()
+            .filter_map(|d| {
+                let info = self.datasets.get(d.name.as_str())?;
+                Some(Watched {
+                    dataset: format!("{}.{}", self.agency, d.name),
+                    config: d.clone(),
+                    served: Arc::clone(&info.schema),
+                })
+            })
+            .collect();
+        (Arc::clone(&self.drift), sources)
     }
 
     /// The chain node this owner records on, unless it runs unaudited.
@@ -187,6 +228,13 @@ impl Owner {
             }
         }
         let datasets = query.tables.clone();
+        if let Some(node) = self.audit.node() {
+            for d in &datasets {
+                if let Some(info) = self.datasets.get(d.dataset().as_str()) {
+                    self.drift.check(d, &info.schema, node.store())?;
+                }
+            }
+        }
         let plan = intake::plan(&state, query).await?;
         Ok(Planned {
             ctx,
@@ -196,13 +244,24 @@ impl Owner {
         })
     }
 
-    /// Apply this agency's disclosure policy to a planned query.
+    /// Apply this agency's disclosure policy to a planned query, with the access grants
+    /// its data officers approved on the chain for the query's principal and purpose.
     pub fn judge(&self, planned: Planned) -> Result<Judged> {
+        let grants = match self.audit.node() {
+            Some(node) => crate::directory::access::grants_for(
+                node.store(),
+                &planned.ctx,
+                &planned.datasets,
+                crate::identity::envelope::now_ms(),
+            )?,
+            None => Vec::new(),
+        };
         let verdict = self.disclosure.judge(
             &self.agency,
             &self.ctx.state(),
             &planned.ctx,
             &planned.roles,
+            grants,
             &planned.plan,
         )?;
         Ok(Judged {
@@ -211,6 +270,7 @@ impl Owner {
             columns: verdict.columns,
             reason: verdict.reason,
             decision: verdict.decision,
+            cites: verdict.cites,
         })
     }
 
@@ -221,6 +281,7 @@ impl Owner {
             plan,
             columns,
             reason,
+            cites,
             ..
         } = judged;
         let datasets = planned.datasets.iter().map(ToString::to_string).collect();
@@ -231,7 +292,7 @@ impl Owner {
             .collect();
         let receipt = self
             .audit
-            .allowed(&planned.ctx, datasets, columns, reason)
+            .allowed(&planned.ctx, datasets, columns, reason, cites)
             .await?;
         Ok(Logged {
             ctx: planned.ctx,

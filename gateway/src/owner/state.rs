@@ -121,6 +121,8 @@ pub struct Judged {
     pub(super) columns: Vec<ColumnUse>,
     pub(super) reason: String,
     pub(super) decision: Option<sluice_policy::Decision>,
+    /// The chain entries of the access grants the decision relied on.
+    pub(super) cites: Vec<u64>,
 }
 
 impl Judged {

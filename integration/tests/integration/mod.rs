@@ -2,6 +2,8 @@ mod audit;
 mod chain_faults;
 mod common;
 mod databases;
+mod directory;
+mod directory_corpus;
 mod errors;
 mod export;
 mod federated_sql;

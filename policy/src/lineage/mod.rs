@@ -431,7 +431,10 @@ impl<'p> Analyzer<'p> {
             if !seen.insert((src.dataset.clone(), src.column.clone(), *need)) {
                 continue;
             }
-            let note = if src.rule.is_none() {
+            let ended = self.request.ended_grant_note(&src.dataset, &src.column);
+            let note = if ended.is_some() {
+                ended
+            } else if src.rule.is_none() {
                 self.grants.purpose_hint(
                     &self.subjects,
                     self.request.agency(),
@@ -836,11 +839,12 @@ impl<'p> Analyzer<'p> {
         let mut cols = Vec::new();
         let mut what = Vec::new();
         for (_, field) in scan.projected_schema.iter() {
-            let grant = self.grants.grant(
+            let grant = self.grants.column(
+                self.request,
                 &self.subjects,
-                self.request.agency(),
                 &self.purpose,
-                &format!("{dataset}.{}", field.name()),
+                &dataset,
+                field.name(),
             )?;
             let (level, action) = match &grant.level {
                 Level::Masked(spec) => match self.udf(spec, field.data_type()) {
