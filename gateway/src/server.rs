@@ -173,7 +173,8 @@ impl Gateway {
             Arc::new(Publisher::new(
                 Arc::clone(node),
                 config.agency.clone(),
-                owner.records(),
+                config.file.clone(),
+                owner.served(),
             ))
         });
         if let (Some(node), Some(publisher)) = (&chain, &publisher) {

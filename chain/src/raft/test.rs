@@ -428,3 +428,108 @@ fn log_store_refuses_a_database_missing_a_column_family() {
         crate::Error::MissingColumnFamily(super::log_store::CF_RAFT_META)
     ));
 }
+
+/// The directory's rules refuse a request at the entry that breaks them, on every
+/// replica alike, and see what earlier requests of the same apply made: a record about
+/// another agency's dataset, and a decision by anyone but the dataset's owner.
+#[test]
+fn the_directory_refuses_another_agencys_record_and_decision() {
+    use crate::entry::tests::catalog_record;
+    use crate::entry::{AccessApproval, AccessRequest, Body, ColumnAccess, Entry};
+    let sh = AgencySigner::from_seed("sh_hf", [2; 32]).unwrap();
+    let mut trust = trust();
+    trust.insert("sh_hf", sh.verifying_key()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Arc::new(ChainStore::open(dir.path().join("chain")).unwrap());
+    let mut sm = ChainStateMachine::new(Arc::clone(&chain), trust);
+    let wire = |s: &AgencySigner, body: Body| {
+        s.sign(Entry {
+            author: s.agency().into(),
+            time_ms: 1_700_000_000_000,
+            body,
+        })
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+    };
+    let request = Body::AccessRequest(AccessRequest {
+        request_id: "sh_hf-1".into(),
+        principal: "sh_hf/bob".into(),
+        dataset: "bj_hf.contributions".into(),
+        columns: vec![ColumnAccess {
+            column: "amount".into(),
+            level: "aggregate".into(),
+        }],
+        purpose: "audit".into(),
+        until_ms: 1_800_000_000_000,
+        justification: "audit".into(),
+    });
+    let approval = Body::AccessApprove(AccessApproval {
+        request_id: "sh_hf-1".into(),
+        approver: "sh_hf/bob".into(),
+        columns: vec![ColumnAccess {
+            column: "amount".into(),
+            level: "aggregate".into(),
+        }],
+        valid_from_ms: 1,
+        valid_until_ms: 2,
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt
+        .block_on(sm.apply([
+            normal(
+                1,
+                vec![
+                    wire(
+                        &signer(),
+                        Body::CatalogPublish(catalog_record("bj_hf.contributions", 1)),
+                    ),
+                    wire(&sh, request),
+                ],
+            ),
+            // sh_hf rewrites bj_hf's record: refused at its position.
+            normal(
+                2,
+                vec![
+                    wire(
+                        &signer(),
+                        Body::CatalogChange(catalog_record("bj_hf.contributions", 2)),
+                    ),
+                    wire(
+                        &sh,
+                        Body::CatalogChange(catalog_record("bj_hf.contributions", 3)),
+                    ),
+                ],
+            ),
+            // sh_hf approves its own request to bj_hf's dataset: refused.
+            normal(3, vec![wire(&sh, approval)]),
+        ]))
+        .unwrap();
+    assert_eq!(out[0], ChainResponse::Appended { first: 0, count: 2 });
+    match &out[1] {
+        ChainResponse::Refused { position, reason } => {
+            assert_eq!(*position, 1);
+            assert!(reason.contains("only `bj_hf` may"), "{reason}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    match &out[2] {
+        ChainResponse::Refused { position, reason } => {
+            assert_eq!(*position, 0);
+            assert!(reason.contains("only `bj_hf` may"), "{reason}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // The refused request left nothing: not even its first, valid entry.
+    assert_eq!(chain.len().unwrap(), 2);
+    assert_eq!(
+        chain
+            .directory()
+            .dataset("bj_hf.contributions")
+            .unwrap()
+            .unwrap()
+            .record
+            .version,
+        1
+    );
+}

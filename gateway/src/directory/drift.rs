@@ -61,9 +61,10 @@ pub struct DriftWatch {
 }
 
 impl DriftWatch {
-    /// Refuses `dataset` if its source drifted from what the owner serves, or what the
-    /// owner serves (`served`) differs from its published record in `store`. A dataset
-    /// with no published record is left to the planner, which cannot name it.
+    /// Refuses `dataset` if it was withdrawn from the catalog, if its source drifted from
+    /// what the owner serves, or if what the owner serves (`served`) differs from its
+    /// published record in `store`. A dataset never published is left to the planner,
+    /// which cannot name it.
     pub fn check(&self, dataset: &DatasetRef, served: &Schema, store: &ChainStore) -> Result<()> {
         let name = dataset.to_string();
         if let Some(e) = self
@@ -74,7 +75,16 @@ impl DriftWatch {
         {
             return Err(e.clone());
         }
-        if let Some(p) = store.directory().dataset(&name)?
+        let dir = store.directory();
+        if let Some(state) = dir.state(&name)?
+            && state.withdrawn
+        {
+            return Err(GatewayError::BadRequest(format!(
+                "`{name}` was withdrawn from the catalog (chain entry {}); its owner no longer answers for it",
+                state.index
+            )));
+        }
+        if let Some(p) = dir.dataset(&name)?
             && let Some(e) = difference(&name, &p.record.columns, served)
         {
             return Err(e);

@@ -1,19 +1,22 @@
 //! Publishing: each dataset's record is built from what the config declares and the
-//! schema its source serves, then synced to the chain. A new dataset is published, a
+//! schema its source serves, then synced to the chain, at start and on `sluice catalog
+//! publish` (which reads the config again). A new dataset is published, a
 //! changed one gets its next version, an unchanged one appends nothing, and one the
 //! gateway no longer serves is withdrawn with a tombstone.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::Schema;
+use arrow::datatypes::{Schema, SchemaRef};
 use sluice_chain::ChainNode;
 use sluice_chain::entry::{Body, CatalogColumn, CatalogRecord, CatalogWithdrawal, Classification};
 use sluice_core::AgencyId;
 
 use super::append_applied;
-use crate::config::DatasetConfig;
-use crate::error::Result;
+use crate::config::{DatasetConfig, GatewayConfig};
+use crate::error::{GatewayError, Result};
 
 /// The record `d` publishes, serving `schema`, at `version`. Columns the config does not
 /// declare are classified `internal`.
@@ -132,25 +135,55 @@ pub async fn sync(
 pub struct Publisher {
     node: Arc<ChainNode>,
     agency: AgencyId,
-    records: Vec<CatalogRecord>,
+    /// The config file, read again by each sync, so an edited title, description or
+    /// classification is published without a restart.
+    config_file: PathBuf,
+    /// Each served dataset's schema, by name, as its source was opened.
+    served: BTreeMap<String, SchemaRef>,
     one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl Publisher {
-    /// Publishes `records`, the datasets `agency`'s owner serves, on `node`'s chain.
-    pub fn new(node: Arc<ChainNode>, agency: AgencyId, records: Vec<CatalogRecord>) -> Self {
+    /// Publishes what `agency`'s owner serves (`served`: each dataset's schema by name),
+    /// described as `config_file` declares it, on `node`'s chain.
+    pub fn new(
+        node: Arc<ChainNode>,
+        agency: AgencyId,
+        config_file: PathBuf,
+        served: BTreeMap<String, SchemaRef>,
+    ) -> Self {
         Publisher {
             node,
             agency,
-            records,
+            config_file,
+            served,
             one_at_a_time: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// [`sync`] the records.
+    /// The records the config declares now, for the datasets the owner serves. A dataset
+    /// the config no longer declares is left out, and so withdrawn; one it newly declares
+    /// needs a restart, which opens its source.
+    fn records(&self) -> Result<Vec<CatalogRecord>> {
+        let config = GatewayConfig::load(&self.config_file)?;
+        let mut out = Vec::new();
+        for d in &config.datasets {
+            let schema = self.served.get(d.name.as_str()).ok_or_else(|| {
+                GatewayError::BadRequest(format!(
+                    "{}: dataset `{}` is new; restart the gateway so it opens its source, which publishes it",
+                    self.config_file.display(),
+                    d.name
+                ))
+            })?;
+            out.push(record_of(&self.agency, d, schema, 0));
+        }
+        Ok(out)
+    }
+
+    /// [`sync`] the records the config declares now.
     pub async fn publish(&self) -> Result<PublishReport> {
         let _turn = self.one_at_a_time.lock().await;
-        sync(&self.node, &self.agency, self.records.clone()).await
+        sync(&self.node, &self.agency, self.records()?).await
     }
 
     /// [`Self::publish`] at a gateway's start: the chain may have no leader yet (its
@@ -171,7 +204,7 @@ impl Publisher {
                     );
                     return;
                 }
-                Err(e @ crate::error::GatewayError::BadRequest(_)) => {
+                Err(e @ (GatewayError::BadRequest(_) | GatewayError::Config { .. })) => {
                     tracing::error!(error = %e, "the chain refused this agency's catalog");
                     return;
                 }

@@ -128,20 +128,12 @@ impl Owner {
         }
     }
 
-    /// The record of each dataset this owner serves, as the directory should show it
-    /// (versions are assigned when published).
-    pub fn records(&self) -> Vec<sluice_chain::entry::CatalogRecord> {
-        self.declared
+    /// Each dataset this owner serves, by name, with the schema its source was opened
+    /// with.
+    pub fn served(&self) -> BTreeMap<String, arrow::datatypes::SchemaRef> {
+        self.datasets
             .iter()
-            .filter_map(|d| {
-                let info = self.datasets.get(d.name.as_str())?;
-                Some(crate::directory::publish::record_of(
-                    &self.agency,
-                    d,
-                    &info.schema,
-                    0,
-                ))
-            })
+            .map(|(name, info)| (name.clone(), Arc::clone(&info.schema)))
             .collect()
     }
 

@@ -478,10 +478,31 @@ async fn versions_withdrawals_forgeries_downtime_and_drift() {
         .unwrap();
     assert!(publisher_ran.published.is_empty() && publisher_ran.changed.is_empty());
     assert_eq!(catalog_entries(hf.store()), before);
+    // `sluice catalog publish` reads the config again: an edited description is the
+    // next version, without a restart.
+    edit(
+        &fed,
+        "bj_tax",
+        "description = \"Enterprises registered for tax",
+        "description = \"Every enterprise registered for tax",
+    );
+    let report = fed
+        .gateway("bj_tax")
+        .unwrap()
+        .gateway
+        .publish()
+        .await
+        .unwrap();
+    assert_eq!(report.changed, ["bj_tax.enterprises"]);
+    eventually("version 3 at bj_hf", Duration::from_secs(10), || {
+        current(hf.store(), "bj_tax.enterprises").is_some_and(|r| r.version == 3)
+    })
+    .await;
+    let enterprises = current(hf.store(), "bj_tax.enterprises").unwrap();
 
     // Another agency's record of bj_tax's dataset is refused by every replica.
     let mut forged = enterprises.clone();
-    forged.version = 3;
+    forged.version = 4;
     forged.title = "Forged".into();
     let e = hf
         .append(Entry {
