@@ -76,12 +76,18 @@ struct Flow {
     /// reach the result; but no operation that can fail may see them, because a filter
     /// on them can be evaluated before small groups are suppressed.
     aggregated: BTreeSet<SrcId>,
+    /// It is computed from per-row data by more than `+`, `-`, negation, a widening
+    /// cast, or `*` or `/` by a constant: by a condition, a comparison, a function, a
+    /// subquery. Inside an aggregate such a value can pick rows out of their group as a
+    /// FILTER does (`SUM(CASE WHEN amount > t THEN amount END)`).
+    nonlinear: bool,
 }
 
 impl Flow {
     fn opaque() -> Flow {
         Flow {
             other: true,
+            nonlinear: true,
             ..Flow::default()
         }
     }
@@ -90,7 +96,13 @@ impl Flow {
         self.srcs.extend(o.srcs.iter().copied());
         self.aggregated.extend(o.aggregated.iter().copied());
         self.other |= o.other;
+        self.nonlinear |= o.nonlinear;
         self.origin = None;
+    }
+
+    /// Whether the value varies from row to row.
+    fn per_row(&self) -> bool {
+        !self.srcs.is_empty() || self.other
     }
 }
 
@@ -267,6 +279,32 @@ pub(crate) fn with_new_inputs(plan: &LogicalPlan, inputs: Vec<LogicalPlan>) -> R
         .map_err(internal)
 }
 
+/// Refuse a query that names a column or alias the way the policy names its own hidden
+/// columns: the suppression's `HAVING` and the subject counts find theirs by name, and
+/// must never find one the query made.
+fn reserved_names(plan: &LogicalPlan) -> Result<()> {
+    let mut found: Option<String> = None;
+    plan.apply_with_subqueries(|node| {
+        if let Some(f) = node.schema().fields().iter().find(|f| {
+            f.name()
+                .get(..crate::rewrite::RESERVED_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(crate::rewrite::RESERVED_PREFIX))
+        }) {
+            found = Some(f.name().clone());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(internal)?;
+    match found {
+        Some(name) => Err(Error::Unsupported(format!(
+            "the query names a column `{name}`; names starting with `{}` (in any case) are reserved for the disclosure policy's own columns",
+            crate::rewrite::RESERVED_PREFIX
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The column at `i` of `plan`'s output.
 fn column_at(plan: &LogicalPlan, i: usize) -> Column {
     let (q, f) = plan.schema().qualified_field(i);
@@ -331,6 +369,7 @@ impl<'p> Analyzer<'p> {
         let plan = TypeCoercion::new()
             .analyze(plan.clone(), &ConfigOptions::default())
             .map_err(|e| Error::BadRequest(format!("the query does not type-check: {e}")))?;
+        reserved_names(&plan)?;
         let (rewritten, info) = self.visit(&plan, None)?;
         let (rewritten, info) = strip_hidden(rewritten, info)?;
         // The result: every column reaching it, and every row decision, needs `plain`.
@@ -422,15 +461,28 @@ impl<'p> Analyzer<'p> {
     }
 
     fn refusal(&self, columns: Vec<ColumnDecision>) -> Refusal {
-        let mut seen = BTreeSet::new();
-        let mut violations = Vec::new();
+        // One violation per column and level needed; each further reason is added to
+        // its usage (up to a few), so that the refusal says every way the query used it.
+        const MAX_REASONS: usize = 4;
+        let mut seen: BTreeMap<(String, String, Need), (usize, usize)> = BTreeMap::new();
+        let mut violations: Vec<Violation> = Vec::new();
         for (s, need, usage) in &self.violations {
             let Some(src) = self.srcs.get(*s) else {
                 continue;
             };
-            if !seen.insert((src.dataset.clone(), src.column.clone(), *need)) {
+            let key = (src.dataset.clone(), src.column.clone(), *need);
+            if let Some((i, reasons)) = seen.get_mut(&key) {
+                if let Some(v) = violations.get_mut(*i)
+                    && *reasons < MAX_REASONS
+                    && !v.usage.contains(usage.as_str())
+                {
+                    v.usage.push_str("; and ");
+                    v.usage.push_str(usage);
+                    *reasons += 1;
+                }
                 continue;
             }
+            seen.insert(key, (violations.len(), 1));
             let note = if src.rule.is_none() {
                 self.grants.purpose_hint(
                     &self.subjects,
@@ -997,6 +1049,9 @@ impl<'p> Analyzer<'p> {
     /// join use; anything else is a comparison, recorded in `rows`.
     fn equality(&mut self, l: &Flow, r: &Flow, rows: &mut BTreeMap<SrcId, String>, usage: &str) {
         self.gate(l.aggregated.iter().chain(&r.aggregated).copied(), usage);
+        let mut both = l.clone();
+        both.merge(r);
+        self.refuse_mixing(&both, usage);
         if let (Some(a), Some(b)) = (self.identity(l), self.identity(r)) {
             let scans = (
                 self.srcs.get(a).map(|s| s.scan),
@@ -1023,10 +1078,35 @@ impl<'p> Analyzer<'p> {
                 return;
             }
         }
-        let mut both = l.clone();
-        both.merge(r);
         for s in self.protected(&both) {
             rows.entry(s).or_insert_with(|| usage.to_string());
+        }
+    }
+
+    /// A condition that reads aggregate-level data together with other per-row data (a
+    /// plain, masked or join-level column, a subquery's or a window's result) can single
+    /// one row out of a group that suppression counts whole: `WHERE amount < 200000 OR
+    /// id = x` pads loan x with small loans, so MAX(amount) is x's. Its aggregate-level
+    /// columns need `plain`. Separate conjuncts (`amount > t AND status = 'a'`) only
+    /// narrow the group, which suppression then counts.
+    fn refuse_mixing(&mut self, f: &Flow, usage: &str) {
+        let aggregate: Vec<SrcId> = f
+            .srcs
+            .iter()
+            .copied()
+            .filter(|&s| matches!(self.level(s), Some(Level::Aggregate { .. })))
+            .collect();
+        if aggregate.is_empty() || !(f.other || aggregate.len() < f.srcs.len()) {
+            return;
+        }
+        for s in aggregate {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!(
+                    "{usage}, in a condition that combines it with other per-row data (a plain, masked or join-level column, or a subquery's or window's result): it could single a row out of its group"
+                ),
+            );
         }
     }
 
@@ -1062,6 +1142,7 @@ impl<'p> Analyzer<'p> {
                 Conjunct::Eq(l, r) => self.equality(l, r, rows, usage),
                 Conjunct::Other(f) => {
                     self.gate(f.aggregated.iter().copied(), usage);
+                    self.refuse_mixing(f, usage);
                     for s in self.protected(f) {
                         rows.entry(s).or_insert_with(|| usage.to_string());
                     }
@@ -1159,8 +1240,14 @@ impl<'p> Analyzer<'p> {
             Expr::Cast(c) => {
                 let mut f = self.flow_in(&c.expr, scope)?;
                 let from = total::Types::type_of(scope, &c.expr);
-                if !from.is_some_and(|t| total::injective_cast(&t, c.field.data_type())) {
+                if !from
+                    .as_ref()
+                    .is_some_and(|t| total::injective_cast(t, c.field.data_type()))
+                {
                     f.origin = None;
+                }
+                if !from.is_some_and(|t| total::linear_cast(&t, c.field.data_type())) {
+                    f.nonlinear |= f.per_row();
                 }
                 f
             }
@@ -1169,11 +1256,14 @@ impl<'p> Analyzer<'p> {
                 let from = total::Types::type_of(scope, &c.expr);
                 // TRY_CAST turns what does not fit into NULL: injective only where CAST
                 // cannot fail either.
-                if !from.is_some_and(|t| {
-                    total::injective_cast(&t, c.field.data_type())
-                        && total::safe_cast(&t, c.field.data_type())
+                if !from.as_ref().is_some_and(|t| {
+                    total::injective_cast(t, c.field.data_type())
+                        && total::safe_cast(t, c.field.data_type())
                 }) {
                     f.origin = None;
+                }
+                if !from.is_some_and(|t| total::linear_cast(&t, c.field.data_type())) {
+                    f.nonlinear |= f.per_row();
                 }
                 f
             }
@@ -1237,6 +1327,9 @@ impl<'p> Analyzer<'p> {
                 f.origin = None;
                 if matches!(e, Expr::AggregateFunction(_) | Expr::WindowFunction(_)) {
                     f.other = true;
+                }
+                if !total::linear(e) {
+                    f.nonlinear |= f.per_row();
                 }
                 f
             }
