@@ -289,6 +289,19 @@ impl Analyzer<'_> {
                 );
             }
         }
+        // In a correlated subquery, a condition on an outer column that is not an
+        // equality with it (`b.loan_id <> a.loan_id`) gives each outer row a group of
+        // its own: all loans but this one. Each group is large, and their statistics
+        // differ by exactly one row's value.
+        if child.correlated {
+            for &s in &released {
+                self.use_src(
+                    s,
+                    Need::Plain,
+                    "in an aggregate of a correlated subquery whose rows are chosen by a condition on an outer column other than an equality with it: the groups of two outer rows differ by single rows",
+                );
+            }
+        }
         // Several grouping sets release, in one answer, a group and the groups that
         // partition it: the total minus the released parts is the part suppression
         // hid (GROUPING SETS ((), (id <> x)) gives loan x's amount).
@@ -327,6 +340,7 @@ impl Analyzer<'_> {
             cols,
             scans: child.scans.clone(),
             dup,
+            correlated: child.correlated,
             ..Info::default()
         };
         let Some(k) = k else {

@@ -81,6 +81,8 @@ struct Flow {
     /// subquery. Inside an aggregate such a value can pick rows out of their group as a
     /// FILTER does (`SUM(CASE WHEN amount > t THEN amount END)`).
     nonlinear: bool,
+    /// It reads a column of an enclosing query.
+    outer: bool,
 }
 
 impl Flow {
@@ -97,6 +99,7 @@ impl Flow {
         self.aggregated.extend(o.aggregated.iter().copied());
         self.other |= o.other;
         self.nonlinear |= o.nonlinear;
+        self.outer |= o.outer;
         self.origin = None;
     }
 
@@ -123,6 +126,9 @@ struct Info {
     subjects: Vec<(ScanId, usize)>,
     /// The first operation in this subtree that can fail at run time.
     fallible: Option<String>,
+    /// These rows were chosen by a condition on a column of an enclosing query that is
+    /// not an equality with it: each outer row gets a different set, not a partition.
+    correlated: bool,
 }
 
 impl Info {
@@ -664,7 +670,8 @@ impl<'p> Analyzer<'p> {
             }
             LogicalPlan::Filter(f) => {
                 let mut info = first(&infos);
-                self.predicate(&f.predicate, &scope, &mut info.rows, "in WHERE or HAVING")?;
+                info.correlated |=
+                    self.predicate(&f.predicate, &scope, &mut info.rows, "in WHERE or HAVING")?;
                 info
             }
             LogicalPlan::Sort(s) => {
@@ -773,6 +780,7 @@ impl<'p> Analyzer<'p> {
                     scans: child.scans,
                     subjects: Vec::new(),
                     fallible: None,
+                    correlated: child.correlated,
                 }
             }
             other => {
@@ -961,7 +969,7 @@ impl<'p> Analyzer<'p> {
             let cols = info.cols.clone();
             let scope = Scope::new(vec![(schema.as_ref(), cols.as_slice())], None);
             for f in &scan.filters {
-                self.predicate(f, &scope, &mut info.rows, "in WHERE")?;
+                info.correlated |= self.predicate(f, &scope, &mut info.rows, "in WHERE")?;
             }
         }
         Ok((plan, info))
@@ -1027,6 +1035,7 @@ impl<'p> Analyzer<'p> {
             }
             out.scans.extend(info.scans.iter().copied());
             out.dup.extend(info.dup.iter().copied());
+            out.correlated |= info.correlated;
         }
         // A union's rows are no longer the rows of one scan: another branch can repeat
         // them (the same dataset again) or pad a group with rows of its own (VALUES, or
@@ -1130,17 +1139,30 @@ impl<'p> Analyzer<'p> {
         Ok(out)
     }
 
-    /// Record what the conjuncts of a predicate decide.
+    /// Record what the conjuncts of a predicate decide. Returns whether one of them
+    /// reads a column of an enclosing query other than in an equality of two columns,
+    /// one inner and one outer (which partitions the rows as GROUP BY would).
     fn decide_rows(
         &mut self,
         conjuncts: &[Conjunct],
         rows: &mut BTreeMap<SrcId, String>,
         usage: &str,
-    ) {
+    ) -> bool {
+        let mut correlated = false;
         for c in conjuncts {
             match c {
-                Conjunct::Eq(l, r) => self.equality(l, r, rows, usage),
+                Conjunct::Eq(l, r) => {
+                    if (l.outer || r.outer)
+                        && !(l.outer != r.outer
+                            && self.identity(l).is_some()
+                            && self.identity(r).is_some())
+                    {
+                        correlated = true;
+                    }
+                    self.equality(l, r, rows, usage);
+                }
                 Conjunct::Other(f) => {
+                    correlated |= f.outer;
                     self.gate(f.aggregated.iter().copied(), usage);
                     self.refuse_mixing(f, usage);
                     for s in self.protected(f) {
@@ -1149,18 +1171,19 @@ impl<'p> Analyzer<'p> {
                 }
             }
         }
+        correlated
     }
 
+    /// Record what `pred` decides; see [`Self::decide_rows`] for what it returns.
     fn predicate(
         &mut self,
         pred: &Expr,
         scope: &Scope<'_>,
         rows: &mut BTreeMap<SrcId, String>,
         usage: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let conjuncts = self.conjuncts(pred, scope)?;
-        self.decide_rows(&conjuncts, rows, usage);
-        Ok(())
+        Ok(self.decide_rows(&conjuncts, rows, usage))
     }
 
     fn subquery_info(&self, sq: &Subquery) -> Result<Info> {
@@ -1220,8 +1243,12 @@ impl<'p> Analyzer<'p> {
         }
         Ok(match e {
             Expr::Column(c) => {
-                if let Some(f) = scope.local(c).or_else(|| scope.outer(c)) {
+                if let Some(f) = scope.local(c) {
                     let f = f.clone();
+                    self.reference(&f)
+                } else if let Some(f) = scope.outer(c) {
+                    let mut f = f.clone();
+                    f.outer = true;
                     self.reference(&f)
                 } else if c.name == datafusion::logical_expr::Aggregate::INTERNAL_GROUPING_ID {
                     Flow::default()
@@ -1230,10 +1257,11 @@ impl<'p> Analyzer<'p> {
                 }
             }
             Expr::OuterReferenceColumn(_, c) => {
-                let f = scope
+                let mut f = scope
                     .outer(c)
                     .cloned()
                     .ok_or_else(|| internal(format!("outer column {c} is not in scope")))?;
+                f.outer = true;
                 self.reference(&f)
             }
             Expr::Alias(a) => self.flow_in(&a.expr, scope)?,

@@ -4,6 +4,7 @@ mod attack;
 
 mod adversarial;
 mod depth;
+mod leak_correlated;
 mod leak_errors;
 mod leak_filters;
 mod leak_groups;

@@ -67,6 +67,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_predicates::all())
         .chain(super::leak_groups::all())
         .chain(super::leak_names::all())
+        .chain(super::leak_correlated::all())
     {
         out.push((n.to_string(), sql));
     }
