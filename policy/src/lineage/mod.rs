@@ -687,7 +687,30 @@ impl<'p> Analyzer<'p> {
                 }
                 info
             }
-            LogicalPlan::Limit(_) => {
+            LogicalPlan::Limit(l) => {
+                // A count that is not a constant (a scalar subquery) would make how
+                // many rows come out depend on whatever it reads, unanalysed.
+                let constant = |e: &Option<Box<Expr>>| {
+                    e.as_deref().is_none_or(|e| {
+                        !e.exists(|x| {
+                            Ok(matches!(
+                                x,
+                                Expr::Column(_)
+                                    | Expr::OuterReferenceColumn(..)
+                                    | Expr::ScalarSubquery(_)
+                                    | Expr::Exists(_)
+                                    | Expr::InSubquery(_)
+                                    | Expr::SetComparison(_)
+                            ))
+                        })
+                        .unwrap_or(true)
+                    })
+                };
+                if !constant(&l.skip) || !constant(&l.fetch) {
+                    return Err(Error::Unsupported(
+                        "LIMIT and OFFSET must be constants under a disclosure policy".into(),
+                    ));
+                }
                 let info = first(&infos);
                 self.limit(&info);
                 info
