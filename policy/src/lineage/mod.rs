@@ -776,10 +776,21 @@ impl<'p> Analyzer<'p> {
                 info
             }
             LogicalPlan::Window(w) => self.window(w, first(&infos), &scope)?,
-            LogicalPlan::Values(v) => Info {
-                cols: vec![Flow::opaque(); v.schema.fields().len()],
-                ..Info::default()
-            },
+            LogicalPlan::Values(v) => {
+                // Its cells are expressions, scalar subqueries included: each column
+                // carries what its cells read.
+                let mut cols = vec![Flow::opaque(); v.schema.fields().len()];
+                for row in &v.values {
+                    for (c, e) in cols.iter_mut().zip(row) {
+                        let f = self.flow(e, &scope)?;
+                        c.merge(&f);
+                    }
+                }
+                Info {
+                    cols,
+                    ..Info::default()
+                }
+            }
             LogicalPlan::EmptyRelation(e) => Info {
                 cols: vec![Flow::default(); e.schema.fields().len()],
                 ..Info::default()

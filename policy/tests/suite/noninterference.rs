@@ -68,6 +68,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_groups::all())
         .chain(super::leak_names::all())
         .chain(super::leak_correlated::all())
+        .chain(super::leak_values::all())
     {
         out.push((n.to_string(), sql));
     }
