@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::datatypes::DataType;
 use datafusion::common::Column;
-use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::utils::grouping_set_to_exprlist;
+use datafusion::logical_expr::{Expr, GroupingSet};
 
 use super::total::{self, Types};
 use super::{Analyzer, Flow, Info, Scope, SrcId, column_at, internal, strip_alias};
@@ -43,6 +43,21 @@ enum Kind {
     Other,
 }
 
+/// How many grouping sets `group_expr` forms (one for a plain GROUP BY).
+fn grouping_sets(group_expr: &[Expr]) -> usize {
+    match group_expr {
+        [Expr::GroupingSet(g)] => match g {
+            GroupingSet::Rollup(e) => e.len().saturating_add(1),
+            GroupingSet::Cube(e) => u32::try_from(e.len())
+                .ok()
+                .and_then(|n| 2_usize.checked_pow(n))
+                .unwrap_or(usize::MAX),
+            GroupingSet::GroupingSets(sets) => sets.len(),
+        },
+        _ => 1,
+    }
+}
+
 fn kind(name: &str) -> Kind {
     if STATISTICS.contains(&name) {
         Kind::Statistic
@@ -54,6 +69,35 @@ fn kind(name: &str) -> Kind {
 }
 
 impl Analyzer<'_> {
+    /// Refuse an aggregate function that picks rows inside its group: the protected
+    /// columns of its argument and FILTER (`prot`, `filter`) and those that chose its
+    /// group's rows (`chosen`) need `plain`. Columns of enclosing queries go to
+    /// `carried` instead, to stay on the result.
+    fn refuse_inside(
+        &mut self,
+        prot: &[SrcId],
+        filter: &[SrcId],
+        chosen: &BTreeMap<SrcId, String>,
+        usage: &str,
+        local: &dyn Fn(&Self, SrcId) -> bool,
+        carried: &mut Flow,
+    ) {
+        for &s in prot.iter().chain(filter) {
+            if local(self, s) {
+                self.use_src(s, Need::Plain, usage);
+            } else {
+                carried.srcs.insert(s);
+            }
+        }
+        for (&s, chose) in chosen {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!("{chose}, which chooses the rows of a group that an aggregate {usage}"),
+            );
+        }
+    }
+
     /// Returns what to suppress if this aggregate releases aggregate-level data.
     pub(super) fn aggregate(
         &mut self,
@@ -134,29 +178,38 @@ impl Analyzer<'_> {
             out.aggregated.extend(arg.aggregated.iter().copied());
             // A FILTER picks rows inside a group that small-group suppression counts
             // whole: COUNT(*) FILTER (WHERE id = x AND amount > t) over a large group
-            // answers for one row.
-            if filter.is_some() && (!prot.is_empty() || !filter_prot.is_empty()) {
-                for &s in prot.iter().chain(&filter_prot) {
-                    if local(self, s) {
-                        self.use_src(
-                            s,
-                            Need::Plain,
-                            &format!(
-                                "with a FILTER clause on {name}(), which picks rows inside a group that suppression counts whole"
-                            ),
-                        );
-                    } else {
-                        carried.srcs.insert(s);
-                    }
-                }
+            // answers for one row, and so does COUNT(*) FILTER (WHERE id = x) over a
+            // group of the loans above t.
+            if filter.is_some()
+                && (!prot.is_empty() || !filter_prot.is_empty() || !chosen.is_empty())
+            {
+                let usage = format!(
+                    "with a FILTER clause on {name}(), which picks rows inside a group that suppression counts whole"
+                );
+                self.refuse_inside(&prot, &filter_prot, &chosen, &usage, &local, &mut carried);
+                cols.push(out);
+                continue;
+            }
+            // A condition or a function inside the argument does the same without the
+            // word FILTER: SUM(CASE WHEN amount > t THEN amount END) over all loans, or
+            // SUM(CASE WHEN id = x THEN 1 END) over the loans above t, is one loan's.
+            // Over data the policy protects, or over a group it chose, the argument
+            // must be linear in the row's values.
+            if arg.nonlinear && (!prot.is_empty() || !chosen.is_empty()) {
+                let usage = format!(
+                    "inside {name}() through a condition or a function (only +, -, widening casts, and * or / by a constant keep a statistic): it can pick rows inside a group as a FILTER does"
+                );
+                self.refuse_inside(&prot, &[], &chosen, &usage, &local, &mut carried);
                 cols.push(out);
                 continue;
             }
             let member = match kind(&name) {
                 Kind::Other => true,
                 // MIN or MAX of anything but protected data returns a member the
-                // protected data chose: the smallest loan id among large loans.
-                Kind::Extreme => prot.is_empty(),
+                // protected data chose: the smallest loan id among large loans. Of
+                // several columns (MAX(amount - salary)), it returns one row's
+                // combination, which is not the column itself either.
+                Kind::Extreme => prot.is_empty() || arg.srcs.len() > 1,
                 Kind::Statistic => false,
             };
             if member {
@@ -238,6 +291,31 @@ impl Analyzer<'_> {
                 );
             }
         }
+        // In a correlated subquery, a condition on an outer column that is not an
+        // equality with it (`b.loan_id <> a.loan_id`) gives each outer row a group of
+        // its own: all loans but this one. Each group is large, and their statistics
+        // differ by exactly one row's value.
+        if child.correlated {
+            for &s in &released {
+                self.use_src(
+                    s,
+                    Need::Plain,
+                    "in an aggregate of a correlated subquery whose rows are chosen by a condition on an outer column other than an equality with it: the groups of two outer rows differ by single rows",
+                );
+            }
+        }
+        // Several grouping sets release, in one answer, a group and the groups that
+        // partition it: the total minus the released parts is the part suppression
+        // hid (GROUPING SETS ((), (id <> x)) gives loan x's amount).
+        if grouping_sets(&a.group_expr) > 1 {
+            for &s in &released {
+                self.use_src(
+                    s,
+                    Need::Plain,
+                    "in an aggregate with several GROUPING SETS (ROLLUP, CUBE): a group that suppression hides is the difference of groups it releases",
+                );
+            }
+        }
         if !carried.srcs.is_empty() {
             for c in &mut cols {
                 c.merge(&carried);
@@ -251,10 +329,20 @@ impl Analyzer<'_> {
             })
             .max();
         // The groups are made of the child's rows: a join above sees the same scans.
+        // GROUPING SETS, ROLLUP and CUBE group the same rows once per set, so a group
+        // key comes out once per set that holds it: a join on it repeats the other side.
+        let mut dup = child.dup.clone();
+        if a.group_expr
+            .iter()
+            .any(|g| matches!(g, Expr::GroupingSet(_)))
+        {
+            dup.extend(child.scans.iter().copied());
+        }
         let info = Info {
             cols,
             scans: child.scans.clone(),
-            dup: child.dup.clone(),
+            dup,
+            correlated: child.correlated,
             ..Info::default()
         };
         let Some(k) = k else {

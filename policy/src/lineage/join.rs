@@ -42,12 +42,14 @@ impl Analyzer<'_> {
         );
         both.joined = ls.join(rs).ok().map(std::sync::Arc::new);
 
+        let mut correlated = l.correlated || r.correlated;
         let mut key_flow = Flow::opaque();
         // Key matches between the sides: (left column, right column).
         let mut pairs: Vec<(SrcId, SrcId)> = Vec::new();
         for (le, re) in &j.on {
             let lf = self.flow(le, &lscope)?;
             let rf = self.flow(re, &rscope)?;
+            correlated |= lf.outer || rf.outer;
             self.equality(&lf, &rf, &mut rows, "in a join condition");
             if let Some(p) = self.key_pair(&lf, &rf, l, r) {
                 pairs.push(p);
@@ -57,7 +59,7 @@ impl Analyzer<'_> {
         }
         if let Some(f) = &j.filter {
             let conjuncts = self.conjuncts(f, &both)?;
-            self.decide_rows(&conjuncts, &mut rows, "in a join condition");
+            correlated |= self.decide_rows(&conjuncts, &mut rows, "in a join condition");
             for c in &conjuncts {
                 match c {
                     Conjunct::Eq(a, b) => {
@@ -127,6 +129,7 @@ impl Analyzer<'_> {
         Ok(Info {
             rows,
             order,
+            correlated,
             ..info
         })
     }
@@ -171,6 +174,7 @@ fn side(i: &Info) -> Info {
         scans: i.scans.clone(),
         dup: i.dup.clone(),
         subjects: i.subjects.clone(),
+        correlated: i.correlated,
         ..Info::default()
     }
 }

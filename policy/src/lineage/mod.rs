@@ -76,12 +76,20 @@ struct Flow {
     /// reach the result; but no operation that can fail may see them, because a filter
     /// on them can be evaluated before small groups are suppressed.
     aggregated: BTreeSet<SrcId>,
+    /// It is computed from per-row data by more than `+`, `-`, negation, a widening
+    /// cast, or `*` or `/` by a constant: by a condition, a comparison, a function, a
+    /// subquery. Inside an aggregate such a value can pick rows out of their group as a
+    /// FILTER does (`SUM(CASE WHEN amount > t THEN amount END)`).
+    nonlinear: bool,
+    /// It reads a column of an enclosing query.
+    outer: bool,
 }
 
 impl Flow {
     fn opaque() -> Flow {
         Flow {
             other: true,
+            nonlinear: true,
             ..Flow::default()
         }
     }
@@ -90,7 +98,14 @@ impl Flow {
         self.srcs.extend(o.srcs.iter().copied());
         self.aggregated.extend(o.aggregated.iter().copied());
         self.other |= o.other;
+        self.nonlinear |= o.nonlinear;
+        self.outer |= o.outer;
         self.origin = None;
+    }
+
+    /// Whether the value varies from row to row.
+    fn per_row(&self) -> bool {
+        !self.srcs.is_empty() || self.other
     }
 }
 
@@ -111,6 +126,9 @@ struct Info {
     subjects: Vec<(ScanId, usize)>,
     /// The first operation in this subtree that can fail at run time.
     fallible: Option<String>,
+    /// These rows were chosen by a condition on a column of an enclosing query that is
+    /// not an equality with it: each outer row gets a different set, not a partition.
+    correlated: bool,
 }
 
 impl Info {
@@ -267,6 +285,32 @@ pub(crate) fn with_new_inputs(plan: &LogicalPlan, inputs: Vec<LogicalPlan>) -> R
         .map_err(internal)
 }
 
+/// Refuse a query that names a column or alias the way the policy names its own hidden
+/// columns: the suppression's `HAVING` and the subject counts find theirs by name, and
+/// must never find one the query made.
+fn reserved_names(plan: &LogicalPlan) -> Result<()> {
+    let mut found: Option<String> = None;
+    plan.apply_with_subqueries(|node| {
+        if let Some(f) = node.schema().fields().iter().find(|f| {
+            f.name()
+                .get(..crate::rewrite::RESERVED_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(crate::rewrite::RESERVED_PREFIX))
+        }) {
+            found = Some(f.name().clone());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map_err(internal)?;
+    match found {
+        Some(name) => Err(Error::Unsupported(format!(
+            "the query names a column `{name}`; names starting with `{}` (in any case) are reserved for the disclosure policy's own columns",
+            crate::rewrite::RESERVED_PREFIX
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The column at `i` of `plan`'s output.
 fn column_at(plan: &LogicalPlan, i: usize) -> Column {
     let (q, f) = plan.schema().qualified_field(i);
@@ -331,6 +375,7 @@ impl<'p> Analyzer<'p> {
         let plan = TypeCoercion::new()
             .analyze(plan.clone(), &ConfigOptions::default())
             .map_err(|e| Error::BadRequest(format!("the query does not type-check: {e}")))?;
+        reserved_names(&plan)?;
         let (rewritten, info) = self.visit(&plan, None)?;
         let (rewritten, info) = strip_hidden(rewritten, info)?;
         // The result: every column reaching it, and every row decision, needs `plain`.
@@ -422,15 +467,28 @@ impl<'p> Analyzer<'p> {
     }
 
     fn refusal(&self, columns: Vec<ColumnDecision>) -> Refusal {
-        let mut seen = BTreeSet::new();
-        let mut violations = Vec::new();
+        // One violation per column and level needed; each further reason is added to
+        // its usage (up to a few), so that the refusal says every way the query used it.
+        const MAX_REASONS: usize = 4;
+        let mut seen: BTreeMap<(String, String, Need), (usize, usize)> = BTreeMap::new();
+        let mut violations: Vec<Violation> = Vec::new();
         for (s, need, usage) in &self.violations {
             let Some(src) = self.srcs.get(*s) else {
                 continue;
             };
-            if !seen.insert((src.dataset.clone(), src.column.clone(), *need)) {
+            let key = (src.dataset.clone(), src.column.clone(), *need);
+            if let Some((i, reasons)) = seen.get_mut(&key) {
+                if let Some(v) = violations.get_mut(*i)
+                    && *reasons < MAX_REASONS
+                    && !v.usage.contains(usage.as_str())
+                {
+                    v.usage.push_str("; and ");
+                    v.usage.push_str(usage);
+                    *reasons += 1;
+                }
                 continue;
             }
+            seen.insert(key, (violations.len(), 1));
             let ended = self.request.ended_grant_note(&src.dataset, &src.column);
             let note = if ended.is_some() {
                 ended
@@ -615,7 +673,8 @@ impl<'p> Analyzer<'p> {
             }
             LogicalPlan::Filter(f) => {
                 let mut info = first(&infos);
-                self.predicate(&f.predicate, &scope, &mut info.rows, "in WHERE or HAVING")?;
+                info.correlated |=
+                    self.predicate(&f.predicate, &scope, &mut info.rows, "in WHERE or HAVING")?;
                 info
             }
             LogicalPlan::Sort(s) => {
@@ -631,7 +690,30 @@ impl<'p> Analyzer<'p> {
                 }
                 info
             }
-            LogicalPlan::Limit(_) => {
+            LogicalPlan::Limit(l) => {
+                // A count that is not a constant (a scalar subquery) would make how
+                // many rows come out depend on whatever it reads, unanalysed.
+                let constant = |e: &Option<Box<Expr>>| {
+                    e.as_deref().is_none_or(|e| {
+                        !e.exists(|x| {
+                            Ok(matches!(
+                                x,
+                                Expr::Column(_)
+                                    | Expr::OuterReferenceColumn(..)
+                                    | Expr::ScalarSubquery(_)
+                                    | Expr::Exists(_)
+                                    | Expr::InSubquery(_)
+                                    | Expr::SetComparison(_)
+                            ))
+                        })
+                        .unwrap_or(true)
+                    })
+                };
+                if !constant(&l.skip) || !constant(&l.fetch) {
+                    return Err(Error::Unsupported(
+                        "LIMIT and OFFSET must be constants under a disclosure policy".into(),
+                    ));
+                }
                 let info = first(&infos);
                 self.limit(&info);
                 info
@@ -697,10 +779,21 @@ impl<'p> Analyzer<'p> {
                 info
             }
             LogicalPlan::Window(w) => self.window(w, first(&infos), &scope)?,
-            LogicalPlan::Values(v) => Info {
-                cols: vec![Flow::opaque(); v.schema.fields().len()],
-                ..Info::default()
-            },
+            LogicalPlan::Values(v) => {
+                // Its cells are expressions, scalar subqueries included: each column
+                // carries what its cells read.
+                let mut cols = vec![Flow::opaque(); v.schema.fields().len()];
+                for row in &v.values {
+                    for (c, e) in cols.iter_mut().zip(row) {
+                        let f = self.flow(e, &scope)?;
+                        c.merge(&f);
+                    }
+                }
+                Info {
+                    cols,
+                    ..Info::default()
+                }
+            }
             LogicalPlan::EmptyRelation(e) => Info {
                 cols: vec![Flow::default(); e.schema.fields().len()],
                 ..Info::default()
@@ -724,6 +817,7 @@ impl<'p> Analyzer<'p> {
                     scans: child.scans,
                     subjects: Vec::new(),
                     fallible: None,
+                    correlated: child.correlated,
                 }
             }
             other => {
@@ -913,7 +1007,7 @@ impl<'p> Analyzer<'p> {
             let cols = info.cols.clone();
             let scope = Scope::new(vec![(schema.as_ref(), cols.as_slice())], None);
             for f in &scan.filters {
-                self.predicate(f, &scope, &mut info.rows, "in WHERE")?;
+                info.correlated |= self.predicate(f, &scope, &mut info.rows, "in WHERE")?;
             }
         }
         Ok((plan, info))
@@ -979,6 +1073,7 @@ impl<'p> Analyzer<'p> {
             }
             out.scans.extend(info.scans.iter().copied());
             out.dup.extend(info.dup.iter().copied());
+            out.correlated |= info.correlated;
         }
         // A union's rows are no longer the rows of one scan: another branch can repeat
         // them (the same dataset again) or pad a group with rows of its own (VALUES, or
@@ -1001,6 +1096,9 @@ impl<'p> Analyzer<'p> {
     /// join use; anything else is a comparison, recorded in `rows`.
     fn equality(&mut self, l: &Flow, r: &Flow, rows: &mut BTreeMap<SrcId, String>, usage: &str) {
         self.gate(l.aggregated.iter().chain(&r.aggregated).copied(), usage);
+        let mut both = l.clone();
+        both.merge(r);
+        self.refuse_mixing(&both, usage);
         if let (Some(a), Some(b)) = (self.identity(l), self.identity(r)) {
             let scans = (
                 self.srcs.get(a).map(|s| s.scan),
@@ -1027,10 +1125,35 @@ impl<'p> Analyzer<'p> {
                 return;
             }
         }
-        let mut both = l.clone();
-        both.merge(r);
         for s in self.protected(&both) {
             rows.entry(s).or_insert_with(|| usage.to_string());
+        }
+    }
+
+    /// A condition that reads aggregate-level data together with other per-row data (a
+    /// plain, masked or join-level column, a subquery's or a window's result) can single
+    /// one row out of a group that suppression counts whole: `WHERE amount < 200000 OR
+    /// id = x` pads loan x with small loans, so MAX(amount) is x's. Its aggregate-level
+    /// columns need `plain`. Separate conjuncts (`amount > t AND status = 'a'`) only
+    /// narrow the group, which suppression then counts.
+    fn refuse_mixing(&mut self, f: &Flow, usage: &str) {
+        let aggregate: Vec<SrcId> = f
+            .srcs
+            .iter()
+            .copied()
+            .filter(|&s| matches!(self.level(s), Some(Level::Aggregate { .. })))
+            .collect();
+        if aggregate.is_empty() || !(f.other || aggregate.len() < f.srcs.len()) {
+            return;
+        }
+        for s in aggregate {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!(
+                    "{usage}, in a condition that combines it with other per-row data (a plain, masked or join-level column, or a subquery's or window's result): it could single a row out of its group"
+                ),
+            );
         }
     }
 
@@ -1054,36 +1177,51 @@ impl<'p> Analyzer<'p> {
         Ok(out)
     }
 
-    /// Record what the conjuncts of a predicate decide.
+    /// Record what the conjuncts of a predicate decide. Returns whether one of them
+    /// reads a column of an enclosing query other than in an equality of two columns,
+    /// one inner and one outer (which partitions the rows as GROUP BY would).
     fn decide_rows(
         &mut self,
         conjuncts: &[Conjunct],
         rows: &mut BTreeMap<SrcId, String>,
         usage: &str,
-    ) {
+    ) -> bool {
+        let mut correlated = false;
         for c in conjuncts {
             match c {
-                Conjunct::Eq(l, r) => self.equality(l, r, rows, usage),
+                Conjunct::Eq(l, r) => {
+                    if (l.outer || r.outer)
+                        && !(l.outer != r.outer
+                            && self.identity(l).is_some()
+                            && self.identity(r).is_some())
+                    {
+                        correlated = true;
+                    }
+                    self.equality(l, r, rows, usage);
+                }
                 Conjunct::Other(f) => {
+                    correlated |= f.outer;
                     self.gate(f.aggregated.iter().copied(), usage);
+                    self.refuse_mixing(f, usage);
                     for s in self.protected(f) {
                         rows.entry(s).or_insert_with(|| usage.to_string());
                     }
                 }
             }
         }
+        correlated
     }
 
+    /// Record what `pred` decides; see [`Self::decide_rows`] for what it returns.
     fn predicate(
         &mut self,
         pred: &Expr,
         scope: &Scope<'_>,
         rows: &mut BTreeMap<SrcId, String>,
         usage: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let conjuncts = self.conjuncts(pred, scope)?;
-        self.decide_rows(&conjuncts, rows, usage);
-        Ok(())
+        Ok(self.decide_rows(&conjuncts, rows, usage))
     }
 
     fn subquery_info(&self, sq: &Subquery) -> Result<Info> {
@@ -1143,8 +1281,12 @@ impl<'p> Analyzer<'p> {
         }
         Ok(match e {
             Expr::Column(c) => {
-                if let Some(f) = scope.local(c).or_else(|| scope.outer(c)) {
+                if let Some(f) = scope.local(c) {
                     let f = f.clone();
+                    self.reference(&f)
+                } else if let Some(f) = scope.outer(c) {
+                    let mut f = f.clone();
+                    f.outer = true;
                     self.reference(&f)
                 } else if c.name == datafusion::logical_expr::Aggregate::INTERNAL_GROUPING_ID {
                     Flow::default()
@@ -1153,18 +1295,25 @@ impl<'p> Analyzer<'p> {
                 }
             }
             Expr::OuterReferenceColumn(_, c) => {
-                let f = scope
+                let mut f = scope
                     .outer(c)
                     .cloned()
                     .ok_or_else(|| internal(format!("outer column {c} is not in scope")))?;
+                f.outer = true;
                 self.reference(&f)
             }
             Expr::Alias(a) => self.flow_in(&a.expr, scope)?,
             Expr::Cast(c) => {
                 let mut f = self.flow_in(&c.expr, scope)?;
                 let from = total::Types::type_of(scope, &c.expr);
-                if !from.is_some_and(|t| total::injective_cast(&t, c.field.data_type())) {
+                if !from
+                    .as_ref()
+                    .is_some_and(|t| total::injective_cast(t, c.field.data_type()))
+                {
                     f.origin = None;
+                }
+                if !from.is_some_and(|t| total::linear_cast(&t, c.field.data_type())) {
+                    f.nonlinear |= f.per_row();
                 }
                 f
             }
@@ -1173,11 +1322,14 @@ impl<'p> Analyzer<'p> {
                 let from = total::Types::type_of(scope, &c.expr);
                 // TRY_CAST turns what does not fit into NULL: injective only where CAST
                 // cannot fail either.
-                if !from.is_some_and(|t| {
-                    total::injective_cast(&t, c.field.data_type())
-                        && total::safe_cast(&t, c.field.data_type())
+                if !from.as_ref().is_some_and(|t| {
+                    total::injective_cast(t, c.field.data_type())
+                        && total::safe_cast(t, c.field.data_type())
                 }) {
                     f.origin = None;
+                }
+                if !from.is_some_and(|t| total::linear_cast(&t, c.field.data_type())) {
+                    f.nonlinear |= f.per_row();
                 }
                 f
             }
@@ -1241,6 +1393,9 @@ impl<'p> Analyzer<'p> {
                 f.origin = None;
                 if matches!(e, Expr::AggregateFunction(_) | Expr::WindowFunction(_)) {
                     f.other = true;
+                }
+                if !total::linear(e) {
+                    f.nonlinear |= f.per_row();
                 }
                 f
             }

@@ -75,10 +75,9 @@ const TOTAL_FUNCTIONS: &[&str] = &[
     "current_time",
 ];
 
-/// Scalar functions that are total on integer and float arguments.
-const TOTAL_ON_NUMBERS: &[&str] = &[
-    "round", "floor", "ceil", "trunc", "signum", "isnan", "iszero",
-];
+/// Scalar functions that are total on integer and float arguments. `round` is not: on
+/// integers, rounding to a negative number of places overflows near the type's limits.
+const TOTAL_ON_NUMBERS: &[&str] = &["floor", "ceil", "trunc", "signum", "isnan", "iszero"];
 
 /// Window functions that cannot fail.
 const TOTAL_WINDOW_FUNCTIONS: &[&str] = &[
@@ -292,9 +291,13 @@ fn function_is_total(name: &str, args: &[Expr], types: &dyn Types) -> bool {
     }
     let int_arg = |i: usize| args.get(i).and_then(constant_i64);
     match name {
-        // substr(s, start[, length]): any constant start, a constant length >= 0.
+        // round(x[, places]): on integers, a negative number of places can overflow.
+        "round" => numbers() && (args.len() < 2 || int_arg(1).is_some_and(|n| n >= 0)),
+        // substr(s, start[, length]): a constant start above i64::MIN (the start is
+        // decremented with a check), a constant length >= 0.
         "substr" | "substring" => {
-            int_arg(1).is_some() && (args.len() < 3 || int_arg(2).is_some_and(|n| n >= 0))
+            int_arg(1).is_some_and(|s| s > i64::MIN)
+                && (args.len() < 3 || int_arg(2).is_some_and(|n| n >= 0))
         }
         "left" | "right" => int_arg(1).is_some(),
         "lpad" | "rpad" => {
@@ -334,5 +337,39 @@ pub(super) fn window_may_fail(name: &str, args: &[Expr], arg_types: &[Option<Dat
         "ntile" => args.first().and_then(constant_i64).is_none_or(|n| n <= 0),
         "nth_value" => args.get(1).and_then(constant_i64).is_none_or(|n| n <= 0),
         _ => aggregate_may_fail(name, arg_types),
+    }
+}
+
+/// Whether a cast keeps a value's place among the others: a widening or injective cast
+/// that cannot fail, or a cast to a float (monotone, if rounding). A cast to a boolean
+/// or one that can turn values into NULL is a condition, not a change of unit.
+pub(super) fn linear_cast(from: &DataType, to: &DataType) -> bool {
+    safe_cast(from, to)
+        && !matches!(to, DataType::Boolean)
+        && (injective_cast(from, to) || to.is_floating())
+}
+
+/// Whether the node `e` itself (not its children) is linear in its non-constant
+/// operands: negation, `+`, `-`, `*` or `/` with a constant factor or divisor, and
+/// `COALESCE(x, constant)`.
+/// Casts are judged by [`linear_cast`], columns and literals by the caller. Anything
+/// else (a comparison, CASE, a function) can map all rows but one to the same value.
+pub(super) fn linear(e: &Expr) -> bool {
+    match e {
+        Expr::Negative(_) | Expr::Alias(_) => true,
+        Expr::BinaryExpr(b) => match b.op {
+            Operator::Plus | Operator::Minus => true,
+            Operator::Multiply => constant(&b.left).is_some() || constant(&b.right).is_some(),
+            Operator::Divide => constant(&b.right).is_some(),
+            _ => false,
+        },
+        // COALESCE(x, 0): a constant for NULL, the value otherwise.
+        Expr::ScalarFunction(f) => {
+            matches!(
+                f.func.name().to_ascii_lowercase().as_str(),
+                "coalesce" | "nvl" | "ifnull"
+            ) && f.args.iter().skip(1).all(|a| constant(a).is_some())
+        }
+        _ => false,
     }
 }

@@ -59,4 +59,23 @@ attacks! {
     total_operations_over_protected_data_are_fine:
         "SELECT status, SUM(amount) / 1000, AVG(CAST(amount AS DOUBLE)), MAX(amount) * 2 FROM loans WHERE amount > 120000.5 AND CAST(loan_id AS VARCHAR) LIKE '2%' GROUP BY status"
         => RevealNothing;
+    // Functions the list of total ones held total that are not, in every form.
+    rounding_to_negative_places_overflows_near_the_limit:
+        "SELECT COUNT(*) FROM loans WHERE CASE WHEN amount >= 769145 THEN round(amount + 9223372036854006660, -1) ELSE 0 END > 0"
+        => Refuse("loans.amount", "can fail");
+    rounding_a_sum_to_negative_places:
+        "SELECT SUM(round(amount, -1)) FROM loans"
+        => Refuse("loans.amount", "can fail");
+    substr_from_the_smallest_start_in_a_branch_chosen_by_amount:
+        "SELECT COUNT(*) FROM loans WHERE CASE WHEN amount >= 769145 THEN substr('abc', -9223372036854775808) ELSE '' END = 'x'"
+        => Refuse("loans.amount", "can fail");
+    substr_from_the_smallest_start_over_rows_an_amount_chose:
+        "SELECT COUNT(*) FROM loans WHERE amount > 760000 AND substr(status, -9223372036854775808) = 'x'"
+        => Refuse("loans.amount", "can fail");
+    rounding_in_a_branch_chosen_by_employer:
+        "SELECT COUNT(*) FROM loans WHERE CASE WHEN employer = 'Grid Power' THEN round(length(employer) + 9223372036854775795, -1) ELSE 0 END > 0"
+        => Refuse("loans.employer", "can fail");
+    rounding_a_float_to_places_cannot_fail:
+        "SELECT COUNT(*) FROM loans WHERE round(CAST(amount AS DOUBLE), 2) > 700000.5"
+        => RevealNothing;
 }

@@ -47,4 +47,14 @@ attacks! {
     a_join_on_the_declared_key_still_counts:
         "SELECT a.status, SUM(a.amount) FROM loans a JOIN loans b ON a.loan_id = b.loan_id GROUP BY a.status"
         => RevealNothing;
+    // An aggregate with several grouping sets puts a key out once per set.
+    join_against_grouping_sets_that_repeat_the_key:
+        format!("SELECT SUM(a.amount), COUNT(*) FROM loans a JOIN (SELECT loan_id FROM loans GROUP BY GROUPING SETS ((loan_id), (loan_id, status), (loan_id, loan_id + 1), (loan_id, loan_id + 2), (loan_id, loan_id + 3))) b ON a.loan_id = b.loan_id WHERE a.loan_id = {X}")
+        => Refuse("loans.amount", "repeat");
+    join_against_a_rollup_of_the_key:
+        format!("SELECT MAX(a.amount) FROM loans a JOIN (SELECT loan_id, status FROM loans GROUP BY ROLLUP(loan_id, status)) b ON a.loan_id = b.loan_id WHERE a.loan_id = {X}")
+        => Refuse("loans.amount", "repeat");
+    join_against_a_cube_of_the_key:
+        format!("SELECT AVG(a.amount) FROM loans a JOIN (SELECT loan_id FROM loans GROUP BY CUBE(loan_id, status)) b ON a.loan_id = b.loan_id WHERE a.loan_id = {X}")
+        => Refuse("loans.amount", "repeat");
 }

@@ -53,4 +53,10 @@ attacks! {
     statistics_of_large_loans_are_released:
         "SELECT COUNT(*), SUM(amount), AVG(amount), COUNT(DISTINCT status) FROM loans WHERE amount > 350000"
         => RevealNothing;
+    largest_combination_of_two_aggregate_level_columns:
+        "SELECT MAX(l.amount - p.salary) FROM loans l JOIN persons p ON l.person_id = p.person_id"
+        => Refuse("loans.amount", "not a statistic");
+    largest_combination_per_city:
+        "SELECT p.city, MIN(p.salary + l.amount) FROM persons p JOIN loans l ON l.person_id = p.person_id GROUP BY p.city"
+        => Refuse("persons.salary", "not a statistic");
 }

@@ -50,4 +50,14 @@ attacks! {
     a_limit_over_a_plain_order_is_fine:
         "SELECT SUM(amount) FROM (SELECT amount FROM loans ORDER BY loan_id LIMIT 10) t"
         => RevealNothing;
+    // A LIMIT or OFFSET counted by protected data would pass as many rows as it says.
+    limit_counted_by_a_subquery_on_amounts:
+        "SELECT COUNT(*) FROM (SELECT loan_id FROM loans ORDER BY loan_id LIMIT (SELECT COUNT(*) FROM loans WHERE amount > 700000)) t"
+        => RefuseUnsupported("LIMIT and OFFSET must be constants");
+    offset_counted_by_a_subquery_on_amounts:
+        "SELECT COUNT(*) FROM (SELECT loan_id FROM loans ORDER BY loan_id OFFSET (SELECT COUNT(*) FROM loans WHERE amount > 700000)) t"
+        => RefuseUnsupported("LIMIT and OFFSET must be constants");
+    a_constant_expression_as_limit_is_fine:
+        "SELECT SUM(amount) FROM (SELECT amount FROM loans ORDER BY loan_id LIMIT 10 + 10) t"
+        => RevealNothing;
 }

@@ -4,11 +4,16 @@ mod attack;
 
 mod adversarial;
 mod depth;
+mod leak_correlated;
 mod leak_errors;
 mod leak_filters;
+mod leak_groups;
 mod leak_joins;
 mod leak_members;
+mod leak_names;
 mod leak_order;
+mod leak_predicates;
+mod leak_values;
 mod loading;
 mod masks;
 mod noninterference;

@@ -64,6 +64,11 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_order::all())
         .chain(super::leak_members::all())
         .chain(super::subjects::all())
+        .chain(super::leak_predicates::all())
+        .chain(super::leak_groups::all())
+        .chain(super::leak_names::all())
+        .chain(super::leak_correlated::all())
+        .chain(super::leak_values::all())
     {
         out.push((n.to_string(), sql));
     }
