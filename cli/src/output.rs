@@ -146,6 +146,18 @@ fn arrow_io(e: arrow::error::ArrowError) -> anyhow::Error {
     }
 }
 
+/// A unix time in milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC), or the number itself
+/// where it is out of range.
+pub fn utc(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || ms.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -8,7 +8,6 @@ pub mod search;
 pub mod view;
 
 pub use search::{Hit, SearchFilter, SearchIndex};
-pub use view::{AccessCase, CatalogEvent, DirectoryView, Published};
 
 use std::collections::HashMap;
 

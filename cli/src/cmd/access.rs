@@ -125,16 +125,6 @@ fn now_ms() -> u64 {
     sluice_gateway::identity::envelope::now_ms()
 }
 
-fn time(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(
-            || ms.to_string(),
-            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        )
-}
-
 fn body(record: Option<&v1::ChainRecord>) -> anyhow::Result<Option<Body>> {
     record
         .map(|r| {
@@ -163,7 +153,7 @@ fn print_cases(cases: &[v1::AccessCaseInfo]) -> anyhow::Result<()> {
                     .map(|c| format!("{}:{}", c.column, c.level))
                     .collect::<Vec<_>>()
                     .join(", "),
-                time(a.valid_until_ms),
+                crate::output::utc(a.valid_until_ms),
                 format!("approved by {}", a.approver),
             ),
             Some(Body::AccessDeny(d)) => (
@@ -177,7 +167,7 @@ fn print_cases(cases: &[v1::AccessCaseInfo]) -> anyhow::Result<()> {
                     .map(|c| format!("{}:{}", c.column, c.level))
                     .collect::<Vec<_>>()
                     .join(", "),
-                time(r.until_ms),
+                crate::output::utc(r.until_ms),
                 r.justification.clone(),
             ),
         };

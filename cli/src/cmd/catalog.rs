@@ -158,16 +158,6 @@ fn current(records: Vec<Record>) -> Vec<(Record, CatalogRecord)> {
         .collect()
 }
 
-fn time(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(
-            || ms.to_string(),
-            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        )
-}
-
 fn table() -> comfy_table::Table {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
@@ -245,7 +235,11 @@ fn print_show(r: &Record, c: &CatalogRecord, format: ListFormat) -> anyhow::Resu
         println!("  rows:         {n}");
     }
     println!("  contact:      {}", c.contact);
-    println!("  published:    {} by {}", time(r.time_ms), r.author);
+    println!(
+        "  published:    {} by {}",
+        crate::output::utc(r.time_ms),
+        r.author
+    );
     let mut t = table();
     t.set_header(["column", "type", "nullable", "classification"]);
     for col in &c.columns {
@@ -306,7 +300,7 @@ fn print_history(records: &[Record], format: ListFormat) -> anyhow::Result<()> {
             for (r, what, version, changes) in rows {
                 t.add_row([
                     r.index.to_string(),
-                    time(r.time_ms),
+                    crate::output::utc(r.time_ms),
                     r.author.clone(),
                     what.to_string(),
                     version.to_string(),

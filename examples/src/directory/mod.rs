@@ -52,6 +52,26 @@ pub fn request(until_ms: u64) -> v1::AccessAsk {
     }
 }
 
+/// The public security bureau's approval of `request_id`: person ids and districts as
+/// asked, years of registration narrowed to aggregates, until `until_ms`.
+pub fn approval(request_id: &str, until_ms: u64) -> v1::AccessDecide {
+    let col = |column: &str, level: &str| v1::ColumnLevelSpec {
+        column: column.into(),
+        level: level.into(),
+    };
+    v1::AccessDecide {
+        request_id: request_id.into(),
+        approve: true,
+        columns: vec![
+            col("person_id", "plain"),
+            col("district", "plain"),
+            col("registered_year", "aggregate"),
+        ],
+        until_ms,
+        reason: String::new(),
+    }
+}
+
 /// The signed entries a directory answer carries, decoded.
 pub fn bodies(records: &[v1::ChainRecord]) -> Result<Vec<(u64, Body)>> {
     records
@@ -201,27 +221,9 @@ pub async fn run(dir: &Path, grant: Duration, out: &mut (dyn Write + Send)) -> R
         out,
         format!("  pending at bj_psb: {} request(s)", pending.cases.len()),
     )?;
+    let until_ms = now_ms() + u64::try_from(grant.as_millis()).unwrap_or(u64::MAX);
     let approval = officer
-        .decide_access(v1::AccessDecide {
-            request_id: receipt.request_id.clone(),
-            approve: true,
-            columns: vec![
-                v1::ColumnLevelSpec {
-                    column: "person_id".into(),
-                    level: "plain".into(),
-                },
-                v1::ColumnLevelSpec {
-                    column: "district".into(),
-                    level: "plain".into(),
-                },
-                v1::ColumnLevelSpec {
-                    column: "registered_year".into(),
-                    level: "aggregate".into(),
-                },
-            ],
-            until_ms: now_ms() + u64::try_from(grant.as_millis()).unwrap_or(u64::MAX),
-            reason: String::new(),
-        })
+        .decide_access(approval(&receipt.request_id, until_ms))
         .await?;
     w(
         out,

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use sluice_chain::directory::{AccessCase, RequestStatus};
+use sluice_chain::directory::RequestStatus;
+use sluice_chain::directory::view::AccessCase;
 use sluice_chain::entry::{
     AccessApproval, AccessDenial, AccessExpiry, AccessRequest, Body, ColumnAccess,
 };

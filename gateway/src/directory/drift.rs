@@ -132,17 +132,7 @@ pub async fn watch_forever(
             let drift = match sluice_connectors::open(&w.config.connector, &base_dir).await {
                 Ok(provider) => {
                     let now = provider.schema();
-                    let published: Vec<CatalogColumn> = w
-                        .served
-                        .fields()
-                        .iter()
-                        .map(|f| CatalogColumn {
-                            name: f.name().clone(),
-                            data_type: f.data_type().to_string(),
-                            nullable: f.is_nullable(),
-                            classification: sluice_chain::entry::Classification::Internal,
-                        })
-                        .collect();
+                    let published = super::publish::columns_of(&w.served, &[]);
                     difference(&w.dataset, &published, &now)
                 }
                 // An unreachable source fails the queries that read it, with its own

@@ -15,7 +15,7 @@ use sluice_chain::entry::{Body, CatalogColumn, CatalogRecord, CatalogWithdrawal,
 use sluice_core::AgencyId;
 
 use super::append_applied;
-use crate::config::{DatasetConfig, GatewayConfig};
+use crate::config::{ColumnConfig, DatasetConfig, GatewayConfig};
 use crate::error::{GatewayError, Result};
 
 /// The record `d` publishes, serving `schema`, at `version`. Columns the config does not
@@ -35,25 +35,31 @@ pub fn record_of(
         keywords: d.keywords.clone(),
         department: d.department.clone(),
         legal_basis: d.legal_basis.clone(),
-        columns: schema
-            .fields()
-            .iter()
-            .map(|f| CatalogColumn {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-                nullable: f.is_nullable(),
-                classification: declared
-                    .iter()
-                    .find(|c| &c.name == f.name())
-                    .map_or(Classification::Internal, |c| c.classification),
-            })
-            .collect(),
+        columns: columns_of(schema, declared),
         sharing: d.sharing,
         update_frequency: d.update_frequency.clone(),
         row_count: d.row_count,
         last_update: d.last_update.clone(),
         contact: d.contact.clone(),
     }
+}
+
+/// The columns `schema` publishes, each classified as `declared` says (`internal` where
+/// it says nothing).
+pub fn columns_of(schema: &Schema, declared: &[ColumnConfig]) -> Vec<CatalogColumn> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| CatalogColumn {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+            nullable: f.is_nullable(),
+            classification: declared
+                .iter()
+                .find(|c| &c.name == f.name())
+                .map_or(Classification::Internal, |c| c.classification),
+        })
+        .collect()
 }
 
 /// What one sync appended, by dataset (`<agency>.<dataset>`).

@@ -141,26 +141,7 @@ async fn request_approve_query_expire_and_refuse() {
     assert_eq!(pending.cases[0].request_id, receipt.request_id);
 
     // Only the owner's data officer decides: not an analyst, not another agency.
-    let approve = |until_ms: u64| v1::AccessDecide {
-        request_id: receipt.request_id.clone(),
-        approve: true,
-        columns: vec![
-            v1::ColumnLevelSpec {
-                column: "person_id".into(),
-                level: "plain".into(),
-            },
-            v1::ColumnLevelSpec {
-                column: "district".into(),
-                level: "plain".into(),
-            },
-            v1::ColumnLevelSpec {
-                column: "registered_year".into(),
-                level: "aggregate".into(),
-            },
-        ],
-        until_ms,
-        reason: String::new(),
-    };
+    let approve = |until_ms: u64| directory::approval(&receipt.request_id, until_ms);
     let e = analyst
         .decide_access(approve(now_ms() + 600_000))
         .await
