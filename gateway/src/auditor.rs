@@ -75,6 +75,7 @@ pub fn trace_table(hits: &[TraceHit]) -> comfy_table::Table {
                 }
             }
             (None, Some(d)) => d.to_string(),
+            _ if b["request_id"].is_string() => format!("access request {}", s(&b["request_id"])),
             _ => s(&b["query_id"]),
         };
         let detail = match j["kind"].as_str() {
@@ -84,6 +85,20 @@ pub fn trace_table(hits: &[TraceHit]) -> comfy_table::Table {
                 b["bytes"],
                 s(&b["digest"])
             ),
+            Some("access_approve") => format!(
+                "approved by {}: {} until {}",
+                s(&b["approver"]),
+                levels(&b["columns"]),
+                utc(&b["valid_until_ms"])
+            ),
+            Some("access_request") => format!(
+                "asks for {} until {}: {}",
+                levels(&b["columns"]),
+                utc(&b["until_ms"]),
+                s(&b["justification"])
+            ),
+            Some("access_deny") => format!("denied by {}: {}", s(&b["approver"]), s(&b["reason"])),
+            Some("access_expire") => "the grant ended".to_string(),
             Some("export") => format!(
                 "{} rows sealed for {}, file sha256 {}",
                 b["rows"],
@@ -109,6 +124,28 @@ pub fn trace_table(hits: &[TraceHit]) -> comfy_table::Table {
         ]);
     }
     table
+}
+
+/// `column:level` pairs of an access request or approval, rendered.
+fn levels(columns: &serde_json::Value) -> String {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    columns
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| format!("{}:{}", s(&c["column"]), s(&c["level"])))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// A rendered unix time in ms, as UTC.
+fn utc(ms: &serde_json::Value) -> String {
+    ms.as_i64()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 /// Trace hits as a JSON array of rendered entries.

@@ -8,7 +8,7 @@
 //! orders the same corpus the same way. Text is cut into lowercase runs of letters and
 //! digits, so `person_id` is the two terms `person` and `id`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::entry::{CatalogRecord, Classification, SharingClass};
 
@@ -76,15 +76,15 @@ pub struct Hit {
 }
 
 struct Doc {
-    dataset: String,
     record: CatalogRecord,
     len: usize,
-    freqs: HashMap<String, u32>,
 }
 
-/// A BM25 index over a set of records, built once and searched many times.
+/// A BM25 index over a set of records, built once and searched many times: each term's
+/// postings (document, term frequency) and IDF.
 pub struct SearchIndex {
     docs: Vec<Doc>,
+    postings: HashMap<String, Vec<(usize, u32)>>,
     idf: HashMap<String, f64>,
     avgdl: f64,
 }
@@ -93,7 +93,7 @@ impl std::fmt::Debug for SearchIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SearchIndex")
             .field("documents", &self.docs.len())
-            .field("terms", &self.idf.len())
+            .field("terms", &self.postings.len())
             .finish()
     }
 }
@@ -102,7 +102,7 @@ impl SearchIndex {
     /// Indexes `records`, one document each.
     pub fn build(records: impl IntoIterator<Item = CatalogRecord>) -> Self {
         let mut docs = Vec::new();
-        let mut df: HashMap<String, u32> = HashMap::new();
+        let mut postings: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
         let mut total = 0usize;
         for record in records {
             let terms = record_terms(&record);
@@ -110,29 +110,28 @@ impl SearchIndex {
             for t in &terms {
                 *freqs.entry(t.clone()).or_default() += 1;
             }
-            for t in freqs.keys() {
-                *df.entry(t.clone()).or_default() += 1;
+            let doc = docs.len();
+            for (t, tf) in freqs {
+                postings.entry(t).or_default().push((doc, tf));
             }
             total += terms.len();
             docs.push(Doc {
-                dataset: record.dataset.clone(),
                 record,
                 len: terms.len(),
-                freqs,
             });
         }
         let n = docs.len() as f64;
-        let mut idf = HashMap::with_capacity(df.len());
+        let mut idf = HashMap::with_capacity(postings.len());
         let mut sum = 0.0;
         let mut negative = Vec::new();
-        for (term, freq) in df {
-            let f = f64::from(freq);
+        for (term, list) in &postings {
+            let f = list.len() as f64;
             let value = (n - f + 0.5).ln() - (f + 0.5).ln();
             sum += value;
             if value < 0.0 {
                 negative.push(term.clone());
             }
-            idf.insert(term, value);
+            idf.insert(term.clone(), value);
         }
         if !idf.is_empty() {
             let floor = EPSILON * sum / idf.len() as f64;
@@ -145,7 +144,12 @@ impl SearchIndex {
         } else {
             total as f64 / docs.len() as f64
         };
-        SearchIndex { docs, idf, avgdl }
+        SearchIndex {
+            docs,
+            postings,
+            idf,
+            avgdl,
+        }
     }
 
     /// How many records are indexed.
@@ -161,27 +165,32 @@ impl SearchIndex {
     /// The records that hold at least one of `query`'s terms and pass `filter`, best
     /// first (ties by dataset name), at most `limit` of them.
     pub fn search(&self, query: &str, filter: &SearchFilter, limit: usize) -> Vec<Hit> {
-        let terms = tokenize(query);
-        let distinct: BTreeSet<&String> = terms.iter().collect();
-        let mut hits: Vec<Hit> = Vec::new();
-        for d in &self.docs {
-            if !distinct.iter().any(|t| d.freqs.contains_key(*t)) || !filter.keeps(&d.record) {
+        // Every query term counts, repeats included, as rank_bm25 counts them; a
+        // document's score adds the terms' parts in query order.
+        let mut scores: HashMap<usize, f64> = HashMap::new();
+        for t in tokenize(query) {
+            let (Some(list), Some(idf)) = (self.postings.get(&t), self.idf.get(&t)) else {
                 continue;
+            };
+            for &(doc, tf) in list {
+                let Some(d) = self.docs.get(doc) else {
+                    continue;
+                };
+                let tf = f64::from(tf);
+                let norm = K1 * (1.0 - B + B * d.len as f64 / self.avgdl);
+                *scores.entry(doc).or_insert(0.0) += idf * tf * (K1 + 1.0) / (tf + norm);
             }
-            let norm = K1 * (1.0 - B + B * d.len as f64 / self.avgdl);
-            // Every query term counts, repeats included, as rank_bm25 counts them.
-            let score = terms
-                .iter()
-                .map(|t| {
-                    let tf = f64::from(d.freqs.get(t).copied().unwrap_or(0));
-                    self.idf.get(t).copied().unwrap_or(0.0) * tf * (K1 + 1.0) / (tf + norm)
-                })
-                .sum();
-            hits.push(Hit {
-                dataset: d.dataset.clone(),
-                score,
-            });
         }
+        let mut hits: Vec<Hit> = scores
+            .into_iter()
+            .filter_map(|(doc, score)| {
+                let d = self.docs.get(doc)?;
+                filter.keeps(&d.record).then(|| Hit {
+                    dataset: d.record.dataset.clone(),
+                    score,
+                })
+            })
+            .collect();
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
@@ -195,7 +204,7 @@ impl SearchIndex {
     pub fn record(&self, dataset: &str) -> Option<&CatalogRecord> {
         self.docs
             .iter()
-            .find(|d| d.dataset == dataset)
+            .find(|d| d.record.dataset == dataset)
             .map(|d| &d.record)
     }
 }
