@@ -210,8 +210,12 @@ impl Publisher {
                     );
                     return;
                 }
-                Err(e @ (GatewayError::BadRequest(_) | GatewayError::Config { .. })) => {
-                    tracing::error!(error = %e, "the chain refused this agency's catalog");
+                Err(
+                    e @ (GatewayError::BadRequest(_)
+                    | GatewayError::Config { .. }
+                    | GatewayError::ConfigIo { .. }),
+                ) => {
+                    tracing::error!(error = %e, "this agency's catalog was not published; fix it and run `sluice catalog publish`");
                     return;
                 }
                 Err(e) if started.elapsed() + wait < give_up => {
