@@ -14,6 +14,7 @@
 //! later checks what was delivered, with [`StreamDigest`].
 
 use hpke::aead::AeadTag;
+use hpke::inout::InOutBuf;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use sha2::{Digest as _, Sha256};
 
@@ -305,34 +306,69 @@ impl Opener {
 
     /// Opens the next frame.
     pub fn open(&mut self, frame: &SealedFrame) -> Result<Vec<u8>, OpenError> {
-        self.open_owned(frame.clone())
+        self.open_parts(frame.seq, frame.last, &frame.ciphertext)
     }
 
     /// Opens the next frame in the buffer that holds it, which becomes its plaintext.
     pub fn open_owned(&mut self, frame: SealedFrame) -> Result<Vec<u8>, OpenError> {
+        let (seq, last, mut buffer) = (frame.seq, frame.last, frame.ciphertext);
+        let length = self.check(seq, buffer.len())?;
+        let tag = self.tag(seq, &buffer[length..])?;
+        buffer.truncate(length);
+        let aad = aad(self.domain, &self.query_id, seq, last);
+        self.ctx
+            .open_inout_detached(buffer.as_mut_slice().into(), &aad, &tag)
+            .map_err(|_| OpenError::Tampered(seq))?;
+        self.advance(last);
+        Ok(buffer)
+    }
+
+    /// Opens the next frame, `seq`, marked `last` or not, from a ciphertext it may share
+    /// with others (the wire's buffer): the plaintext is written straight into a buffer
+    /// of its own, with no copy of the ciphertext first.
+    pub fn open_parts(
+        &mut self,
+        seq: u64,
+        last: bool,
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, OpenError> {
+        let length = self.check(seq, ciphertext.len())?;
+        let tag = self.tag(seq, &ciphertext[length..])?;
+        let mut plain = vec![0u8; length];
+        let buffer = InOutBuf::new(&ciphertext[..length], &mut plain)
+            .map_err(|_| OpenError::Tampered(seq))?;
+        let aad = aad(self.domain, &self.query_id, seq, last);
+        self.ctx
+            .open_inout_detached(buffer, &aad, &tag)
+            .map_err(|_| OpenError::Tampered(seq))?;
+        self.advance(last);
+        Ok(plain)
+    }
+
+    /// Checks that frame `seq` may come next and is long enough for its tag; returns the
+    /// length of its plaintext.
+    fn check(&self, seq: u64, ciphertext: usize) -> Result<usize, OpenError> {
         if self.done {
             return Err(OpenError::AfterLast);
         }
-        if frame.seq != self.next {
+        if seq != self.next {
             return Err(OpenError::OutOfOrder {
                 expected: self.next,
-                got: frame.seq,
+                got: seq,
             });
         }
-        let tampered = OpenError::Tampered(frame.seq);
-        let aad = aad(self.domain, &self.query_id, frame.seq, frame.last);
-        let (last, mut buffer) = (frame.last, frame.ciphertext);
-        let Some(length) = buffer.len().checked_sub(TAG_BYTES) else {
-            return Err(tampered);
-        };
-        let tag = AeadTag::<Aead>::from_bytes(&buffer[length..]).map_err(|_| tampered.clone())?;
-        buffer.truncate(length);
-        self.ctx
-            .open_inout_detached(buffer.as_mut_slice().into(), &aad, &tag)
-            .map_err(|_| tampered)?;
+        ciphertext
+            .checked_sub(TAG_BYTES)
+            .ok_or(OpenError::Tampered(seq))
+    }
+
+    fn tag(&self, seq: u64, bytes: &[u8]) -> Result<AeadTag<Aead>, OpenError> {
+        AeadTag::<Aead>::from_bytes(bytes).map_err(|_| OpenError::Tampered(seq))
+    }
+
+    fn advance(&mut self, last: bool) {
         self.next += 1;
         self.done = last;
-        Ok(buffer)
     }
 
     /// Checks that the last frame arrived.
@@ -416,6 +452,26 @@ mod tests {
                 format!("frame {i}").into_bytes()
             );
         }
+    }
+
+    #[test]
+    fn frames_open_alike_in_place_and_from_a_shared_buffer() {
+        let (sk, encapped, frames, _) = stream(3);
+        let mut in_place = Opener::new(&sk, &encapped, "q1.1").unwrap();
+        let mut shared = Opener::new(&sk, &encapped, "q1.1").unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            let a = in_place.open_owned(f.clone()).unwrap();
+            let b = shared.open_parts(f.seq, f.last, &f.ciphertext).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a, format!("frame {i}").into_bytes());
+        }
+        in_place.finish().unwrap();
+        shared.finish().unwrap();
+        // In place, a tampered frame is refused too.
+        let mut o = Opener::new(&sk, &encapped, "q1.1").unwrap();
+        let mut flipped = frames[0].clone();
+        flipped.ciphertext[1] ^= 1;
+        assert_eq!(o.open_owned(flipped), Err(OpenError::Tampered(0)));
     }
 
     #[test]

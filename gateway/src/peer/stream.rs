@@ -18,7 +18,7 @@ use super::peer_error;
 use crate::error::{GatewayError, Result};
 use crate::identity::agency::AgencyKeys;
 use crate::ipc::FrameDecoder;
-use crate::seal::{Opener, SealedFrame};
+use crate::seal::Opener;
 
 /// Record batches as they arrive.
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
@@ -107,18 +107,13 @@ impl Source {
         let Frame::Sealed(s) = self.wire().await? else {
             return Err(self.bad("an unsealed frame inside a sealed answer".into()));
         };
-        // Opened in place, so in a buffer of its own; the wire's may be shared.
-        let frame = SealedFrame {
-            seq: s.seq,
-            last: s.last,
-            ciphertext: Vec::from(s.ciphertext),
-        };
         let opener = self
             .opener
             .as_mut()
             .ok_or_else(|| GatewayError::Internal("the opener vanished".into()))?;
-        let last = frame.last;
-        let plain = opener.open_owned(frame);
+        let last = s.last;
+        // The wire's buffer may be shared: the plaintext goes to a buffer of its own.
+        let plain = opener.open_parts(s.seq, s.last, &s.ciphertext);
         let plain = plain.map_err(|e| self.bad(e.to_string()))?;
         // Only the frame marked last holds the summary; the others are the IPC stream's
         // bytes as they are. The mark is in the associated data, so it cannot be moved.
