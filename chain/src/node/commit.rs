@@ -19,8 +19,6 @@ use crate::raft::{ChainRequest, ChainResponse, NodeId};
 
 /// Most entries in one Raft request.
 const MAX_BATCH: usize = 1024;
-/// Most requests in flight at once.
-const MAX_IN_FLIGHT: usize = 8;
 
 /// Proof that an entry is committed: a majority of voters holds it durably, and it has
 /// chain index `index`.
@@ -56,7 +54,8 @@ impl std::fmt::Debug for Pending {
 
 impl Committer {
     pub(crate) fn start(shared: Arc<Shared>) -> Self {
-        let (tx, rx) = mpsc::channel(MAX_BATCH * MAX_IN_FLIGHT);
+        let in_flight = shared.config.batches_in_flight.max(1);
+        let (tx, rx) = mpsc::channel(MAX_BATCH * in_flight);
         let task = tokio::spawn(run(shared, rx));
         Committer {
             tx,
@@ -86,7 +85,7 @@ impl Committer {
 }
 
 async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Pending>) {
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let slots = Arc::new(Semaphore::new(shared.config.batches_in_flight.max(1)));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             return;

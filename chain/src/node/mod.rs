@@ -34,7 +34,7 @@ use crate::store::ChainStore;
 use crate::{ChainStateMachine, RaftLogStore};
 
 pub use commit::EntryCommitted;
-pub use shared::{Member, NodeConfig, PeerTls};
+pub use shared::{DEFAULT_BATCHES_IN_FLIGHT, Member, NodeConfig, PeerTls};
 use shared::{Shared, wait_for_size};
 
 /// A running chain node. Dropping it does not stop it: call [`ChainNode::shutdown`].

@@ -92,7 +92,14 @@ pub struct NodeConfig {
     /// Mutual TLS with the other nodes; `None` is plaintext, for tests of the chain
     /// alone. A gateway always sets it.
     pub tls: Option<PeerTls>,
+    /// Group-commit batches a node keeps in flight at once. More keeps Raft's pipeline
+    /// full; fewer makes each batch larger, and the per-batch work (a Raft round, a
+    /// state-machine write) is paid by more entries.
+    pub batches_in_flight: usize,
 }
+
+/// Default for [`NodeConfig::batches_in_flight`].
+pub const DEFAULT_BATCHES_IN_FLIGHT: usize = 8;
 
 impl NodeConfig {
     /// A config with the defaults for everything but the membership: a majority of voters
@@ -115,6 +122,7 @@ impl NodeConfig {
             logs_kept_after_snapshot: 1_000,
             snapshot_timeout: Duration::from_secs(60),
             tls: None,
+            batches_in_flight: DEFAULT_BATCHES_IN_FLIGHT,
         }
     }
 

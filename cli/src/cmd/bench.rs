@@ -91,6 +91,9 @@ pub struct ChainArgs {
     /// Size of one signed entry.
     #[arg(long, default_value_t = 256)]
     entry_bytes: usize,
+    /// Group-commit batches each node keeps in flight.
+    #[arg(long, default_value_t = sluice_chain::node::DEFAULT_BATCHES_IN_FLIGHT)]
+    in_flight: usize,
     /// Also stop the leader under load (64 writers through a follower) and measure how
     /// long commits stop and appends are refused.
     #[arg(long)]
@@ -270,8 +273,14 @@ async fn chain(args: ChainArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
     ]);
     for (run, &writers) in args.writers.iter().enumerate() {
         let run_dir = dir.join(format!("commit-{run}-{writers}"));
-        let r = bench::chain::commit_throughput(&run_dir, args.entries, writers, args.entry_bytes)
-            .await?;
+        let r = bench::chain::commit_throughput(
+            &run_dir,
+            args.entries,
+            writers,
+            args.entry_bytes,
+            args.in_flight,
+        )
+        .await?;
         t.add_row([
             writers.to_string(),
             r.entries.to_string(),
@@ -282,8 +291,8 @@ async fn chain(args: ChainArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         ]);
     }
     println!(
-        "3 voters on loopback in one process, fsync on, {}-byte entries\n{t}",
-        args.entry_bytes
+        "3 voters on loopback in one process, fsync on, {}-byte entries, {} batches in flight\n{t}",
+        args.entry_bytes, args.in_flight
     );
     if args.leader_loss {
         let r = bench::chain::leader_loss(

@@ -68,6 +68,11 @@ pub struct BenchCluster {
 impl BenchCluster {
     /// Starts three voters with data under `dir`.
     pub async fn start(dir: &Path) -> Result<Self> {
+        Self::start_with(dir, sluice_chain::node::DEFAULT_BATCHES_IN_FLIGHT).await
+    }
+
+    /// As [`Self::start`], each node keeping `in_flight` group-commit batches in flight.
+    pub async fn start_with(dir: &Path, in_flight: usize) -> Result<Self> {
         let mut trust = TrustBundle::new();
         let mut listeners = Vec::new();
         let mut members = Vec::new();
@@ -88,7 +93,8 @@ impl BenchCluster {
         }
         let mut nodes = Vec::new();
         for (i, l) in listeners.into_iter().enumerate() {
-            let config = NodeConfig::new(i as u64 + 1, dir.join(AGENCIES[i]), members.clone());
+            let mut config = NodeConfig::new(i as u64 + 1, dir.join(AGENCIES[i]), members.clone());
+            config.batches_in_flight = in_flight;
             nodes.push(Arc::new(
                 ChainNode::start(config, signer(i)?, trust.clone(), l).await?,
             ));
@@ -126,14 +132,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Commits `entries` entries of about `entry_bytes` bytes from `writers` concurrent
-/// writers to a three-node chain on loopback, with every write synced to disk.
+/// writers to a three-node chain on loopback, with every write synced to disk, each node
+/// keeping `in_flight` group-commit batches in flight.
 pub async fn commit_throughput(
     dir: &Path,
     entries: u64,
     writers: usize,
     entry_bytes: usize,
+    in_flight: usize,
 ) -> Result<CommitResult> {
-    let cluster = BenchCluster::start(dir).await?;
+    let cluster = BenchCluster::start_with(dir, in_flight).await?;
     let node = cluster.leader().await?;
     let author = node.agency().to_string();
 
