@@ -145,10 +145,16 @@ impl Analyzer<'_> {
             let name = af.func.name().to_ascii_lowercase();
             let mut arg = Flow::default();
             let mut types: Vec<Option<DataType>> = Vec::new();
+            // The one argument's column, if it is a column itself.
+            let mut origin = None;
             for e in &af.params.args {
                 let f = self.flow(e, scope)?;
+                origin = f.origin;
                 arg.merge(&f);
                 types.push(scope.type_of(e));
+            }
+            if af.params.args.len() != 1 {
+                origin = None;
             }
             if total::aggregate_may_fail(&name, &types) {
                 self.fails(&arg, format!("{name}() on these types"));
@@ -192,12 +198,24 @@ impl Analyzer<'_> {
             }
             // A condition or a function inside the argument does the same without the
             // word FILTER: SUM(CASE WHEN amount > t THEN amount END) over all loans, or
-            // SUM(CASE WHEN id = x THEN 1 END) over the loans above t, is one loan's.
-            // Over data the policy protects, or over a group it chose, the argument
-            // must be linear in the row's values.
-            if arg.nonlinear && (!prot.is_empty() || !chosen.is_empty()) {
+            // SUM(CASE WHEN id = x THEN 1 END) over the loans above t, is one loan's,
+            // and so is a step made of exact-looking arithmetic,
+            // SUM((id - x + 2) / 2 - (id - x + 1) / 2). Over data the policy protects,
+            // or over a group it chose, the argument must keep the rows' values apart
+            // and in place: wrapped integer arithmetic only under an integer SUM or a
+            // COUNT (which wrap alike), and under DISTINCT the bare column.
+            let wraps_alike = match name.as_str() {
+                "count" => true,
+                "sum" => matches!(types.as_slice(), [Some(DataType::Int64 | DataType::UInt64)]),
+                _ => false,
+            };
+            // MIN and MAX of a computed value are judged below: not the column itself.
+            let steps = arg.nonlinear
+                || (arg.shifted && !wraps_alike && matches!(kind(&name), Kind::Statistic))
+                || (af.params.distinct && arg.per_row() && origin.is_none());
+            if steps && (!prot.is_empty() || !chosen.is_empty()) {
                 let usage = format!(
-                    "inside {name}() through a condition or a function (only +, -, widening casts, and * or / by a constant keep a statistic): it can pick rows inside a group as a FILTER does"
+                    "inside {name}() through a condition, a function or arithmetic that rounds, wraps or steps (a statistic keeps only integer +, - and * by a constant under SUM or COUNT, float * or / by a moderate constant, widening casts, and under DISTINCT the column itself): it can pick rows inside a group as a FILTER does"
                 );
                 self.refuse_inside(&prot, &[], &chosen, &usage, &local, &mut carried);
                 cols.push(out);
@@ -207,9 +225,10 @@ impl Analyzer<'_> {
                 Kind::Other => true,
                 // MIN or MAX of anything but protected data returns a member the
                 // protected data chose: the smallest loan id among large loans. Of
-                // several columns (MAX(amount - salary)), it returns one row's
-                // combination, which is not the column itself either.
-                Kind::Extreme => prot.is_empty() || arg.srcs.len() > 1,
+                // anything but the column itself (MAX(amount - salary),
+                // MAX(amount * 2^63)), it returns one row's computed value, not the
+                // extreme of the column.
+                Kind::Extreme => prot.is_empty() || origin.is_none(),
                 Kind::Statistic => false,
             };
             if member {

@@ -76,11 +76,20 @@ struct Flow {
     /// reach the result; but no operation that can fail may see them, because a filter
     /// on them can be evaluated before small groups are suppressed.
     aggregated: BTreeSet<SrcId>,
-    /// It is computed from per-row data by more than `+`, `-`, negation, a widening
-    /// cast, or `*` or `/` by a constant: by a condition, a comparison, a function, a
-    /// subquery. Inside an aggregate such a value can pick rows out of their group as a
-    /// FILTER does (`SUM(CASE WHEN amount > t THEN amount END)`).
+    /// It is computed from per-row data by more than exact arithmetic (see
+    /// [`total::linear`]): by a condition, a comparison, a function, a subquery, a
+    /// step such as integer division or float rounding. Inside an aggregate such a
+    /// value can pick rows out of their group as a FILTER does
+    /// (`SUM(CASE WHEN amount > t THEN amount END)`, `SUM((id - x + 2) / 2 - (id - x + 1) / 2)`).
     nonlinear: bool,
+    /// It went through integer or decimal `+`, `-`, negation or `*` by a constant.
+    /// Integers wrap at the type's limits (`id * 2^63` keeps only the parity), and a
+    /// value shifted far rounds when cast to a float. Exact only for an integer SUM,
+    /// which wraps the same way, and for COUNT.
+    shifted: bool,
+    /// The power of two by which float `*` and `/` by constants have scaled it so far
+    /// (kept within [`total::MAX_SCALE`] either way: beyond, values overflow or vanish).
+    scale: i32,
     /// It reads a column of an enclosing query.
     outer: bool,
 }
@@ -99,6 +108,10 @@ impl Flow {
         self.aggregated.extend(o.aggregated.iter().copied());
         self.other |= o.other;
         self.nonlinear |= o.nonlinear;
+        self.shifted |= o.shifted;
+        if o.scale.abs() > self.scale.abs() {
+            self.scale = o.scale;
+        }
         self.outer |= o.outer;
         self.origin = None;
     }
@@ -1306,14 +1319,15 @@ impl<'p> Analyzer<'p> {
             Expr::Cast(c) => {
                 let mut f = self.flow_in(&c.expr, scope)?;
                 let from = total::Types::type_of(scope, &c.expr);
+                let to = c.field.data_type();
                 if !from
                     .as_ref()
-                    .is_some_and(|t| total::injective_cast(t, c.field.data_type()))
+                    .is_some_and(|t| total::exact_cast(t, to, f.shifted))
                 {
-                    f.origin = None;
-                }
-                if !from.is_some_and(|t| total::linear_cast(&t, c.field.data_type())) {
                     f.nonlinear |= f.per_row();
+                }
+                if !from.as_ref().is_some_and(|t| total::injective_cast(t, to)) {
+                    f.origin = None;
                 }
                 f
             }
@@ -1322,14 +1336,18 @@ impl<'p> Analyzer<'p> {
                 let from = total::Types::type_of(scope, &c.expr);
                 // TRY_CAST turns what does not fit into NULL: injective only where CAST
                 // cannot fail either.
-                if !from.as_ref().is_some_and(|t| {
-                    total::injective_cast(t, c.field.data_type())
-                        && total::safe_cast(t, c.field.data_type())
-                }) {
-                    f.origin = None;
-                }
-                if !from.is_some_and(|t| total::linear_cast(&t, c.field.data_type())) {
+                let to = c.field.data_type();
+                if !from
+                    .as_ref()
+                    .is_some_and(|t| total::exact_cast(t, to, f.shifted))
+                {
                     f.nonlinear |= f.per_row();
+                }
+                if !from
+                    .as_ref()
+                    .is_some_and(|t| total::injective_cast(t, to) && total::safe_cast(t, to))
+                {
+                    f.origin = None;
                 }
                 f
             }
@@ -1394,8 +1412,18 @@ impl<'p> Analyzer<'p> {
                 if matches!(e, Expr::AggregateFunction(_) | Expr::WindowFunction(_)) {
                     f.other = true;
                 }
-                if !total::linear(e) {
-                    f.nonlinear |= f.per_row();
+                if f.per_row() {
+                    match total::arithmetic(e, scope) {
+                        total::Arithmetic::Exact => {}
+                        total::Arithmetic::Shifts => f.shifted = true,
+                        total::Arithmetic::Scales(k) => {
+                            f.scale = f.scale.saturating_add(k);
+                            if f.scale.abs() > total::MAX_SCALE {
+                                f.nonlinear = true;
+                            }
+                        }
+                        total::Arithmetic::Step => f.nonlinear = true,
+                    }
                 }
                 f
             }

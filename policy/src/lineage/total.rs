@@ -340,36 +340,93 @@ pub(super) fn window_may_fail(name: &str, args: &[Expr], arg_types: &[Option<Dat
     }
 }
 
-/// Whether a cast keeps a value's place among the others: a widening or injective cast
-/// that cannot fail, or a cast to a float (monotone, if rounding). A cast to a boolean
-/// or one that can turn values into NULL is a condition, not a change of unit.
-pub(super) fn linear_cast(from: &DataType, to: &DataType) -> bool {
+/// How far float `*` and `/` by constants may scale a value, as a power of two either
+/// way. Amounts scaled by more overflow to infinity or underflow to zero, a step.
+pub(super) const MAX_SCALE: i32 = 64;
+
+/// Whether a cast from `from` to `to` keeps every value apart and in its place, so a
+/// statistic of the cast values is a statistic of the values: a widening cast that
+/// cannot fail, or a cast to a float of a value no arithmetic shifted (`shifted`), which
+/// rounds only values beyond 2^53, and only as the data has them. A shifted value cast
+/// to a float can be made to round (`CAST(amount + 2^60 AS DOUBLE)` keeps the high
+/// bits), and one whose integer arithmetic wrapped changes where it wrapped. A cast to
+/// a boolean is a condition.
+pub(super) fn exact_cast(from: &DataType, to: &DataType, shifted: bool) -> bool {
+    if from == to {
+        return true;
+    }
     safe_cast(from, to)
         && !matches!(to, DataType::Boolean)
+        && !shifted
         && (injective_cast(from, to) || to.is_floating())
 }
 
-/// Whether the node `e` itself (not its children) is linear in its non-constant
-/// operands: negation, `+`, `-`, `*` or `/` with a constant factor or divisor, and
-/// `COALESCE(x, constant)`.
-/// Casts are judged by [`linear_cast`], columns and literals by the caller. Anything
-/// else (a comparison, CASE, a function) can map all rows but one to the same value.
-pub(super) fn linear(e: &Expr) -> bool {
+/// What one node of arithmetic does to the values it computes from.
+pub(super) enum Arithmetic {
+    /// Keeps them apart and in their place: an alias, `COALESCE(x, constant)`, float
+    /// negation.
+    Exact,
+    /// Integer or decimal `+`, `-`, negation, `*` by a constant: integers are exact
+    /// modulo 2^64 only, and either, shifted far and cast to a float, rounds.
+    Shifts,
+    /// Float `*` or `/` by a constant: exact up to rounding, by this power of two.
+    Scales(i32),
+    /// Anything else: a condition, a function, integer or decimal division, float `+`
+    /// and `-` (which round away what the other operand's magnitude hides). Such a node
+    /// can map all rows but one to the same value.
+    Step,
+}
+
+/// Judges the node `e` itself (not its children), whose value varies by row.
+pub(super) fn arithmetic(e: &Expr, types: &dyn Types) -> Arithmetic {
+    use Arithmetic::*;
+    let ty = || types.type_of(e);
+    let factor = |c: &Expr| {
+        constant(c)
+            .and_then(|v| v.cast_to(&DataType::Float64).ok())
+            .and_then(|v| match v {
+                ScalarValue::Float64(Some(f)) if f.is_finite() && f != 0.0 => {
+                    Some(f.abs().log2().round() as i32)
+                }
+                _ => None,
+            })
+    };
     match e {
-        Expr::Negative(_) | Expr::Alias(_) => true,
-        Expr::BinaryExpr(b) => match b.op {
-            Operator::Plus | Operator::Minus => true,
-            Operator::Multiply => constant(&b.left).is_some() || constant(&b.right).is_some(),
-            Operator::Divide => constant(&b.right).is_some(),
-            _ => false,
+        Expr::Alias(_) => Exact,
+        Expr::Negative(_) => match ty() {
+            Some(t) if t.is_integer() || matches!(t, DataType::Decimal128(..)) => Shifts,
+            Some(t) if t.is_floating() => Exact,
+            _ => Step,
         },
+        Expr::BinaryExpr(b) => {
+            let Some(t) = ty() else { return Step };
+            let by_constant = constant(&b.left).is_some() || constant(&b.right).is_some();
+            let decimal = matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..));
+            match b.op {
+                Operator::Plus | Operator::Minus if t.is_integer() || decimal => Shifts,
+                Operator::Multiply if by_constant && (t.is_integer() || decimal) => Shifts,
+                Operator::Multiply if t.is_floating() => {
+                    match factor(&b.left).or_else(|| factor(&b.right)) {
+                        Some(k) => Scales(k),
+                        None => Step,
+                    }
+                }
+                Operator::Divide if t.is_floating() => match factor(&b.right) {
+                    Some(k) => Scales(-k),
+                    None => Step,
+                },
+                _ => Step,
+            }
+        }
         // COALESCE(x, 0): a constant for NULL, the value otherwise.
-        Expr::ScalarFunction(f) => {
-            matches!(
+        Expr::ScalarFunction(f)
+            if matches!(
                 f.func.name().to_ascii_lowercase().as_str(),
                 "coalesce" | "nvl" | "ifnull"
-            ) && f.args.iter().skip(1).all(|a| constant(a).is_some())
+            ) && f.args.iter().skip(1).all(|a| constant(a).is_some()) =>
+        {
+            Exact
         }
-        _ => false,
+        _ => Step,
     }
 }

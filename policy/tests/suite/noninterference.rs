@@ -69,6 +69,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_names::all())
         .chain(super::leak_correlated::all())
         .chain(super::leak_values::all())
+        .chain(super::leak_steps::all())
     {
         out.push((n.to_string(), sql));
     }
