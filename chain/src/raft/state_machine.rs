@@ -490,11 +490,31 @@ impl ChainStateMachine {
     }
 
     /// Makes `live` the roster everyone sharing it sees.
-    fn publish(&self, live: LiveRoster) -> Result<(), StorageError> {
-        *self
+    /// Commits entries and applied state to the store, and publishes the roster they
+    /// leave (if it changed) under the roster's lock held across the write: whoever sees
+    /// the new entries (the store's length) and then reads the roster sees it updated.
+    fn commit(
+        &self,
+        entries: Vec<VerifiedEntry>,
+        meta: &[(&[u8], Vec<u8>)],
+        durability: Durability,
+        live: Option<LiveRoster>,
+    ) -> Result<(), StorageError> {
+        let Some(live) = live else {
+            return self
+                .store
+                .commit(entries, meta, durability)
+                .map(|_| ())
+                .map_err(sm_write);
+        };
+        let mut roster = self
             .roster
             .write()
-            .map_err(|_| sm_write(Error::Internal("roster lock poisoned")))? = live;
+            .map_err(|_| sm_write(Error::Internal("roster lock poisoned")))?;
+        self.store
+            .commit(entries, meta, durability)
+            .map_err(sm_write)?;
+        *roster = live;
         Ok(())
     }
 
@@ -735,12 +755,12 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
         // twice. It is not synced: the entries are already on disk in a majority's Raft
         // logs, and a machine crash that loses this write leaves an earlier last-applied
         // id, from which openraft applies the same entries again.
-        self.store
-            .commit(pending, &meta, Durability::LogBacked)
-            .map_err(sm_write)?;
-        if roster_changed {
-            self.publish(live)?;
-        }
+        self.commit(
+            pending,
+            &meta,
+            Durability::LogBacked,
+            roster_changed.then_some(live),
+        )?;
         Ok(responses)
     }
 
@@ -788,10 +808,12 @@ impl RaftStateMachine<TypeConfig> for ChainStateMachine {
         }
         // Durability: the new entries, the applied state and the snapshot record are one
         // synced write; a crash leaves the chain as it was or with the whole snapshot.
-        self.store
-            .commit(checked.fresh, &extra, Durability::Synced)
-            .map_err(sm_write)?;
-        self.publish(checked.live)
+        self.commit(
+            checked.fresh,
+            &extra,
+            Durability::Synced,
+            Some(checked.live),
+        )
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
