@@ -77,7 +77,7 @@ struct Flow {
     /// on them can be evaluated before small groups are suppressed.
     aggregated: BTreeSet<SrcId>,
     /// It is computed from per-row data by more than exact arithmetic (see
-    /// [`total::linear`]): by a condition, a comparison, a function, a subquery, a
+    /// [`total::arithmetic`]): by a condition, a comparison, a function, a subquery, a
     /// step such as integer division or float rounding. Inside an aggregate such a
     /// value can pick rows out of their group as a FILTER does
     /// (`SUM(CASE WHEN amount > t THEN amount END)`, `SUM((id - x + 2) / 2 - (id - x + 1) / 2)`).
