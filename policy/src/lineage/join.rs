@@ -102,8 +102,23 @@ impl Analyzer<'_> {
                 if !l_unique || pads_right {
                     dup.extend(r.scans.iter().copied());
                 }
+                // A padded side's values are NULL wherever the condition found no
+                // match: the condition picks which rows keep them, as a FILTER does
+                // (`SUM(t.one)` over a LEFT JOIN of a one-row `t` is 1 or 0).
+                let padded = |cols: &[Flow], pads: bool| -> Vec<Flow> {
+                    cols.iter()
+                        .cloned()
+                        .map(|mut f| {
+                            f.nonlinear |= pads;
+                            f
+                        })
+                        .collect()
+                };
                 Info {
-                    cols: l.cols.iter().chain(&r.cols).cloned().collect(),
+                    cols: padded(&l.cols, pads_left)
+                        .into_iter()
+                        .chain(padded(&r.cols, pads_right))
+                        .collect(),
                     scans: all_scans,
                     dup,
                     subjects: l.subjects.iter().copied().chain(shifted()).collect(),

@@ -67,6 +67,20 @@ attacks! {
     max_of_a_scaled_amount_is_not_the_column:
         "SELECT MAX(CAST(amount AS DOUBLE) * 2.0) FROM loans"
         => Refuse("loans.amount", "not a statistic");
+    // An outer join is a step too: the padded side is NULL wherever its condition
+    // found no match.
+    a_left_join_pads_all_loans_but_one:
+        format!("SELECT SUM(t.one) FROM loans LEFT JOIN (SELECT loan_id AS id, 1 AS one FROM loans WHERE loan_id = {X}) t ON loans.loan_id = t.id WHERE loans.amount < 769146")
+        => Refuse("loans.amount", "FILTER");
+    a_left_join_on_a_values_row:
+        format!("SELECT COUNT(t.id) FROM loans LEFT JOIN (VALUES ({X})) t(id) ON loans.loan_id = t.id WHERE loans.amount < 769146")
+        => Refuse("loans.amount", "");
+    a_right_join_pads_the_other_way:
+        format!("SELECT SUM(t.id - {X} + 1) FROM (SELECT loan_id AS id FROM loans WHERE loan_id = {X}) t RIGHT JOIN loans ON loans.loan_id = t.id WHERE loans.amount < 769146")
+        => Refuse("loans.amount", "FILTER");
+    a_padded_amount_counted_in_rows_it_does_not_fill:
+        "SELECT p.city, SUM(l.amount) FROM persons p LEFT JOIN loans l ON l.person_id = p.person_id AND l.amount > 700000 GROUP BY p.city"
+        => Refuse("loans.amount", "");
     // Exact arithmetic stays a statistic.
     an_integer_sum_of_a_shifted_amount_is_fine:
         "SELECT SUM(amount + 5), COUNT(amount * 3) FROM loans"
