@@ -489,7 +489,6 @@ impl ChainStateMachine {
         super::encode(&body).map_err(sm_write)
     }
 
-    /// Makes `live` the roster everyone sharing it sees.
     /// Commits entries and applied state to the store, and publishes the roster they
     /// leave (if it changed) under the roster's lock held across the write: whoever sees
     /// the new entries (the store's length) and then reads the roster sees it updated.

@@ -391,20 +391,22 @@ pub(super) fn arithmetic(e: &Expr, types: &dyn Types) -> Arithmetic {
                 _ => None,
             })
     };
+    let shifts = |t: &DataType| {
+        t.is_integer() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..))
+    };
     match e {
         Expr::Alias(_) => Exact,
         Expr::Negative(_) => match ty() {
-            Some(t) if t.is_integer() || matches!(t, DataType::Decimal128(..)) => Shifts,
+            Some(t) if shifts(&t) => Shifts,
             Some(t) if t.is_floating() => Exact,
             _ => Step,
         },
         Expr::BinaryExpr(b) => {
             let Some(t) = ty() else { return Step };
             let by_constant = constant(&b.left).is_some() || constant(&b.right).is_some();
-            let decimal = matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..));
             match b.op {
-                Operator::Plus | Operator::Minus if t.is_integer() || decimal => Shifts,
-                Operator::Multiply if by_constant && (t.is_integer() || decimal) => Shifts,
+                Operator::Plus | Operator::Minus if shifts(&t) => Shifts,
+                Operator::Multiply if by_constant && shifts(&t) => Shifts,
                 Operator::Multiply if t.is_floating() => {
                     match factor(&b.left).or_else(|| factor(&b.right)) {
                         Some(k) => Scales(k),
