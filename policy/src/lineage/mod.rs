@@ -870,6 +870,15 @@ impl<'p> Analyzer<'p> {
                 &format!("{usage}, which decides the rows a window function runs over"),
             );
         }
+        // It also numbers, offsets and accumulates rows in their input order, which its
+        // own ORDER BY falls back to on ties: a protected order ranks by protected data.
+        for (&s, usage) in &info.order.clone() {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!("{usage}, which orders the rows a window function runs over"),
+            );
+        }
         for we in &w.window_expr {
             let mut f = Flow::opaque();
             match strip_alias(we) {

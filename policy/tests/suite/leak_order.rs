@@ -1,7 +1,8 @@
 //! Leak class 4: selection by a protected ordering. `ORDER BY ... LIMIT n` keeps the rows
 //! an order ranks first, so ordering by protected data selects rows by it: the five
 //! smallest loans plus the target make MAX return the target's amount. A sort on
-//! protected data that a LIMIT, OFFSET or DISTINCT ON cuts needs `plain`.
+//! protected data that a LIMIT, OFFSET, DISTINCT ON or window function depends on needs
+//! `plain`.
 
 use super::attack::Must::*;
 
@@ -57,7 +58,74 @@ attacks! {
     offset_counted_by_a_subquery_on_amounts:
         "SELECT COUNT(*) FROM (SELECT loan_id FROM loans ORDER BY loan_id OFFSET (SELECT COUNT(*) FROM loans WHERE amount > 700000)) t"
         => RefuseUnsupported("LIMIT and OFFSET must be constants");
+    // A window function numbers, offsets or accumulates rows in their input order, and
+    // ties of its own ORDER BY fall back to it: over rows sorted by protected data, it
+    // would rank by that data. DataFusion's SQL planner drops the ORDER BY of a derived
+    // table that has no LIMIT, so from SQL these see rows in no order and must reveal
+    // nothing; `a_window_over_rows_sorted_by_amount_is_refused` below gives the analysis
+    // a plan that keeps the sort.
+    row_number_names_the_largest_loan:
+        "SELECT MAX(CASE WHEN rn = 1 THEN loan_id END) FROM (SELECT loan_id, ROW_NUMBER() OVER () AS rn FROM (SELECT loan_id FROM loans ORDER BY amount DESC) s) t"
+        => RevealNothing;
+    row_number_cut_to_the_five_largest:
+        "SELECT SUM(amount) FROM (SELECT amount, ROW_NUMBER() OVER () AS rn FROM (SELECT amount FROM loans ORDER BY amount DESC) s) t WHERE rn <= 5"
+        => RevealNothing;
+    first_value_of_a_protected_order:
+        "SELECT MAX(f) FROM (SELECT FIRST_VALUE(loan_id) OVER () AS f FROM (SELECT loan_id FROM loans ORDER BY amount) s) t"
+        => RevealNothing;
+    lag_pairs_neighbours_in_a_protected_order:
+        format!("SELECT MAX(p) FROM (SELECT loan_id, LAG(loan_id) OVER () AS p FROM (SELECT loan_id FROM loans ORDER BY amount) s) t WHERE loan_id = {X}")
+        => RevealNothing;
+    ties_of_a_plain_window_order_fall_back_to_a_protected_one:
+        "SELECT MAX(CASE WHEN rn = 1 THEN loan_id END) FROM (SELECT loan_id, ROW_NUMBER() OVER (PARTITION BY status ORDER BY status) AS rn FROM (SELECT loan_id, status FROM loans ORDER BY amount DESC) s) t"
+        => RevealNothing;
+    running_count_in_a_protected_order:
+        format!("SELECT MAX(CASE WHEN loan_id = {X} THEN c END) FROM (SELECT loan_id, COUNT(*) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c FROM (SELECT loan_id FROM loans ORDER BY amount) s) t")
+        => RevealNothing;
+    a_window_over_a_plain_order_is_fine:
+        "SELECT MAX(rn) FROM (SELECT ROW_NUMBER() OVER () AS rn FROM (SELECT loan_id FROM loans ORDER BY loan_id) s) t"
+        => RevealNothing;
     a_constant_expression_as_limit_is_fine:
         "SELECT SUM(amount) FROM (SELECT amount FROM loans ORDER BY loan_id LIMIT 10 + 10) t"
         => RevealNothing;
+}
+
+/// A plan that keeps a sort on `amount` below a window function (as a DataFrame, or a
+/// planner that keeps derived tables' ORDER BY, builds it): ROW_NUMBER() then ranks the
+/// loans by amount, and `rn <= 5` keeps the five largest.
+#[tokio::test]
+async fn a_window_over_rows_sorted_by_amount_is_refused() {
+    use datafusion::functions_aggregate::expr_fn::max;
+    use datafusion::functions_window::expr_fn::row_number;
+    use datafusion::prelude::{col, lit};
+
+    let w = super::common::world();
+    let plan = w
+        .ctx
+        .table("loans")
+        .await
+        .unwrap()
+        .sort(vec![col("amount").sort(false, true)])
+        .unwrap()
+        .select(vec![col("loan_id"), row_number().alias("rn")])
+        .unwrap()
+        .filter(col("rn").lt_eq(lit(5)))
+        .unwrap()
+        .aggregate(vec![], vec![max(col("loan_id"))])
+        .unwrap()
+        .into_unoptimized_plan();
+    let refused = match w
+        .policy
+        .decide(&plan, &super::common::req("sh_hf/bob", "statistics"))
+    {
+        Err(sluice_policy::Error::Refused(r)) => r,
+        other => panic!("a window over a protected order got through: {other:?}"),
+    };
+    assert!(
+        refused.violations.iter().any(|v| v.dataset == "loans"
+            && v.column == "amount"
+            && v.usage
+                .contains("orders the rows a window function runs over")),
+        "{refused}"
+    );
 }
