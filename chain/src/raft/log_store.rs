@@ -1,5 +1,9 @@
 //! The Raft log in RocksDB: entries by big-endian index, plus the vote, the commit point
 //! and the last purged log id. Each write says what it makes durable before it returns.
+//!
+//! Appended entries are fsynced by a thread of the store's own ([`WalSyncer`]), so Raft's
+//! core keeps replicating while the disk syncs, and appends that queue up meanwhile share
+//! one fsync.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -32,6 +36,68 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 #[derive(Clone)]
 pub struct RaftLogStore {
     db: Arc<DB>,
+    syncer: Arc<WalSyncer>,
+}
+
+/// Reports appends as flushed once an fsync of the write-ahead log that follows their write
+/// has returned. RocksDB writes its WAL in order, so one sync covers every write before it:
+/// the thread drains whatever appends are waiting and syncs once for all of them.
+struct WalSyncer {
+    queue: Option<std::sync::mpsc::Sender<LogFlushed<TypeConfig>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WalSyncer {
+    fn start(db: Arc<DB>) -> Result<Self> {
+        let (queue, waiting) = std::sync::mpsc::channel::<LogFlushed<TypeConfig>>();
+        let thread = std::thread::Builder::new()
+            .name("raft-wal-sync".into())
+            .spawn(move || {
+                while let Ok(first) = waiting.recv() {
+                    let mut flushed = vec![first];
+                    flushed.extend(waiting.try_iter());
+                    let synced = db.flush_wal(true);
+                    for f in flushed {
+                        let reported = synced
+                            .as_ref()
+                            .map(|_| ())
+                            .map_err(|e| std::io::Error::other(e.to_string()));
+                        f.log_io_completed(reported);
+                    }
+                }
+            })
+            .map_err(|source| Error::Io {
+                what: "starting the raft log's sync thread".into(),
+                source,
+            })?;
+        Ok(Self {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Reports `flushed` once the writes made so far are on disk.
+    fn after_sync(&self, flushed: LogFlushed<TypeConfig>) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        if let Err(std::sync::mpsc::SendError(flushed)) = queue.send(flushed) {
+            flushed.log_io_completed(Err(std::io::Error::other(
+                "the raft log's sync thread stopped",
+            )));
+        }
+    }
+}
+
+impl Drop for WalSyncer {
+    /// Waits for the thread, which holds the database open: a node restarted on the same
+    /// directory must find it closed.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Debug for RaftLogStore {
@@ -64,8 +130,9 @@ impl RaftLogStore {
     /// Opens (or creates) the log store at `path`. An existing database lacking one of
     /// [`LOG_COLUMN_FAMILIES`] is refused with [`Error::MissingColumnFamily`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let db = crate::store::open_db(path.as_ref(), &LOG_COLUMN_FAMILIES)?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(crate::store::open_db(path.as_ref(), &LOG_COLUMN_FAMILIES)?);
+        let syncer = Arc::new(WalSyncer::start(Arc::clone(&db))?);
+        Ok(Self { db, syncer })
     }
 
     fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StorageError> {
@@ -161,7 +228,13 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError> {
-        self.put_meta(KEY_COMMITTED, &committed)
+        // Durability: left to the next sync. A commit point lost in a crash is only an
+        // older one, which the leader brings forward again; the WAL keeps writes in order,
+        // so none survives without the entries it names.
+        let bytes = super::encode(&committed).map_err(write_err)?;
+        self.db
+            .put_cf(self.cf(CF_RAFT_META)?, KEY_COMMITTED, bytes)
+            .map_err(write_err)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError> {
@@ -186,15 +259,14 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
             batch.put_cf(cf, e.log_id.index.to_be_bytes(), bytes);
         }
         // Durability: group commit. Every entry openraft hands us in this call goes to the
-        // WAL in one write with one fsync; only then is the flush reported, so openraft
-        // acknowledges nothing that a crash could lose.
-        let res = self.db.write_opt(batch, &synced());
-        let reported = res
-            .as_ref()
-            .map(|_| ())
-            .map_err(|e| std::io::Error::other(e.to_string()));
-        callback.log_io_completed(reported);
-        res.map_err(write_err)
+        // WAL in one write, readable once it returns; the flush is reported only after the
+        // sync thread's next fsync, so openraft acknowledges nothing that a crash could lose.
+        if let Err(e) = self.db.write_opt(batch, &WriteOptions::default()) {
+            callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+            return Err(write_err(e));
+        }
+        self.syncer.after_sync(callback);
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
