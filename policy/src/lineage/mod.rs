@@ -622,6 +622,16 @@ impl<'p> Analyzer<'p> {
                     node_name(plan)
                 )));
             }
+            // A subquery in FROM that reads the tables before it: LATERAL. Its rows
+            // depend on each outer row, which the analysis does not follow.
+            LogicalPlan::Subquery(sq) if !sq.outer_ref_columns.is_empty() => {
+                return Err(Error::Unsupported(
+                    "a LATERAL subquery (one in FROM that reads the tables before it) is not \
+                     supported under a disclosure policy; write it as a join or a subquery in \
+                     SELECT or WHERE"
+                        .into(),
+                ));
+            }
             _ => {}
         }
 

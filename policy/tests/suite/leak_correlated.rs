@@ -40,6 +40,13 @@ attacks! {
     all_but_one_counted_in_a_derived_table:
         format!("SELECT COUNT(*) FROM loans a WHERE a.loan_id = {X} AND EXISTS (SELECT 1 FROM (SELECT b.amount FROM loans b WHERE b.loan_id <> a.loan_id) t HAVING SUM(t.amount) > 9808395)")
         => Refuse("loans.amount", "correlated");
+    // LATERAL gives each outer row a derived table of its own: all loans but this one.
+    all_but_one_in_a_lateral_derived_table:
+        format!("SELECT SUM(t.s) FROM loans a, LATERAL (SELECT SUM(b.amount) AS s FROM loans b WHERE b.loan_id <> a.loan_id) t WHERE a.loan_id = {X}")
+        => RefuseUnsupported("LATERAL");
+    a_lateral_join_by_equality:
+        "SELECT COUNT(*) FROM persons p CROSS JOIN LATERAL (SELECT amount FROM loans WHERE loans.person_id = p.person_id) t"
+        => RefuseUnsupported("LATERAL");
     a_correlation_by_equality_is_a_grouping:
         "SELECT status, COUNT(*) FROM loans a WHERE EXISTS (SELECT 1 FROM loans b WHERE b.status = a.status HAVING MAX(b.amount) > 700000) GROUP BY status"
         => RevealNothing;
