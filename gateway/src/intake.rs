@@ -295,6 +295,37 @@ pub async fn plan(state: &SessionState, query: ParsedQuery) -> Result<LogicalPla
     Ok(plan)
 }
 
+/// Check that an optimized plan can run: DataFusion runs a LATERAL or correlated subquery
+/// only once its optimizer has rewritten it as a join, and otherwise fails deep in
+/// physical planning with an error that reads as its own bug. Naming the outer column
+/// tells the analyst what to rewrite.
+pub fn check_decorrelated(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Expr;
+
+    let mut outer = None;
+    let walked = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                if let Expr::OuterReferenceColumn(_, c) = x {
+                    outer = Some(c.clone());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    walked.map_err(GatewayError::from_datafusion)?;
+    match outer {
+        None => Ok(()),
+        Some(column) => Err(GatewayError::Sql(format!(
+            "a subquery reads `{column}` from the query around it (LATERAL, or a correlated \
+             subquery), and it cannot be rewritten as a join, which is the only way it can \
+             run; write it as a join"
+        ))),
+    }
+}
+
 /// Only a plain query may run: no DDL, DML, `SET`, `COPY` or `EXPLAIN ANALYZE` side doors.
 fn check_is_query(stmt: &Statement) -> Result<()> {
     use datafusion::sql::sqlparser::ast::Statement as SqlStatement;

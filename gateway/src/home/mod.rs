@@ -130,6 +130,7 @@ impl Home {
         let optimized = state
             .optimize(&plan)
             .map_err(GatewayError::from_datafusion)?;
+        intake::check_decorrelated(&optimized)?;
         let split = push_aggregates_through_union(optimized)
             .and_then(push_top_n_through_union)
             .map_err(GatewayError::from_datafusion)?;

@@ -458,6 +458,8 @@ impl Owner {
         plan: datafusion::logical_expr::LogicalPlan,
     ) -> datafusion::error::Result<datafusion::logical_expr::LogicalPlan> {
         let optimized = self.ctx.state().optimize(&plan)?;
+        crate::intake::check_decorrelated(&optimized)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         sluice_connectors::aggregate::push_aggregates(optimized)
     }
 

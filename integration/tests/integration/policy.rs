@@ -283,6 +283,33 @@ async fn a_peer_refusal_reaches_the_analyst_as_fields() {
             .is_some_and(|rule| rule.contains("sh_hf.csv:")),
         "{amount:?}"
     );
+
+    // What the analysis does not follow is refused by name, not as an internal error.
+    // A LATERAL or correlated subquery that cannot become a join cannot run: a clear error
+    // naming the outer column, not an internal one. One that can become a join runs.
+    for sql in [
+        "SELECT COUNT(*) FROM sh_hf.loans a, LATERAL (SELECT SUM(b.amount) AS s FROM sh_hf.loans b WHERE b.loan_id <> a.loan_id) t",
+        "SELECT COUNT(*) FROM sh_hf.loans a, LATERAL (SELECT a.term_months + 1 AS x) t",
+    ] {
+        let err = h.transfer(sql).await.expect_err(sql);
+        assert!(err.contains("cannot be rewritten as a join"), "{err}");
+        assert!(err.contains("a.") && !err.contains("Internal"), "{err}");
+    }
+    let joined = h
+        .transfer(
+            "SELECT COUNT(*) FROM bj_hf.loans a, LATERAL \
+             (SELECT COUNT(*) AS c FROM sh_hf.loans b WHERE b.status = a.status) t",
+        )
+        .await
+        .unwrap();
+    let local = h
+        .local(
+            "SELECT COUNT(*) FROM bj_hf.loans a, LATERAL \
+             (SELECT COUNT(*) AS c FROM sh_hf.loans b WHERE b.status = a.status) t",
+        )
+        .await;
+    assert_eq!(strings(&joined, 0), strings(&local, 0));
+    h.stop().await;
 }
 
 /// The issue-10 crash: a list of 2,000 alternatives aborted both gateways. It is ordinary
