@@ -158,10 +158,18 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
             )?;
             let r = bench::transport::run(data, iterations).await?;
             let secs = |d: std::time::Duration| d.as_secs_f64().max(1e-9);
-            let mut t = table(&["stream", "rows", "time", "rows/s", "vs plain"]);
-            for (name, d) in [
-                ("plain IPC over TLS", r.plain),
-                ("HPKE-sealed over mTLS", r.sealed),
+            let mut t = table(&[
+                "stream",
+                "rows",
+                "time",
+                "rows/s",
+                "vs plain",
+                "CPU (both gateways)",
+                "cores busy",
+            ]);
+            for (name, d, cpu) in [
+                ("plain IPC over TLS", r.plain, r.plain_cpu),
+                ("HPKE-sealed over mTLS", r.sealed, r.sealed_cpu),
             ] {
                 t.add_row([
                     name.to_string(),
@@ -169,6 +177,8 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
                     format!("{d:.2?}"),
                     format!("{:.0}", r.rows as f64 / secs(d)),
                     format!("{:.2}x", secs(r.plain) / secs(d)),
+                    format!("{cpu:.0?}"),
+                    format!("{:.2}", secs(cpu) / secs(d)),
                 ]);
             }
             println!("{t}");

@@ -17,6 +17,7 @@ use sluice_gateway::{AgencyId, AnalystClient, Principal, Purpose, QueryId, Reque
 use sluice_proto::GatewayClient;
 use sluice_proto::v1;
 
+use super::chain::process_cpu;
 use crate::provident_fund::{Cluster, DemoData};
 
 /// The streamed query: every contribution sh_hf holds.
@@ -30,6 +31,11 @@ pub struct TransportResult {
     pub rows: usize,
     pub plain: Duration,
     pub sealed: Duration,
+    /// CPU time (user and system, every thread of the process: both gateways) of one
+    /// plain stream.
+    pub plain_cpu: Duration,
+    /// The same for one sealed stream.
+    pub sealed_cpu: Duration,
     pub pooled: Duration,
     pub fresh: Duration,
 }
@@ -60,7 +66,9 @@ pub async fn run(data: DemoData, iterations: usize) -> Result<TransportResult> {
         .max_decoding_message_size(sluice_gateway::ipc::MAX_MESSAGE_BYTES);
 
     let (mut plain, mut sealed, mut rows) = (Vec::new(), Vec::new(), 0);
+    let (mut plain_cpu, mut sealed_cpu) = (Vec::new(), Vec::new());
     for _ in 0..iterations.max(1) {
+        let cpu = process_cpu()?;
         let t = Instant::now();
         let mut n = 0;
         let mut s = sh_analyst.query(&purpose, SQL).await?;
@@ -68,7 +76,9 @@ pub async fn run(data: DemoData, iterations: usize) -> Result<TransportResult> {
             n += b?.num_rows();
         }
         plain.push(t.elapsed());
+        plain_cpu.push(process_cpu()?.saturating_sub(cpu));
 
+        let cpu = process_cpu()?;
         let t = Instant::now();
         let ctx = RequestContext {
             principal: Principal::parse("bj_hf/analyst")?,
@@ -96,6 +106,7 @@ pub async fn run(data: DemoData, iterations: usize) -> Result<TransportResult> {
             m += b?.num_rows();
         }
         sealed.push(t.elapsed());
+        sealed_cpu.push(process_cpu()?.saturating_sub(cpu));
         if m != n {
             return Err(GatewayError::Internal(format!(
                 "the sealed stream delivered {m} rows, the plain one {n}"
@@ -128,6 +139,8 @@ pub async fn run(data: DemoData, iterations: usize) -> Result<TransportResult> {
         rows,
         plain: median(plain),
         sealed: median(sealed),
+        plain_cpu: median(plain_cpu),
+        sealed_cpu: median(sealed_cpu),
         pooled: median(pooled),
         fresh: median(fresh),
     })
