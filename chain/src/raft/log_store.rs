@@ -76,12 +76,14 @@ impl WalSyncer {
         })
     }
 
-    /// Reports `flushed` once the writes made so far are on disk.
+    /// Reports `flushed` once the writes made so far are on disk, or as failed if the
+    /// thread is gone: never not at all, which would stall Raft.
     fn after_sync(&self, flushed: LogFlushed<TypeConfig>) {
-        let Some(queue) = &self.queue else {
-            return;
+        let unsent = match &self.queue {
+            Some(queue) => queue.send(flushed).err().map(|e| e.0),
+            None => Some(flushed),
         };
-        if let Err(std::sync::mpsc::SendError(flushed)) = queue.send(flushed) {
+        if let Some(flushed) = unsent {
             flushed.log_io_completed(Err(std::io::Error::other(
                 "the raft log's sync thread stopped",
             )));
