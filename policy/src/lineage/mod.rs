@@ -873,7 +873,7 @@ impl<'p> Analyzer<'p> {
     ) -> Result<Info> {
         // A window function sees every row of its partition: over rows that protected
         // data chose, its value (a rank, a neighbour's value) describes that choice.
-        for (&s, usage) in &info.rows.clone() {
+        for (&s, usage) in &info.rows {
             self.use_src(
                 s,
                 Need::Plain,
@@ -882,7 +882,7 @@ impl<'p> Analyzer<'p> {
         }
         // It also numbers, offsets and accumulates rows in their input order, which its
         // own ORDER BY falls back to on ties: a protected order ranks by protected data.
-        for (&s, usage) in &info.order.clone() {
+        for (&s, usage) in &info.order {
             self.use_src(
                 s,
                 Need::Plain,
