@@ -33,8 +33,8 @@ use datafusion::common::{Column, DFSchema, DFSchemaRef, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
-    BinaryExpr, Distinct, Expr, ExprSchemable, LogicalPlan, Operator, Projection, ScalarUDF,
-    Subquery, TableScan,
+    BinaryExpr, Distinct, Expr, ExprSchemable, LogicalPlan, Operator, Partitioning, Projection,
+    ScalarUDF, Subquery, TableScan,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
@@ -87,8 +87,9 @@ struct Flow {
     /// value shifted far rounds when cast to a float. Exact only for an integer SUM,
     /// which wraps the same way, and for COUNT.
     shifted: bool,
-    /// The power of two by which float `*` and `/` by constants have scaled it so far
-    /// (kept within [`total::MAX_SCALE`] either way: beyond, values overflow or vanish).
+    /// The power of two by which float `*` and `/` by constants have scaled it so far,
+    /// in steps of [`total::SCALE_STEPS`] to a power (kept within [`total::MAX_SCALE`]
+    /// either way: beyond, values overflow or vanish).
     scale: i32,
     /// It reads a column of an enclosing query.
     outer: bool,
@@ -741,6 +742,13 @@ impl<'p> Analyzer<'p> {
                 self.limit(&info);
                 info
             }
+            LogicalPlan::Repartition(r)
+                if !matches!(r.partitioning_scheme, Partitioning::RoundRobinBatch(_)) =>
+            {
+                return Err(Error::Unsupported(
+                    "DISTRIBUTE BY is not supported under a disclosure policy".into(),
+                ));
+            }
             LogicalPlan::Repartition(_)
             | LogicalPlan::SubqueryAlias(_)
             | LogicalPlan::Subquery(_) => first(&infos),
@@ -861,6 +869,16 @@ impl<'p> Analyzer<'p> {
                 s,
                 Need::Plain,
                 &format!("{usage} with LIMIT or OFFSET, which selects rows by that order"),
+            );
+        }
+        // Which rows a LIMIT or OFFSET keeps depends on which rows there were: over rows
+        // protected data chose, the rows kept rank the choice (`WHERE amount < t AND id
+        // >= x ORDER BY id LIMIT 5` starts at x exactly when x's amount is below t).
+        for (&s, usage) in &info.rows {
+            self.use_src(
+                s,
+                Need::Plain,
+                &format!("{usage}, which decides the rows a LIMIT or OFFSET counts"),
             );
         }
     }
@@ -1175,7 +1193,11 @@ impl<'p> Analyzer<'p> {
             .copied()
             .filter(|&s| matches!(self.level(s), Some(Level::Aggregate { .. })))
             .collect();
-        if aggregate.is_empty() || !(f.other || aggregate.len() < f.srcs.len()) {
+        // Two aggregate-level columns are per-row data to each other: `amount < t OR
+        // (amount >= u AND employer = 'x')` pads one loan with small ones.
+        if aggregate.is_empty()
+            || !(f.other || aggregate.len() > 1 || aggregate.len() < f.srcs.len())
+        {
             return;
         }
         for s in aggregate {
@@ -1183,7 +1205,7 @@ impl<'p> Analyzer<'p> {
                 s,
                 Need::Plain,
                 &format!(
-                    "{usage}, in a condition that combines it with other per-row data (a plain, masked or join-level column, or a subquery's or window's result): it could single a row out of its group"
+                    "{usage}, in a condition that combines it with other per-row data (a plain, masked or join-level column, another aggregate-level column, or a subquery's or window's result): it could single a row out of its group"
                 ),
             );
         }
@@ -1437,7 +1459,7 @@ impl<'p> Analyzer<'p> {
                         total::Arithmetic::Shifts => f.shifted = true,
                         total::Arithmetic::Scales(k) => {
                             f.scale = f.scale.saturating_add(k);
-                            if f.scale.abs() > total::MAX_SCALE {
+                            if f.scale.abs() > total::MAX_SCALE * total::SCALE_STEPS {
                                 f.nonlinear = true;
                             }
                         }

@@ -344,10 +344,16 @@ pub(super) fn window_may_fail(name: &str, args: &[Expr], arg_types: &[Option<Dat
 /// way. Amounts scaled by more overflow to infinity or underflow to zero, a step.
 pub(super) const MAX_SCALE: i32 = 64;
 
+/// Scales are counted in steps of 1/1024 of a power of two. Rounded to whole powers,
+/// 218 factors of 1.414 would count as none and scale by 2^109; in these steps, the
+/// rounding of the 10,000 factors an expression may nest hides under 5 powers.
+pub(super) const SCALE_STEPS: i32 = 1024;
+
 /// Whether a cast from `from` to `to` keeps every value apart and in its place, so a
 /// statistic of the cast values is a statistic of the values: a widening cast that
-/// cannot fail, or a cast to a float of a value no arithmetic shifted (`shifted`), which
-/// rounds only values beyond 2^53, and only as the data has them. A shifted value cast
+/// cannot fail, or a cast to a double of a value no arithmetic shifted (`shifted`), which
+/// rounds only values beyond 2^53, and only as the data has them. A cast to REAL rounds
+/// beyond 2^24, where ids live, and a scaled value can be put on its rounding edge. A shifted value cast
 /// to a float can be made to round (`CAST(amount + 2^60 AS DOUBLE)` keeps the high
 /// bits), and one whose integer arithmetic wrapped changes where it wrapped. A cast to
 /// a boolean is a condition.
@@ -358,7 +364,7 @@ pub(super) fn exact_cast(from: &DataType, to: &DataType, shifted: bool) -> bool 
     safe_cast(from, to)
         && !matches!(to, DataType::Boolean)
         && !shifted
-        && (injective_cast(from, to) || to.is_floating())
+        && (injective_cast(from, to) || matches!(to, DataType::Float64))
 }
 
 /// What one node of arithmetic does to the values it computes from.
@@ -369,7 +375,8 @@ pub(super) enum Arithmetic {
     /// Integer or decimal `+`, `-`, negation, `*` by a constant: integers are exact
     /// modulo 2^64 only, and either, shifted far and cast to a float, rounds.
     Shifts,
-    /// Float `*` or `/` by a constant: exact up to rounding, by this power of two.
+    /// Float `*` or `/` by a constant: exact up to rounding, by this power of two (in
+    /// [`SCALE_STEPS`]).
     Scales(i32),
     /// Anything else: a condition, a function, integer or decimal division, float `+`
     /// and `-` (which round away what the other operand's magnitude hides). Such a node
@@ -386,7 +393,7 @@ pub(super) fn arithmetic(e: &Expr, types: &dyn Types) -> Arithmetic {
             .and_then(|v| v.cast_to(&DataType::Float64).ok())
             .and_then(|v| match v {
                 ScalarValue::Float64(Some(f)) if f.is_finite() && f != 0.0 => {
-                    Some(f.abs().log2().round() as i32)
+                    Some((f.abs().log2() * f64::from(SCALE_STEPS)).round() as i32)
                 }
                 _ => None,
             })

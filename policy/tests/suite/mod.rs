@@ -13,6 +13,7 @@ mod leak_members;
 mod leak_names;
 mod leak_order;
 mod leak_predicates;
+mod leak_redteam;
 mod leak_steps;
 mod leak_values;
 mod loading;

@@ -70,6 +70,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_correlated::all())
         .chain(super::leak_values::all())
         .chain(super::leak_steps::all())
+        .chain(super::leak_redteam::all())
     {
         out.push((n.to_string(), sql));
     }
