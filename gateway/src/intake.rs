@@ -68,6 +68,18 @@ pub fn with_sql_limits(
     config
 }
 
+/// The configuration every gateway session starts from: [`with_sql_limits`], and sorts
+/// that merge their input's partitions before sorting. DataFusion 55 sorts each partition
+/// and merges them after, and that merge drops a key that is constant within each branch
+/// of a UNION ALL but differs between branches: `SELECT * FROM (SELECT 'bj' AS city,
+/// amount … UNION ALL SELECT 'sh', amount …) ORDER BY city, amount LIMIT 3` could start
+/// with 'sh', ordered by amount alone.
+pub fn session_config() -> datafusion::prelude::SessionConfig {
+    let mut config = with_sql_limits(datafusion::prelude::SessionConfig::new());
+    config.options_mut().optimizer.repartition_sorts = false;
+    config
+}
+
 /// Stack for walking a statement of `tokens` tokens: its nesting is at most about one
 /// level per token, and a level of the parser or of a derived visitor takes well under
 /// the per-token allowance in a debug build.

@@ -9,7 +9,6 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogP
 use datafusion::execution::{SendableRecordBatchStream, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
-use datafusion::prelude::SessionConfig;
 use futures::future::join_all;
 use sluice_core::{AgencyId, CATALOG};
 
@@ -92,7 +91,7 @@ impl Home {
     }
 
     fn session(&self, caller: &Caller) -> SessionState {
-        let config = crate::intake::with_sql_limits(SessionConfig::new())
+        let config = crate::intake::session_config()
             .with_information_schema(false)
             .with_default_catalog_and_schema(CATALOG, self.agency.as_str())
             // The catalogs are shared by every query; building a session must not replace them.

@@ -22,7 +22,7 @@ use datafusion::common::TableReference;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::displayable;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use sluice_core::{AgencyId, CATALOG};
 
@@ -72,7 +72,7 @@ impl Owner {
     ) -> Result<Self> {
         let agency = config.agency.clone();
         let ctx = SessionContext::new_with_config(
-            crate::intake::with_sql_limits(SessionConfig::new())
+            crate::intake::session_config()
                 .with_information_schema(false)
                 .with_default_catalog_and_schema(CATALOG, agency.as_str()),
         );
