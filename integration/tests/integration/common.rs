@@ -350,3 +350,69 @@ pub fn duckdb(data: &demo::DemoData, queries: &[&str]) -> Vec<Result<Vec<Vec<Str
         })
         .collect()
 }
+
+/// A small deterministic generator (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// The demo's datasets, as every agency publishes them: (name, columns as (name, kind)).
+pub const TABLES: &[(&str, &[(&str, Kind)])] = &[
+    (
+        "persons",
+        &[
+            ("person_id", Kind::Int),
+            ("id_number", Kind::Text),
+            ("name", Kind::Text),
+            ("gender", Kind::Text),
+            ("birth_date", Kind::Date),
+            ("employer", Kind::Text),
+            ("registered_on", Kind::Date),
+        ],
+    ),
+    (
+        "contributions",
+        &[
+            ("person_id", Kind::Int),
+            ("month", Kind::Date),
+            ("amount", Kind::Int),
+            ("employer", Kind::Text),
+        ],
+    ),
+    (
+        "loans",
+        &[
+            ("loan_id", Kind::Int),
+            ("person_id", Kind::Int),
+            ("amount", Kind::Int),
+            ("term_months", Kind::Int),
+            ("issued_on", Kind::Date),
+            ("status", Kind::Text),
+            ("rate", Kind::Float),
+        ],
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Float,
+    Text,
+    Date,
+}

@@ -19,74 +19,10 @@ use sluice_examples::provident_fund::policy::RULES;
 use sluice_gateway::intake;
 use sluice_policy::{Policy, PolicyConfig, Request, STANDARD_MODEL};
 
+use super::common::{Kind, Rng, TABLES};
+
 const DEFAULT_COUNT: usize = 100_000;
 const THREADS: usize = 2;
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
-
-/// The demo's datasets at sh_hf: (name, columns as (name, kind)).
-const TABLES: &[(&str, &[(&str, Kind)])] = &[
-    (
-        "persons",
-        &[
-            ("person_id", Kind::Int),
-            ("id_number", Kind::Text),
-            ("name", Kind::Text),
-            ("gender", Kind::Text),
-            ("birth_date", Kind::Date),
-            ("employer", Kind::Text),
-            ("registered_on", Kind::Date),
-        ],
-    ),
-    (
-        "contributions",
-        &[
-            ("person_id", Kind::Int),
-            ("month", Kind::Date),
-            ("amount", Kind::Int),
-            ("employer", Kind::Text),
-        ],
-    ),
-    (
-        "loans",
-        &[
-            ("loan_id", Kind::Int),
-            ("person_id", Kind::Int),
-            ("amount", Kind::Int),
-            ("term_months", Kind::Int),
-            ("issued_on", Kind::Date),
-            ("status", Kind::Text),
-            ("rate", Kind::Float),
-        ],
-    ),
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Int,
-    Float,
-    Text,
-    Date,
-}
 
 fn arrow_type(k: Kind) -> DataType {
     match k {

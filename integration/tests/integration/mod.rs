@@ -6,6 +6,7 @@ mod directory;
 mod directory_corpus;
 mod errors;
 mod export;
+mod federated_generative;
 mod federated_sql;
 mod generative;
 mod identity;
