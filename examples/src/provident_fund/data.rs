@@ -60,7 +60,8 @@ const SURNAMES: [&str; 12] = [
 const GIVEN: [&str; 12] = [
     "Wei", "Fang", "Na", "Min", "Jing", "Lei", "Qiang", "Yan", "Jun", "Hui", "Tao", "Ping",
 ];
-const EMPLOYERS: [&str; 8] = [
+/// The employers the demo's persons and contributions name.
+pub const EMPLOYERS: [&str; 8] = [
     "City Transit",
     "Municipal Hospital",
     "Grid Power",
