@@ -1,9 +1,10 @@
-//! Generated federated SQL against two references. Random queries over the demo's three
+//! Generated federated SQL against a second engine. Random queries over the demo's three
 //! agencies (filters, projections, aggregates, joins and set operations across agencies,
 //! subqueries, window functions, ORDER BY with LIMIT) must give the same answer through
-//! the federation as on one local DataFusion context holding all the data, and as DuckDB
-//! over the same files. The seed is fixed (override it with `SLUICE_FEDGEN_SEED`, and the
-//! count with `SLUICE_FEDGEN_COUNT`), so a failure reproduces.
+//! the federation as DuckDB over the same files, or, where DuckDB cannot run one, as one
+//! local DataFusion context holding all the data. The seed is fixed (override it with
+//! `SLUICE_FEDGEN_SEED`, and the count with `SLUICE_FEDGEN_COUNT`), so a failure
+//! reproduces.
 //!
 //! The generator stays inside what the two engines define alike: no integer `/` (float
 //! division in DuckDB), every ORDER BY names its NULL placement (DuckDB puts NULLs last
