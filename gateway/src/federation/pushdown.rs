@@ -294,7 +294,11 @@ fn owners(plan: &LogicalPlan) -> DfResult<Owners> {
 ///   `first_value(x ORDER BY y)`) lose their ordering, and `IGNORE NULLS` is dropped;
 /// - `SIMILAR TO` with an escape character is written as `LIKE` (without one it is
 ///   rewritten as the regular-expression match DataFusion evaluates it as; see
-///   [`normalize_for_sql`]).
+///   [`normalize_for_sql`]);
+/// - a union whose branch holds a sort, a limit or another union: the unparser writes
+///   the branch's `ORDER BY`, `LIMIT` or `UNION` (distinct) onto the statement around
+///   the union, so it would apply to every branch, or not plan at all (see
+///   [`branch_shares_the_statement`]).
 ///
 /// Subquery expressions stay home too: they may reach other agencies, and the scans
 /// inside them are federated on their own.
@@ -306,12 +310,12 @@ fn can_push(node: &LogicalPlan) -> bool {
         | LogicalPlan::Sort(_)
         | LogicalPlan::SubqueryAlias(_)
         | LogicalPlan::TableScan(_)
-        | LogicalPlan::Union(_)
         | LogicalPlan::Window(_)
         | LogicalPlan::Distinct(Distinct::All(_))
         | LogicalPlan::Values(_)
         | LogicalPlan::EmptyRelation(_) => true,
         LogicalPlan::Limit(limit) => limit_without_offset(limit),
+        LogicalPlan::Union(union) => !union.inputs.iter().any(|b| branch_shares_the_statement(b)),
         LogicalPlan::Join(join) => {
             matches!(
                 join.join_type,
@@ -322,6 +326,22 @@ fn can_push(node: &LogicalPlan) -> bool {
         _ => false,
     };
     kind_ok && node.expressions().iter().all(expr_can_push)
+}
+
+/// Whether a union branch holds a node that DataFusion's unparser writes as a clause of
+/// the whole statement rather than of the branch's own `SELECT`. A branch is unparsed
+/// with the statement's query builder, so its sort, limit or nested union ends up on
+/// the union itself. Conservatively, any such node anywhere in the branch counts; the
+/// federator then sends each branch as its own statement.
+fn branch_shares_the_statement(branch: &LogicalPlan) -> bool {
+    branch
+        .exists(|node| {
+            Ok(matches!(
+                node,
+                LogicalPlan::Sort(_) | LogicalPlan::Limit(_) | LogicalPlan::Union(_)
+            ))
+        })
+        .unwrap_or(true)
 }
 
 /// Whether a limit skips nothing, so that its SQL is a plain `LIMIT n`.

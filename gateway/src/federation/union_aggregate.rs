@@ -14,7 +14,7 @@ use datafusion::common::{Column, DFSchemaRef};
 use datafusion::error::Result as DfResult;
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::{
-    Aggregate, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast,
+    Aggregate, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Projection, cast,
 };
 
 use super::branch::onto_branch;
@@ -138,14 +138,26 @@ fn split(agg: &Aggregate) -> DfResult<Option<LogicalPlan>> {
         let mut arg = p.args[0].clone();
         if kind == Split::Avg {
             // AVG's argument arrives coerced to Float64: `avg(CAST(x AS Float64))`. For an
-            // integer `x`, sum and count `x` itself, so the sum stays exact. Only that one
-            // coercion goes: a cast the user wrote (`AVG(CAST(rate * 4 AS INTEGER))`) is
-            // part of the value averaged and must stay.
+            // integer `x`, sum and count `x` itself, so the sum stays exact, widened as
+            // DataFusion widens a SUM's argument (SUM takes no narrower integer): then a
+            // SUM and an AVG of one column share their partial sum, and the owner does
+            // not see two sums it names alike (a cast does not show in a name). Only that
+            // one coercion goes: a cast the user wrote (`AVG(CAST(rate * 4 AS INTEGER))`)
+            // is part of the value averaged and must stay.
             if let Expr::Cast(c) = &arg
                 && c.field.data_type() == &DataType::Float64
-                && c.expr.get_type(in_schema.as_ref())?.is_integer()
             {
-                arg = c.expr.as_ref().clone();
+                let inner = c.expr.as_ref().clone();
+                match inner.get_type(in_schema.as_ref())? {
+                    DataType::Int64 | DataType::UInt64 => arg = inner,
+                    DataType::Int8 | DataType::Int16 | DataType::Int32 => {
+                        arg = cast(inner, DataType::Int64)
+                    }
+                    DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+                        arg = cast(inner, DataType::UInt64)
+                    }
+                    _ => {}
+                }
             }
             let t = arg.get_type(in_schema.as_ref())?;
             if matches!(
@@ -246,9 +258,11 @@ fn split(agg: &Aggregate) -> DfResult<Option<LogicalPlan>> {
             cast(e, field.data_type().clone()).alias_qualified(q.cloned(), field.name())
         })
         .collect::<Vec<_>>();
-    let plan = union_builder
-        .aggregate(final_groups, final_aggs)?
-        .project(outputs)?
-        .build()?;
-    Ok(Some(plan))
+    let final_agg = union_builder.aggregate(final_groups, final_aggs)?.build()?;
+    // The aggregate's own schema, not one derived from `outputs`: a group key `CAST(u.k
+    // AS …)` is named `u.k` unqualified beside the column `k` of `u`, which the schema
+    // tells apart but a projection's name check does not.
+    let plan =
+        Projection::try_new_with_schema(outputs, Arc::new(final_agg), Arc::clone(&agg.schema))?;
+    Ok(Some(LogicalPlan::Projection(plan)))
 }
