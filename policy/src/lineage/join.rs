@@ -104,12 +104,17 @@ impl Analyzer<'_> {
                 }
                 // A padded side's values are NULL wherever the condition found no
                 // match: the condition picks which rows keep them, as a FILTER does
-                // (`SUM(t.one)` over a LEFT JOIN of a one-row `t` is 1 or 0).
+                // (`SUM(t.one)` over a LEFT JOIN of a one-row `t` is 1 or 0). So each
+                // is per-row data even where it read no column: a constant of a
+                // one-loan `t` is 1 on that loan and NULL elsewhere, and `a.amount <
+                // 200000 OR t.one = 1` pads that loan with the small ones, as `OR
+                // loan_id = x` would. A value that read columns counts them already.
                 let padded = |cols: &[Flow], pads: bool| -> Vec<Flow> {
                     cols.iter()
                         .cloned()
                         .map(|mut f| {
                             f.nonlinear |= pads;
+                            f.other |= pads && f.srcs.is_empty();
                             f
                         })
                         .collect()

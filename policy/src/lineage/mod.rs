@@ -68,7 +68,8 @@ struct Flow {
     /// Every dataset column whose row value flows into this value.
     srcs: BTreeSet<SrcId>,
     /// It also depends on per-row data that is not a dataset column (VALUES, aggregated
-    /// results, window results, subquery results).
+    /// results, window results, subquery results, a constant an outer join pads with
+    /// NULL where it found no match).
     other: bool,
     /// It is exactly this column (through aliases and injective casts).
     origin: Option<SrcId>,
@@ -756,6 +757,7 @@ impl<'p> Analyzer<'p> {
                 // DISTINCT decides which rows exist by comparing every column.
                 let mut info = first(&infos);
                 for c in info.cols.clone() {
+                    self.distinct_key(&c, "in DISTINCT");
                     for p in self.protected(&c) {
                         info.rows.entry(p).or_insert_with(|| "in DISTINCT".into());
                     }
@@ -766,6 +768,7 @@ impl<'p> Analyzer<'p> {
                 let mut info = first(&infos);
                 for e in &on.on_expr {
                     let f = self.flow(e, &scope)?;
+                    self.distinct_key(&f, "in DISTINCT ON");
                     for p in self.protected(&f) {
                         info.rows
                             .entry(p)
@@ -859,6 +862,27 @@ impl<'p> Analyzer<'p> {
             }
         };
         Ok((rebuilt, info))
+    }
+
+    /// DISTINCT and DISTINCT ON merge the rows whose keys are equal, so a count above
+    /// them is `COUNT(DISTINCT key)`. A key computed from protected data merges the rows
+    /// it maps alike, as a FILTER picks them: `CASE WHEN id = x AND amount < t THEN y
+    /// ELSE id END` merges loan x into loan y exactly when x's amount is below t, and
+    /// `(status, amount >= t)` has one pair more when a status holds loans on both
+    /// sides of t. Like a DISTINCT aggregate, it takes the bare column.
+    fn distinct_key(&mut self, f: &Flow, usage: &str) {
+        if self.identity(f).is_some() && !f.nonlinear {
+            return;
+        }
+        for p in self.protected(f) {
+            self.use_src(
+                p,
+                Need::Plain,
+                &format!(
+                    "{usage} on a value computed from it (DISTINCT takes the bare column): which rows it merges picks rows as a FILTER does"
+                ),
+            );
+        }
     }
 
     /// A LIMIT or OFFSET over rows ordered by protected data keeps the rows that data
@@ -1205,7 +1229,7 @@ impl<'p> Analyzer<'p> {
                 s,
                 Need::Plain,
                 &format!(
-                    "{usage}, in a condition that combines it with other per-row data (a plain, masked or join-level column, another aggregate-level column, or a subquery's or window's result): it could single a row out of its group"
+                    "{usage}, in a condition that combines it with other per-row data (a plain, masked or join-level column, another aggregate-level column, a subquery's or window's result, or a value an outer join pads with NULL): it could single a row out of its group"
                 ),
             );
         }

@@ -14,6 +14,7 @@ mod leak_names;
 mod leak_order;
 mod leak_predicates;
 mod leak_redteam;
+mod leak_redteam2;
 mod leak_steps;
 mod leak_values;
 mod loading;

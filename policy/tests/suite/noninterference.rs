@@ -71,6 +71,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_values::all())
         .chain(super::leak_steps::all())
         .chain(super::leak_redteam::all())
+        .chain(super::leak_redteam2::all())
     {
         out.push((n.to_string(), sql));
     }
