@@ -13,7 +13,7 @@ use sluice_chain::entry::{Body, CatalogRecord, EntryKind};
 use sluice_chain::{ChainStore, Entry};
 use sluice_examples::directory::{self, DEPARTMENTS, Federation, data};
 use sluice_gateway::peer::Caller;
-use sluice_gateway::{GatewayError, Purpose};
+use sluice_gateway::{AnalystClient, GatewayError, Purpose};
 use sluice_proto::v1::{self, directory_request::Ask};
 
 use super::common::{run_sluice, run_sluice_ok};
@@ -35,6 +35,23 @@ async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
             "{what} did not happen within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Lists access cases until `done` holds of the list, or ten seconds pass; returns the
+/// last list either way, so the caller's assertion reports what was there.
+async fn list_until(
+    client: &AnalystClient,
+    ask: v1::AccessListRequest,
+    done: impl Fn(&v1::AccessListResponse) -> bool,
+) -> v1::AccessListResponse {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = client.list_access(ask).await.unwrap();
+        if done(&list) || Instant::now() > deadline {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -123,20 +140,15 @@ async fn request_approve_query_expire_and_refuse() {
         .unwrap();
     // The owner's copy of the chain may apply the request a moment after the
     // requester's.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pending = loop {
-        let p = psb
-            .list_access(v1::AccessListRequest {
-                to_my_agency: true,
-                pending_only: true,
-            })
-            .await
-            .unwrap();
-        if !p.cases.is_empty() || Instant::now() > deadline {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let pending = list_until(
+        &psb,
+        v1::AccessListRequest {
+            to_my_agency: true,
+            pending_only: true,
+        },
+        |l| !l.cases.is_empty(),
+    )
+    .await;
     assert_eq!(pending.cases.len(), 1);
     assert_eq!(pending.cases[0].request_id, receipt.request_id);
 
@@ -230,10 +242,14 @@ async fn request_approve_query_expire_and_refuse() {
     })
     .await
     .unwrap();
-    let mine = analyst
-        .list_access(v1::AccessListRequest::default())
-        .await
-        .unwrap();
+    // The denial was committed through bj_ca's copy of the chain; the analyst reads
+    // bj_hf's, which applies it a moment later.
+    let mine = list_until(&analyst, v1::AccessListRequest::default(), |l| {
+        l.cases
+            .iter()
+            .any(|c| c.request_id == second.request_id && c.status != "pending")
+    })
+    .await;
     let denied = mine
         .cases
         .iter()
