@@ -6,8 +6,26 @@
 //! injective cast (`CAST(int AS BIGINT)`, not `CAST(id AS BOOLEAN)`). An equality
 //! between two columns of the same side, or with an expression (`l2.id = l2.id +
 //! a.id - a.id`), matches nothing: it lets every row of one side meet many of the other.
+//!
+//! The conjuncts of an inner or semi join's condition narrow the rows, as a WHERE's do.
+//! Two joins use their condition otherwise, and their conjuncts do not narrow:
+//! - An outer join keeps every row of its preserved side, and pads the other side with
+//!   NULL wherever the whole condition found no match. A conjunct on the preserved
+//!   side (`ON a.loan_id = b.loan_id AND a.amount < t`) removes no row: it decides which
+//!   rows keep the padded side's values, so a padded value is a per-row function of
+//!   it (`b.flag` is 1 exactly where `a.amount < t`, and `WHERE b.flag = 1 OR
+//!   a.loan_id = y` is `a.amount < t OR a.loan_id = y`). Each padded value therefore
+//!   carries the protected columns the condition compared (join-level keys matched
+//!   with each other excepted: they only say whether the partner exists) and those
+//!   that chose the padded side's rows, besides being a step and per-row data.
+//! - An anti join keeps a row where no row of the other side meets the whole
+//!   condition: `NOT (a.amount >= t AND a.loan_id IN b)` is `a.amount < t OR a.loan_id
+//!   NOT IN b`, a disjunction. So its condition is one condition that reads the other
+//!   side's rows (per-row data), and an aggregate-level column in it is mixing. The
+//!   conditions that chose the other side's rows are negated with it, and are mixing
+//!   too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::common::DFSchemaRef;
 use datafusion::logical_expr::JoinType;
@@ -27,6 +45,8 @@ impl Analyzer<'_> {
         for (s, u) in &r.rows {
             rows.entry(*s).or_insert_with(|| u.clone());
         }
+        // What the condition itself compares, apart from what chose each side's rows.
+        let mut cond: BTreeMap<SrcId, String> = BTreeMap::new();
         let mut order = l.order.clone();
         for (s, u) in &r.order {
             order.entry(*s).or_insert_with(|| u.clone());
@@ -50,7 +70,7 @@ impl Analyzer<'_> {
             let lf = self.flow(le, &lscope)?;
             let rf = self.flow(re, &rscope)?;
             correlated |= lf.outer || rf.outer;
-            self.equality(&lf, &rf, &mut rows, "in a join condition");
+            self.equality(&lf, &rf, &mut cond, "in a join condition");
             if let Some(p) = self.key_pair(&lf, &rf, l, r) {
                 pairs.push(p);
             }
@@ -59,7 +79,7 @@ impl Analyzer<'_> {
         }
         if let Some(f) = &j.filter {
             let conjuncts = self.conjuncts(f, &both)?;
-            correlated |= self.decide_rows(&conjuncts, &mut rows, "in a join condition");
+            correlated |= self.decide_rows(&conjuncts, &mut cond, "in a join condition");
             for c in &conjuncts {
                 match c {
                     Conjunct::Eq(a, b) => {
@@ -75,6 +95,32 @@ impl Analyzer<'_> {
                     Conjunct::Other(x) => key_flow.merge(x),
                 }
             }
+        }
+        for (s, u) in &cond {
+            rows.entry(*s).or_insert_with(|| u.clone());
+        }
+        // An anti join keeps the rows for which the whole condition fails: a disjunction
+        // of the negated conjuncts, with "no partner in the other side's rows" (per-row
+        // data) among them. `key_flow` is that condition, opaque.
+        // The conditions that chose the other side's rows are negated with it: `NOT
+        // EXISTS (... WHERE b.amount >= t AND b.loan_id = x)` keeps loan x exactly when
+        // its amount is below t.
+        let removed = match j.join_type {
+            JoinType::LeftAnti => Some(r),
+            JoinType::RightAnti => Some(l),
+            _ => None,
+        };
+        if let Some(removed) = removed {
+            self.refuse_mixing(
+                &key_flow,
+                "in the condition of an anti join (NOT EXISTS, NOT IN, EXCEPT), which keeps a row where the condition fails, so its conjuncts widen instead of narrowing",
+            );
+            let mut chose = Flow::opaque();
+            chose.srcs.extend(removed.rows.keys().copied());
+            self.refuse_mixing(
+                &chose,
+                "in choosing the rows an anti join (NOT EXISTS, NOT IN, EXCEPT) removes, which it keeps where that choice fails",
+            );
         }
         let mut mark = Flow::opaque();
         mark.srcs.extend(rows.keys().copied());
@@ -109,20 +155,29 @@ impl Analyzer<'_> {
                 // one-loan `t` is 1 on that loan and NULL elsewhere, and `a.amount <
                 // 200000 OR t.one = 1` pads that loan with the small ones, as `OR
                 // loan_id = x` would. A value that read columns counts them already.
-                let padded = |cols: &[Flow], pads: bool| -> Vec<Flow> {
-                    cols.iter()
-                        .cloned()
-                        .map(|mut f| {
-                            f.nonlinear |= pads;
-                            f.other |= pads && f.srcs.is_empty();
+                // And each is computed from whatever decided the match: the protected
+                // columns the condition compared (`ON a.id = b.id AND a.amount < t`
+                // makes `b.one` the indicator of `a.amount < t`, whatever side the
+                // amount is on) and those that chose the padded side's rows.
+                let padded = |side: &Info, pads: bool| -> Vec<Flow> {
+                    side.cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| {
+                            let mut f = f.clone();
+                            if pads && !side.is_hidden(i) {
+                                f.nonlinear = true;
+                                f.other |= f.srcs.is_empty();
+                                f.srcs.extend(cond.keys().chain(side.rows.keys()).copied());
+                            }
                             f
                         })
                         .collect()
                 };
                 Info {
-                    cols: padded(&l.cols, pads_left)
+                    cols: padded(l, pads_left)
                         .into_iter()
-                        .chain(padded(&r.cols, pads_right))
+                        .chain(padded(r, pads_right))
                         .collect(),
                     scans: all_scans,
                     dup,

@@ -20,21 +20,14 @@ const MAX_LIKE_PATTERN: usize = 1_000;
 /// Longest `lpad`/`rpad` width accepted as total (a wider one could exhaust memory).
 const MAX_PAD: i64 = 1_000;
 
-/// Parts `date_part`/`EXTRACT` and `date_trunc` accept on every date and time value.
-const DATE_PARTS: &[&str] = &[
-    "year",
-    "quarter",
-    "month",
-    "week",
-    "day",
-    "doy",
-    "dow",
-    "hour",
-    "minute",
-    "second",
-    "millisecond",
-    "microsecond",
-];
+/// Parts `date_part`/`EXTRACT` returns for every date and every timestamp. A part it
+/// does not support for its argument's type (`year` of a TIME or an INTERVAL) is an
+/// error, and `date_trunc` rejects some units and casts a date to a timestamp that can
+/// overflow, so neither is total beyond these.
+const DATE_PARTS: &[&str] = &["year", "quarter", "month", "week", "day", "doy", "dow"];
+
+/// Parts `date_part`/`EXTRACT` returns for every timestamp, besides [`DATE_PARTS`].
+const TIME_PARTS: &[&str] = &["hour", "minute", "second", "millisecond", "microsecond"];
 
 /// Scalar functions that are total on any arguments of the types type coercion gives
 /// them: null handling, comparisons, and string functions without numeric arguments.
@@ -304,10 +297,20 @@ fn function_is_total(name: &str, args: &[Expr], types: &dyn Types) -> bool {
             int_arg(1).is_some_and(|n| (0..=MAX_PAD).contains(&n))
                 && args.get(2).is_none_or(|f| constant_str(f).is_some())
         }
-        "date_part" | "datepart" | "date_trunc" => args
-            .first()
-            .and_then(constant_str)
-            .is_some_and(|p| DATE_PARTS.contains(&p.to_ascii_lowercase().as_str())),
+        "date_part" | "datepart" => {
+            let part = args
+                .first()
+                .and_then(constant_str)
+                .map(|p| p.to_ascii_lowercase());
+            let Some(part) = part else { return false };
+            match args.get(1).and_then(|a| types.type_of(a)) {
+                Some(DataType::Date32 | DataType::Date64) => DATE_PARTS.contains(&part.as_str()),
+                Some(DataType::Timestamp(_, _)) => {
+                    DATE_PARTS.contains(&part.as_str()) || TIME_PARTS.contains(&part.as_str())
+                }
+                _ => false,
+            }
+        }
         _ => false,
     }
 }

@@ -15,6 +15,8 @@ mod leak_order;
 mod leak_predicates;
 mod leak_redteam;
 mod leak_redteam2;
+mod leak_redteam3;
+mod leak_redteam4;
 mod leak_steps;
 mod leak_values;
 mod loading;

@@ -72,6 +72,8 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_steps::all())
         .chain(super::leak_redteam::all())
         .chain(super::leak_redteam2::all())
+        .chain(super::leak_redteam3::all())
+        .chain(super::leak_redteam4::all())
     {
         out.push((n.to_string(), sql));
     }
