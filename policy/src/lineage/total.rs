@@ -3,11 +3,11 @@
 //! aggregate, a window function) counts as able to fail, because an error, or its text,
 //! would reveal the value that caused it.
 //!
-//! Arithmetic on integers wraps in DataFusion (it is not checked), float division gives
-//! infinity or NaN, and comparisons, `AND`, `OR`, `CASE`, `IN` and `BETWEEN` cannot fail
-//! on values of the types type coercion gave them. Integer division fails on a zero
-//! divisor and on `i64::MIN / -1`; casts fail on values that do not fit; `LIKE` and
-//! `SIMILAR TO` fail on patterns that do not compile.
+//! Arithmetic on integers wraps in DataFusion (it is not checked, but for the negation of
+//! a constant), float division gives infinity or NaN, and comparisons, `AND`, `OR`,
+//! `CASE`, `IN` and `BETWEEN` cannot fail on values of the types type coercion gave them.
+//! Integer division fails on a zero divisor and on `i64::MIN / -1`; casts fail on values
+//! that do not fit; `LIKE` and `SIMILAR TO` fail on patterns that do not compile.
 
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -202,12 +202,16 @@ pub(super) fn may_fail(e: &Expr, types: &dyn Types) -> Option<String> {
             let name = f.func.name().to_ascii_lowercase();
             (!function_is_total(&name, &f.args, types)).then(|| format!("{name}()"))
         }
+        // DataFusion negates an integer array wrapping but a constant with a check, and
+        // the optimizer folds operands to constants (`-(x * 0 - 9223372036854775807 - 1)`,
+        // or `-c` of a derived column so computed): `-i64::MIN` fails. `0 - x` wraps.
         Expr::Negative(x) => {
-            (!types.type_of(x).is_some_and(|t| is_plain_number(&t))).then(|| "negation".into())
+            (!types.type_of(x).is_some_and(|t| t.is_floating())).then(|| "negation".into())
         }
+        Expr::Literal(v, _) => out_of_range(v),
         Expr::Cast(c) => {
-            if constant(e).is_some() {
-                return None;
+            if let Some(v) = constant(e) {
+                return out_of_range(&v);
             }
             let to = c.field.data_type();
             match types.type_of(&c.expr) {
@@ -226,7 +230,6 @@ pub(super) fn may_fail(e: &Expr, types: &dyn Types) -> Option<String> {
         }
         Expr::Column(_)
         | Expr::OuterReferenceColumn(..)
-        | Expr::Literal(..)
         | Expr::Alias(_)
         | Expr::ScalarVariable(..)
         | Expr::Placeholder(_)
@@ -250,6 +253,23 @@ pub(super) fn may_fail(e: &Expr, types: &dyn Types) -> Option<String> {
         | Expr::GroupingSet(_) => None,
         other => Some(other.variant_name().to_string()),
     }
+}
+
+/// A date, time or timestamp constant beyond what has a calendar form (`CAST(CAST(2147483647
+/// AS INT) AS DATE)`, `CAST(-1 AS TIME)`): printing it fails, and `date_part` yields NULL
+/// where its result is declared not null, which fails the batch. Such values come only
+/// from constants like these; a column holds dates a source could store.
+fn out_of_range(v: &ScalarValue) -> Option<String> {
+    let temporal = matches!(
+        v.data_type(),
+        DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(..)
+            | DataType::Time32(_)
+            | DataType::Time64(_)
+    );
+    (temporal && !v.is_null() && v.cast_to(&DataType::Utf8).is_err())
+        .then(|| format!("a {} constant out of range", v.data_type()))
 }
 
 fn binary_may_fail(b: &BinaryExpr, e: &Expr, types: &dyn Types) -> Option<String> {

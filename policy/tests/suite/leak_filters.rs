@@ -109,6 +109,6 @@ attacks! {
         "SELECT COUNT(*) FILTER (WHERE city = 'tianjin') FROM persons WHERE salary > 20000"
         => Refuse("persons.salary", "FILTER");
     linear_statistics_are_released:
-        "SELECT AVG(COALESCE(amount, 0)), SUM(CAST(amount AS DOUBLE) / 1000.0), SUM(-amount + 5), COUNT(DISTINCT status) FROM loans WHERE amount > 120000"
+        "SELECT AVG(COALESCE(amount, 0)), SUM(CAST(amount AS DOUBLE) / 1000.0), SUM(5 - amount), COUNT(DISTINCT status) FROM loans WHERE amount > 120000"
         => RevealNothing;
 }

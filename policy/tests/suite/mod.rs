@@ -17,6 +17,8 @@ mod leak_redteam;
 mod leak_redteam2;
 mod leak_redteam3;
 mod leak_redteam4;
+mod leak_redteam5;
+mod leak_redteam6;
 mod leak_steps;
 mod leak_values;
 mod loading;

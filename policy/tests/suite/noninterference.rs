@@ -74,6 +74,8 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_redteam2::all())
         .chain(super::leak_redteam3::all())
         .chain(super::leak_redteam4::all())
+        .chain(super::leak_redteam5::all())
+        .chain(super::leak_redteam6::all())
     {
         out.push((n.to_string(), sql));
     }
