@@ -573,6 +573,17 @@ impl Gen {
         }
     }
 
+    /// The rows a correlated subquery reads for a person of agency `a`, and the column
+    /// they match on: `a`'s loans by person id, or agency `b`'s persons by id number
+    /// (person ids are per agency).
+    fn correlated_rows(&mut self, a: usize, b: usize) -> (Scoped, &'static str) {
+        if self.rng.chance(50) {
+            (Scoped::new("s", a, "loans"), "person_id")
+        } else {
+            (Scoped::new("s", b, "persons"), "id_number")
+        }
+    }
+
     fn subquery(&mut self) -> (String, usize) {
         let (a, b) = (self.agency(), self.agency());
         let (outer, condition) = match self.rng.below(5) {
@@ -590,12 +601,7 @@ impl Gen {
                 )
             }
             1 => {
-                // Person ids are per agency; another agency's persons match on id_number.
-                let (s, key) = if self.rng.chance(50) {
-                    (Scoped::new("s", a, "loans"), "person_id")
-                } else {
-                    (Scoped::new("s", b, "persons"), "id_number")
-                };
+                let (s, key) = self.correlated_rows(a, b);
                 self.scope = vec![s.clone()];
                 let p = self.predicate(1);
                 let not = if self.rng.chance(40) { "NOT " } else { "" };
@@ -635,11 +641,7 @@ impl Gen {
             }
             _ => {
                 // A correlated count in the select list: a person with no loans counts 0.
-                let (s, key) = if self.rng.chance(50) {
-                    (Scoped::new("s", a, "loans"), "person_id")
-                } else {
-                    (Scoped::new("s", b, "persons"), "id_number")
-                };
+                let (s, key) = self.correlated_rows(a, b);
                 let x = Scoped::new("x", a, "persons");
                 self.scope = vec![x.clone()];
                 let filter = self.where_clause();
