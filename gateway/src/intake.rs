@@ -307,7 +307,8 @@ fn check_shape(statement: &Statement) -> Result<()> {
     Ok(())
 }
 
-/// Plan a parsed query and check the plan holds no DDL, DML or statement either.
+/// Plan a parsed query and check the plan holds no DDL, DML or statement either, and
+/// builds no value longer than a gateway builds.
 pub async fn plan(state: &SessionState, query: ParsedQuery) -> Result<LogicalPlan> {
     let plan = state
         .statement_to_plan(query.statement)
@@ -319,6 +320,10 @@ pub async fn plan(state: &SessionState, query: ParsedQuery) -> Result<LogicalPla
         .with_allow_statements(false)
         .verify_plan(&plan)
         .map_err(|e| GatewayError::NotAQuery(e.to_string()))?;
+    sluice_policy::growth::check(&plan).map_err(|e| match e {
+        sluice_policy::Error::TooLong { what, bound } => GatewayError::TooLong { what, bound },
+        other => GatewayError::Internal(other.to_string()),
+    })?;
     Ok(plan)
 }
 

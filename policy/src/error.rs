@@ -1,6 +1,6 @@
 //! The crate's errors, split by whose fault they are: the caller's query or request
 //! ([`Error::Refused`], [`Error::MissingPurpose`], [`Error::BadRequest`],
-//! [`Error::Unsupported`], [`Error::TooDeep`]), the operator's policy files ([`LoadError`]), or a bug here
+//! [`Error::Unsupported`], [`Error::TooDeep`], [`Error::TooLong`]), the operator's policy files ([`LoadError`]), or a bug here
 //! ([`Error::Internal`]). A refusal is data: it names every refused column at once.
 
 use std::fmt;
@@ -41,6 +41,17 @@ pub enum Error {
         depth: usize,
         /// The deepest the policy accepts.
         limit: usize,
+    },
+    /// The query may build a value longer than a gateway builds (see `growth`): refused
+    /// before it runs, whatever the data, so that running out of memory, or Arrow's
+    /// limit on a column, never depends on which rows protected data kept. The caller's
+    /// fault.
+    #[error("refused: {}", crate::growth::explain(what, bound))]
+    TooLong {
+        /// The operation that builds the value: a function, an operator.
+        what: String,
+        /// How long its values may be.
+        bound: String,
     },
     /// The policy files are broken. The operator's fault.
     #[error(transparent)]

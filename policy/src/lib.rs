@@ -16,6 +16,7 @@
 //!   row filters above scans, small-group suppression above aggregates); `lineage`'s
 //!   `total` module is the allowlist of operations that cannot fail at run time;
 //! - `limits`: how deep a plan may nest, measured without recursion;
+//! - [`growth`]: how long a value a plan may build (nested concatenation, `repeat`);
 //! - [`decision`], [`error`]: what comes out;
 //! - [`reload`]: a policy that follows its files, keeping the last good one.
 //!
@@ -37,6 +38,7 @@ mod config;
 pub mod decision;
 pub mod error;
 mod grant;
+pub mod growth;
 pub mod level;
 mod limits;
 mod lineage;

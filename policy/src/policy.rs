@@ -158,8 +158,10 @@ impl Policy {
         // Measured without recursion, so that nothing deeper than the analysis can walk
         // reaches a recursive walk; what passes is walked on a stack sized for it.
         let depth = limits::measure(plan).check()?;
-        depth
-            .on_stack(|| Analyzer::new(&self.config, &self.grants, &self.digest, request).run(plan))
+        depth.on_stack(|| {
+            crate::growth::check(plan)?;
+            Analyzer::new(&self.config, &self.grants, &self.digest, request).run(plan)
+        })
     }
 
     /// The level one column gets for `request`, and the rule that decided it.

@@ -192,6 +192,17 @@ impl Gen {
                     }
                 ),
                 (_, 7) if self.depth < 3 => format!("({})", self.scalar_subquery(k)),
+                // Text that grows: bounded, refused as too long, or a count the data picks.
+                (Kind::Text, 8) => {
+                    let (a, b) = (self.expr(Kind::Text), self.expr(Kind::Text));
+                    let n = self.literal(Kind::Int);
+                    match self.rng.below(4) {
+                        0 => format!("repeat({a}, {n})"),
+                        1 => format!("lpad({a}, {n}, {b})"),
+                        2 => format!("replace({a}, 'a', {b})"),
+                        _ => format!("concat({a}, {b}, {a}, {b})"),
+                    }
+                }
                 _ => self.column(Some(k)).0,
             }
         };

@@ -303,8 +303,8 @@ async fn a_peer_refusal_reaches_the_analyst_as_fields() {
 
 /// The issue-10 crash: a list of 2,000 alternatives aborted both gateways. It is ordinary
 /// SQL: answered, through bj_hf (home) and sh_hf (owner), and exactly. 100,000
-/// alternatives are refused with an error that says what is too large; both gateways
-/// keep serving.
+/// alternatives, and a value that doubles until no batch can hold it, are refused with
+/// an error that says what is too large; both gateways keep serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serving() {
     let h = PolicyHarness::start().await;
@@ -380,6 +380,26 @@ async fn long_alternatives_are_answered_deep_ones_refused_and_gateways_keep_serv
     );
     let err = h.transfer(&plus).await.unwrap_err();
     assert!(err.contains("nested"), "{err}");
+
+    // A value doubled through 22 derived tables, 16 GiB a row: refused before it runs,
+    // whatever the data. A few columns joined into one value are answered.
+    let mut grow =
+        String::from("WITH c0 AS (SELECT lpad(status, 1000, 'x') AS s FROM sh_hf.loans)");
+    for i in 1..=22 {
+        grow.push_str(&format!(", c{i} AS (SELECT s || s AS s FROM c{})", i - 1));
+    }
+    grow.push_str(" SELECT COUNT(*), MAX(length(s)) FROM c22");
+    let err = h.transfer(&grow).await.unwrap_err();
+    assert!(
+        err.contains("may build values") && err.contains("at most 32 copies"),
+        "{err}"
+    );
+    let few = "SELECT concat_ws('/', status, lpad(status, 12, '.'), upper(status)) AS s, COUNT(*) AS n FROM sh_hf.loans GROUP BY 1 ORDER BY 1";
+    let got = h.transfer(few).await.unwrap();
+    let want = h.local(few).await;
+    assert!(!strings(&want, 0).is_empty());
+    assert_eq!(strings(&got, 0), strings(&want, 0));
+    assert_eq!(strings(&got, 1), strings(&want, 1));
 
     // Both gateways still answer.
     let sum = "SELECT COUNT(*), SUM(amount) FROM sh_hf.loans";

@@ -97,7 +97,7 @@ fn is_string(t: &DataType) -> bool {
 }
 
 /// The value of a constant: a literal, or a literal cast that succeeds.
-pub(super) fn constant(e: &Expr) -> Option<ScalarValue> {
+pub(crate) fn constant(e: &Expr) -> Option<ScalarValue> {
     match e {
         Expr::Literal(v, _) => Some(v.clone()),
         Expr::Alias(a) => constant(&a.expr),

@@ -67,9 +67,11 @@ attacks! {
     chr_of_a_surrogate:
         format!("SELECT COUNT(*) FROM loans WHERE loan_id = {X} AND chr(amount - 769145 + 55296) <> ''")
         => Refuse("loans.amount", "can fail");
+    // A count that is not a constant has no bound: refused before the analysis, whatever
+    // the data (`leak_growth.rs`).
     repeat_by_a_count_from_the_amount:
         format!("SELECT COUNT(*) FROM loans WHERE loan_id = {X} AND length(repeat(status, (amount - 769000) * 100000000)) > 0")
-        => Refuse("loans.amount", "can fail");
+        => RefuseUnsupported("may build values");
     substr_with_a_negative_length_over_one_loan:
         format!("SELECT COUNT(*) FROM loans WHERE loan_id = {X} AND amount >= 769145 AND substr(status, 1, -1) = ''")
         => Refuse("loans.amount", "can fail");

@@ -76,6 +76,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_redteam4::all())
         .chain(super::leak_redteam5::all())
         .chain(super::leak_redteam6::all())
+        .chain(super::leak_growth::all())
     {
         out.push((n.to_string(), sql));
     }

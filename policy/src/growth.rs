@@ -1,0 +1,539 @@
+//! How long the values a query builds can grow. Concatenation nested through derived
+//! tables doubles a value's length at each level, and `repeat`, `lpad` or `replace`
+//! multiply it: some twenty levels make one row's text a gigabyte, and a batch of such
+//! rows exhausts memory or overflows Arrow's 2 GiB string offsets, a panic. Where that
+//! depends on which rows protected data kept, whether the query fails is an oracle.
+//!
+//! The bound is computed from the plan alone, as copies of values the data holds plus
+//! bytes of constants ([`Len`]), and a plan that may build a value beyond
+//! [`MAX_STORED_COPIES`] or [`MAX_CONSTANT_BYTES`] is refused ([`Error::TooLong`]).
+//! Functions not named here return no more than their longest argument, or a short
+//! fixed-size value (a number, a date, a digest).
+
+use std::collections::HashMap;
+
+use arrow::datatypes::DataType;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{DFSchema, JoinType, ScalarValue};
+use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, Operator};
+
+use crate::error::{Error, Result};
+
+/// Most copies of stored values one value may hold: `concat_ws(',', …)` of 32 columns.
+/// With 8,192 rows to a batch, a batch of such values stays under Arrow's 2 GiB offsets
+/// while stored text values are under 8 KiB.
+pub const MAX_STORED_COPIES: u64 = 32;
+
+/// Most bytes of constants (and padding) one value may hold.
+pub const MAX_CONSTANT_BYTES: u64 = 64 * 1024;
+
+/// What a value of a type that is not text or a list takes as text: a number, a date, a
+/// timestamp or an interval printed, a digest.
+const FIXED: u64 = 128;
+
+/// What a list adds per element besides the element (offsets, validity).
+const PER_ELEMENT: u64 = 8;
+
+/// Most bytes a character takes in UTF-8; `lpad` counts characters.
+const CHAR_BYTES: u64 = 4;
+
+/// An upper bound on a value's length: `copies` stored values plus `bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Len {
+    copies: u64,
+    bytes: u64,
+}
+
+impl Len {
+    /// A value the data holds: a column of a scan, or an aggregate of one.
+    const STORED: Len = Len {
+        copies: 1,
+        bytes: 0,
+    };
+    /// A value whose length depends on the data, not the query: refused.
+    const UNBOUNDED: Len = Len {
+        copies: u64::MAX,
+        bytes: u64::MAX,
+    };
+
+    fn bytes(bytes: u64) -> Len {
+        Len { copies: 0, bytes }
+    }
+
+    fn fixed() -> Len {
+        Len::bytes(FIXED)
+    }
+
+    fn plus(self, o: Len) -> Len {
+        Len {
+            copies: self.copies.saturating_add(o.copies),
+            bytes: self.bytes.saturating_add(o.bytes),
+        }
+    }
+
+    fn times(self, n: u64) -> Len {
+        Len {
+            copies: self.copies.saturating_mul(n),
+            bytes: self.bytes.saturating_mul(n),
+        }
+    }
+
+    fn max(self, o: Len) -> Len {
+        Len {
+            copies: self.copies.max(o.copies),
+            bytes: self.bytes.max(o.bytes),
+        }
+    }
+
+    fn exceeds(self) -> bool {
+        self.copies > MAX_STORED_COPIES || self.bytes > MAX_CONSTANT_BYTES
+    }
+
+    fn describe(self) -> String {
+        if self == Len::UNBOUNDED {
+            "a length the data decides (a count, width or pattern that is not a constant)".into()
+        } else if self.copies == 0 {
+            format!("{} bytes", self.bytes)
+        } else if self.bytes == 0 {
+            format!("{} copies of stored values", self.copies)
+        } else {
+            format!(
+                "{} copies of stored values and {} bytes of constants",
+                self.copies, self.bytes
+            )
+        }
+    }
+}
+
+/// Why a query that may build values of up to `bound` with `what` is refused.
+pub fn explain(what: &str, bound: &str) -> String {
+    format!(
+        "{what} may build values of up to {bound}, and a gateway builds at most {MAX_STORED_COPIES} copies of stored values and {MAX_CONSTANT_BYTES} bytes of constants into one value; longer values, a batch of rows at a time, exhaust memory or overflow Arrow's 2 GiB limit on a column"
+    )
+}
+
+/// Refuse `plan` if it may build a value longer than the limits.
+pub fn check(plan: &LogicalPlan) -> Result<()> {
+    Walk::default().plan(plan, None).map(|_| ())
+}
+
+/// The columns visible to an expression: its node's inputs, then enclosing queries.
+struct Scope<'a> {
+    schema: &'a DFSchema,
+    lens: &'a [Len],
+    parent: Option<&'a Scope<'a>>,
+}
+
+impl Scope<'_> {
+    fn column(&self, c: &datafusion::common::Column) -> Len {
+        let mut s = Some(self);
+        while let Some(scope) = s {
+            if let Some(i) = scope.schema.maybe_index_of_column(c) {
+                return scope.lens.get(i).copied().unwrap_or(Len::STORED);
+            }
+            s = scope.parent;
+        }
+        Len::STORED
+    }
+}
+
+#[derive(Default)]
+struct Walk {
+    /// The rows a recursive query's work table holds so far, by the query's name.
+    work_tables: HashMap<String, Vec<Len>>,
+}
+
+impl Walk {
+    /// The bounds of `plan`'s output columns, having checked every expression in it.
+    #[recursive::recursive]
+    fn plan(&mut self, plan: &LogicalPlan, parent: Option<&Scope<'_>>) -> Result<Vec<Len>> {
+        let width = plan.schema().fields().len();
+        if let LogicalPlan::RecursiveQuery(r) = plan {
+            return self.recursive(&r.name, &r.static_term, &r.recursive_term, parent);
+        }
+        if let LogicalPlan::TableScan(scan) = plan {
+            for f in &scan.filters {
+                let scope = Scope {
+                    schema: scan.projected_schema.as_ref(),
+                    lens: &vec![Len::STORED; width],
+                    parent,
+                };
+                self.expr(f, &scope)?;
+            }
+            let name = scan.table_name.table();
+            return Ok(match self.work_tables.get(name) {
+                Some(lens) if lens.len() == width => lens.clone(),
+                _ => vec![Len::STORED; width],
+            });
+        }
+        let inputs = plan.inputs();
+        let mut input_lens = Vec::with_capacity(inputs.len());
+        for i in &inputs {
+            input_lens.push(self.plan(i, parent)?);
+        }
+        // Expressions see their input; a join's condition sees both sides.
+        let joined = match plan {
+            LogicalPlan::Join(j) => j.left.schema().join(j.right.schema()).ok(),
+            _ => None,
+        };
+        let (schema, lens): (&DFSchema, Vec<Len>) = match (&joined, inputs.as_slice()) {
+            (Some(j), _) => (j, input_lens.concat()),
+            (None, [one]) => (one.schema().as_ref(), input_lens.concat()),
+            _ => (plan.schema().as_ref(), vec![Len::STORED; width]),
+        };
+        let scope = Scope {
+            schema,
+            lens: &lens,
+            parent,
+        };
+        let mut out = Vec::new();
+        let mut failed = None;
+        plan.apply_expressions(|e| match self.expr(e, &scope) {
+            Ok(len) => {
+                out.push(len);
+                Ok(TreeNodeRecursion::Continue)
+            }
+            Err(err) => {
+                failed = Some(err);
+                Ok(TreeNodeRecursion::Stop)
+            }
+        })?;
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        let first = input_lens.first().cloned().unwrap_or_default();
+        Ok(match plan {
+            LogicalPlan::Projection(_) => fit(out, width),
+            // Group keys, then aggregates, each as long as what it returns.
+            LogicalPlan::Aggregate(_) => fit(out, width),
+            LogicalPlan::Window(_) => fit(first.into_iter().chain(out).collect(), width),
+            LogicalPlan::Distinct(Distinct::On(on)) => fit(
+                out.into_iter()
+                    .skip(on.on_expr.len())
+                    .take(on.select_expr.len())
+                    .collect(),
+                width,
+            ),
+            LogicalPlan::Join(j) => match j.join_type {
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
+                    let mut l = first;
+                    l.resize(width, Len::fixed());
+                    l
+                }
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
+                    input_lens.get(1).cloned().unwrap_or_default()
+                }
+                _ => lens,
+            },
+            LogicalPlan::Union(_) => {
+                let mut u = vec![Len::bytes(0); width];
+                for branch in &input_lens {
+                    for (o, l) in u.iter_mut().zip(branch) {
+                        *o = o.max(*l);
+                    }
+                }
+                u
+            }
+            // Row by row, as `apply_expressions` lists them.
+            LogicalPlan::Values(_) => {
+                let mut u = vec![Len::bytes(0); width];
+                for (i, l) in out.iter().enumerate() {
+                    if let Some(o) = u.get_mut(i % width.max(1)) {
+                        *o = o.max(*l);
+                    }
+                }
+                u
+            }
+            LogicalPlan::Unnest(u) => u
+                .dependency_indices
+                .iter()
+                .map(|&i| first.get(i).copied().unwrap_or(Len::STORED))
+                .collect(),
+            // The rest pass their input's rows through (filters, sorts, limits,
+            // aliases, DISTINCT, repartitioning), or have none.
+            _ if first.len() == width => first,
+            _ => vec![Len::STORED; width],
+        })
+    }
+
+    /// A recursive query's output: the static term's rows, and what the recursive term
+    /// makes of them, until that adds nothing longer. A term that keeps growing a value
+    /// (`SELECT s || s FROM t`) has no bound.
+    fn recursive(
+        &mut self,
+        name: &str,
+        static_term: &LogicalPlan,
+        recursive_term: &LogicalPlan,
+        parent: Option<&Scope<'_>>,
+    ) -> Result<Vec<Len>> {
+        const ROUNDS: usize = 4;
+        let mut lens = self.plan(static_term, parent)?;
+        for _ in 0..ROUNDS {
+            self.work_tables.insert(name.to_string(), lens.clone());
+            let next = self.plan(recursive_term, parent)?;
+            let grown: Vec<Len> = lens.iter().zip(&next).map(|(a, b)| a.max(*b)).collect();
+            if grown == lens {
+                self.work_tables.remove(name);
+                return Ok(lens);
+            }
+            lens = grown;
+        }
+        self.work_tables.remove(name);
+        Err(Error::TooLong {
+            what: format!("the recursive query `{name}`, whose every round lengthens a value"),
+            bound: Len::UNBOUNDED.describe(),
+        })
+    }
+
+    /// The bound of `e`, having checked it and every expression inside it.
+    #[recursive::recursive]
+    fn expr(&mut self, e: &Expr, scope: &Scope<'_>) -> Result<Len> {
+        let len = match e {
+            Expr::Column(c) | Expr::OuterReferenceColumn(_, c) => scope.column(c),
+            Expr::Literal(v, _) => literal(v),
+            Expr::Alias(a) => self.expr(&a.expr, scope)?,
+            Expr::Cast(c) => self.expr(&c.expr, scope)?,
+            Expr::TryCast(c) => self.expr(&c.expr, scope)?,
+            Expr::ScalarSubquery(sq) => {
+                let lens = self.plan(&sq.subquery, Some(scope))?;
+                lens.first().copied().unwrap_or(Len::STORED)
+            }
+            Expr::Exists(x) => {
+                self.plan(&x.subquery.subquery, Some(scope))?;
+                Len::fixed()
+            }
+            Expr::InSubquery(x) => {
+                self.expr(&x.expr, scope)?;
+                self.plan(&x.subquery.subquery, Some(scope))?;
+                Len::fixed()
+            }
+            Expr::SetComparison(x) => {
+                self.expr(&x.expr, scope)?;
+                self.plan(&x.subquery.subquery, Some(scope))?;
+                Len::fixed()
+            }
+            Expr::BinaryExpr(b) => {
+                let (l, r) = (self.expr(&b.left, scope)?, self.expr(&b.right, scope)?);
+                match b.op {
+                    Operator::StringConcat => l.plus(r),
+                    _ => Len::fixed(),
+                }
+            }
+            Expr::Case(c) => {
+                if let Some(x) = &c.expr {
+                    self.expr(x, scope)?;
+                }
+                let mut len = Len::bytes(0);
+                for (when, then) in &c.when_then_expr {
+                    self.expr(when, scope)?;
+                    len = len.max(self.expr(then, scope)?);
+                }
+                if let Some(x) = &c.else_expr {
+                    len = len.max(self.expr(x, scope)?);
+                }
+                len
+            }
+            Expr::ScalarFunction(f) => {
+                let mut args = Vec::with_capacity(f.args.len());
+                for a in &f.args {
+                    args.push(self.expr(a, scope)?);
+                }
+                function(&f.func.name().to_ascii_lowercase(), &f.args, &args)
+            }
+            other => {
+                let mut kids = Vec::new();
+                other.apply_children(|c| {
+                    kids.push(c);
+                    Ok(TreeNodeRecursion::Continue)
+                })?;
+                let mut longest = Len::fixed();
+                for k in kids {
+                    longest = longest.max(self.expr(k, scope)?);
+                }
+                match other {
+                    // Aggregates and window functions return a member or a statistic of
+                    // their group, or list it (`array_agg`, `string_agg`): as long as
+                    // the data, never longer by the query's doing.
+                    Expr::AggregateFunction(_)
+                    | Expr::WindowFunction(_)
+                    | Expr::Unnest(_)
+                    | Expr::GroupingSet(_) => longest,
+                    // Conditions and the like.
+                    _ => Len::fixed(),
+                }
+            }
+        };
+        // A long constant is the query's own text, already as long as it is.
+        if len.exceeds() && !matches!(e, Expr::Literal(..)) {
+            return Err(Error::TooLong {
+                what: describe(e),
+                bound: len.describe(),
+            });
+        }
+        Ok(len)
+    }
+}
+
+/// `lens` as `width` columns; a node whose expressions do not line up with its columns
+/// (grouping sets) gives each the longest.
+fn fit(lens: Vec<Len>, width: usize) -> Vec<Len> {
+    if lens.len() == width {
+        return lens;
+    }
+    let longest = lens.into_iter().fold(Len::STORED, Len::max);
+    vec![longest; width]
+}
+
+fn literal(v: &ScalarValue) -> Len {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Len::bytes(s.len() as u64),
+        ScalarValue::Binary(Some(b))
+        | ScalarValue::LargeBinary(Some(b))
+        | ScalarValue::BinaryView(Some(b))
+        | ScalarValue::FixedSizeBinary(_, Some(b)) => Len::bytes(b.len() as u64),
+        other => Len::bytes((other.size() as u64).max(FIXED)),
+    }
+}
+
+fn constant(e: &Expr) -> Option<ScalarValue> {
+    crate::lineage::total::constant(e)
+}
+
+fn constant_count(e: Option<&Expr>) -> Option<u64> {
+    let v = constant(e?)?.cast_to(&DataType::Int64).ok()?;
+    match v {
+        ScalarValue::Int64(Some(n)) => Some(n.max(0) as u64),
+        _ => None,
+    }
+}
+
+fn constant_text(e: Option<&Expr>) -> Option<u64> {
+    match constant(e?)? {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.len() as u64),
+        _ => None,
+    }
+}
+
+/// The bound of a scalar function's result from its arguments' bounds.
+fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
+    let arg = |i: usize| args.get(i).copied().unwrap_or(Len::bytes(0));
+    let sum = || args.iter().fold(Len::bytes(0), |a, b| a.plus(*b));
+    let longest = || args.iter().fold(Len::fixed(), |a, b| a.max(*b));
+    match name {
+        "concat" => sum(),
+        // The separator goes between each two of the others.
+        "concat_ws" => {
+            let parts = args.len().saturating_sub(1) as u64;
+            arg(0)
+                .times(parts.saturating_sub(1))
+                .plus(args.iter().skip(1).fold(Len::bytes(0), |a, b| a.plus(*b)))
+        }
+        "array_concat" | "array_cat" | "list_concat" | "list_cat" | "array_append"
+        | "array_push_back" | "list_append" | "list_push_back" | "array_prepend"
+        | "array_push_front" | "list_prepend" | "list_push_front" | "make_array" | "make_list"
+        | "array_union" | "list_union" | "struct" | "named_struct" | "row" | "map" | "make_map"
+        | "overlay" => sum().plus(Len::bytes(PER_ELEMENT.saturating_mul(args.len() as u64))),
+        "repeat" => match constant_count(exprs.get(1)) {
+            Some(n) => arg(0).times(n),
+            None => Len::UNBOUNDED,
+        },
+        "array_repeat" | "list_repeat" => match constant_count(exprs.get(1)) {
+            Some(n) => arg(0).plus(Len::bytes(PER_ELEMENT)).times(n),
+            None => Len::UNBOUNDED,
+        },
+        "range" | "generate_series" => {
+            // range(stop), range(start, stop[, step]): the span over the step.
+            let int = |e: Option<&Expr>| match constant(e?)?.cast_to(&DataType::Int64).ok()? {
+                ScalarValue::Int64(Some(n)) => Some(n),
+                _ => None,
+            };
+            let count = match exprs.len() {
+                1 => constant_count(exprs.first()),
+                _ => match (int(exprs.first()), int(exprs.get(1))) {
+                    (Some(a), Some(b)) => {
+                        let step = int(exprs.get(2)).unwrap_or(1).unsigned_abs().max(1);
+                        Some((b.abs_diff(a) / step).saturating_add(1))
+                    }
+                    _ => None,
+                },
+            };
+            match count {
+                Some(c) => Len::bytes(c.saturating_mul(PER_ELEMENT)),
+                None => Len::UNBOUNDED,
+            }
+        }
+        "lpad" | "rpad" => match constant_count(exprs.get(1)) {
+            Some(n) => Len::bytes(n.saturating_mul(CHAR_BYTES)),
+            None => Len::UNBOUNDED,
+        },
+        // Each match of `from` (at least its length, or every position when it is
+        // empty) becomes `to`.
+        "replace" => match (constant_text(exprs.get(1)), constant_text(exprs.get(2))) {
+            (Some(0), Some(to)) => arg(0).times(to.saturating_add(1)).plus(Len::bytes(to)),
+            (Some(from), Some(to)) => arg(0).times(to.div_ceil(from).max(1)),
+            _ => Len::UNBOUNDED,
+        },
+        // A match, even an empty one, becomes the replacement, whose group references
+        // copy at most the match.
+        "regexp_replace" => match constant_text(exprs.get(2)) {
+            Some(to) => arg(0).times(to.saturating_add(1)).plus(Len::bytes(to)),
+            None => Len::UNBOUNDED,
+        },
+        // Joins a list's elements with a separator (and NULLs with a text): each element
+        // takes at least a byte.
+        "array_to_string" | "array_join" | "list_to_string" | "list_join" => {
+            let sep = constant_text(exprs.get(1));
+            let null = match exprs.get(2) {
+                None => Some(0),
+                some => constant_text(some),
+            };
+            match (sep, null) {
+                (Some(s), Some(n)) => arg(0).times(s.saturating_add(n).saturating_add(1)),
+                _ => Len::UNBOUNDED,
+            }
+        }
+        // Case mapping grows UTF-8 at most threefold (`ΐ`, two bytes, upper-cases to
+        // six), and only once: the characters it yields map to themselves.
+        "upper" | "lower" | "initcap" => arg(0),
+        "array_resize" | "list_resize" => match constant_count(exprs.get(1)) {
+            Some(n) => arg(0).plus(arg(2).plus(Len::bytes(PER_ELEMENT)).times(n)),
+            None => Len::UNBOUNDED,
+        },
+        // Each element equal to `from` becomes `to`: no longer, if `to` is a constant no
+        // longer than `from`.
+        "array_replace" | "array_replace_n" | "array_replace_all" | "list_replace"
+        | "list_replace_n" | "list_replace_all" => {
+            match (
+                exprs.get(1).and_then(constant),
+                exprs.get(2).and_then(constant),
+            ) {
+                (Some(from), Some(to)) if to.size() <= from.size() => arg(0),
+                _ => Len::UNBOUNDED,
+            }
+        }
+        "translate" => arg(0).times(CHAR_BYTES),
+        // Hex and base64 at most double their input.
+        "encode" | "to_hex" => arg(0).times(2).max(Len::fixed()),
+        // Every two-character specifier prints at most a few dozen characters.
+        "to_char" | "date_format" => match constant_text(exprs.get(1)) {
+            Some(f) => Len::bytes(f.saturating_mul(32).saturating_add(FIXED)),
+            None => Len::UNBOUNDED,
+        },
+        _ => longest(),
+    }
+}
+
+/// The operation that builds a value, for the refusal: never the expression itself,
+/// which may hold constants and nests as deep as the query.
+fn describe(e: &Expr) -> String {
+    match e {
+        Expr::ScalarFunction(f) => format!("{}()", f.func.name()),
+        Expr::BinaryExpr(b) => format!("the operator {}", b.op),
+        Expr::Column(c) => format!("the column `{}`", c.name),
+        other => other.variant_name().to_string(),
+    }
+}
