@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, JoinType, ScalarValue};
-use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, Operator};
+use datafusion::logical_expr::{Distinct, Expr, ExprSchemable, LogicalPlan, Operator};
 
 use crate::error::{Error, Result};
 
@@ -33,6 +33,11 @@ const FIXED: u64 = 128;
 
 /// What a list adds per element besides the element (offsets, validity).
 const PER_ELEMENT: u64 = 8;
+
+/// How much longer a list, struct or map, or a case-mapped text, can print than it is
+/// stored: an 8-byte integer prints in up to 20 characters and a separator; `ΐ`, two
+/// bytes, upper-cases to six.
+const PRINTED_GROWTH: u64 = 3;
 
 /// Most bytes a character takes in UTF-8; `lpad` counts characters.
 const CHAR_BYTES: u64 = 4;
@@ -141,6 +146,9 @@ impl Scope<'_> {
 struct Walk {
     /// The rows a recursive query's work table holds so far, by the query's name.
     work_tables: HashMap<String, Vec<Len>>,
+    /// The aggregates being judged read rows the query made (VALUES, UNNEST, a
+    /// recursive query), as many as it likes.
+    made_rows: bool,
 }
 
 impl Walk {
@@ -186,6 +194,12 @@ impl Walk {
             lens: &lens,
             parent,
         };
+        let made_rows = match plan {
+            LogicalPlan::Aggregate(a) => makes_rows(&a.input)?,
+            LogicalPlan::Window(w) => makes_rows(&w.input)?,
+            _ => false,
+        };
+        let outer_rows = std::mem::replace(&mut self.made_rows, made_rows);
         let mut out = Vec::new();
         let mut failed = None;
         plan.apply_expressions(|e| match self.expr(e, &scope) {
@@ -198,6 +212,7 @@ impl Walk {
                 Ok(TreeNodeRecursion::Stop)
             }
         })?;
+        self.made_rows = outer_rows;
         if let Some(err) = failed {
             return Err(err);
         }
@@ -292,8 +307,18 @@ impl Walk {
             Expr::Column(c) | Expr::OuterReferenceColumn(_, c) => scope.column(c),
             Expr::Literal(v, _) => literal(v),
             Expr::Alias(a) => self.expr(&a.expr, scope)?,
-            Expr::Cast(c) => self.expr(&c.expr, scope)?,
-            Expr::TryCast(c) => self.expr(&c.expr, scope)?,
+            Expr::Cast(c) => cast(
+                self.expr(&c.expr, scope)?,
+                &c.expr,
+                c.field.data_type(),
+                scope,
+            ),
+            Expr::TryCast(c) => cast(
+                self.expr(&c.expr, scope)?,
+                &c.expr,
+                c.field.data_type(),
+                scope,
+            ),
             Expr::ScalarSubquery(sq) => {
                 let lens = self.plan(&sq.subquery, Some(scope))?;
                 lens.first().copied().unwrap_or(Len::STORED)
@@ -351,26 +376,70 @@ impl Walk {
                     longest = longest.max(self.expr(k, scope)?);
                 }
                 match other {
-                    // Aggregates and window functions return a member or a statistic of
-                    // their group, or list it (`array_agg`, `string_agg`): as long as
-                    // the data, never longer by the query's doing.
+                    // A list of the group's values is as long as the group: the data's
+                    // doing, unless the query made the rows.
+                    Expr::AggregateFunction(a)
+                        if self.made_rows && LIST_AGGREGATES.contains(&a.func.name()) =>
+                    {
+                        Len::UNBOUNDED
+                    }
+                    // Over a window, each row gets the list so far: a batch holds the
+                    // square of its rows.
+                    Expr::WindowFunction(w) if LIST_AGGREGATES.contains(&w.fun.name()) => {
+                        Len::UNBOUNDED
+                    }
+                    // Other aggregates and window functions return a member or a
+                    // statistic of their group.
                     Expr::AggregateFunction(_)
                     | Expr::WindowFunction(_)
                     | Expr::Unnest(_)
                     | Expr::GroupingSet(_) => longest,
+                    // A lambda's result is whatever its body builds, per element.
+                    Expr::HigherOrderFunction(_) | Expr::Lambda(_) | Expr::LambdaVariable(_) => {
+                        Len::UNBOUNDED
+                    }
                     // Conditions and the like.
                     _ => Len::fixed(),
                 }
             }
         };
-        // A long constant is the query's own text, already as long as it is.
-        if len.exceeds() && !matches!(e, Expr::Literal(..)) {
+        // A long constant counts too: a projection copies it into every row.
+        if len.exceeds() {
             return Err(Error::TooLong {
                 what: describe(e),
                 bound: len.describe(),
             });
         }
         Ok(len)
+    }
+}
+
+/// Aggregates that list their group's values.
+const LIST_AGGREGATES: &[&str] = &["array_agg", "string_agg", "listagg", "group_concat"];
+
+/// Whether `plan` reads rows the query made rather than the data: VALUES, UNNEST, a
+/// recursive query.
+fn makes_rows(plan: &LogicalPlan) -> Result<bool> {
+    Ok(plan.exists(|n| {
+        Ok(matches!(
+            n,
+            LogicalPlan::Values(_) | LogicalPlan::Unnest(_) | LogicalPlan::RecursiveQuery(_)
+        ))
+    })?)
+}
+
+/// A cast of a value `len` long: a list, struct or map printed as text separates and
+/// brackets every element (`string_to_array(s, NULL)` prints each character as `c, `).
+fn cast(len: Len, from: &Expr, to: &DataType, scope: &Scope<'_>) -> Len {
+    let text = matches!(
+        to,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    let flat = from.get_type(scope.schema).is_ok_and(|t| !t.is_nested());
+    if text && !flat {
+        len.times(PRINTED_GROWTH).plus(Len::fixed())
+    } else {
+        len
     }
 }
 
@@ -409,6 +478,72 @@ fn constant_count(e: Option<&Expr>) -> Option<u64> {
     }
 }
 
+fn constant_string(e: &Expr) -> Option<String> {
+    match constant(e)? {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// How many elements `range(stop)` or `range(start, stop[, step])` makes, if its
+/// arguments are constants: over integers, the span over the step (at least 1); over
+/// dates and timestamps, the span over a constant interval step, in days or
+/// nanoseconds, a month counted as 28 days.
+fn elements(exprs: &[Expr]) -> Option<u64> {
+    const DAY_NS: i128 = 86_400_000_000_000;
+    let value = |i: usize| exprs.get(i).and_then(constant);
+    let as_i64 =
+        |v: ScalarValue, t: &DataType| match v.cast_to(t).ok()?.cast_to(&DataType::Int64).ok()? {
+            ScalarValue::Int64(Some(n)) => Some(n),
+            _ => None,
+        };
+    if exprs.len() == 1 {
+        return constant_count(exprs.first()).map(|n| n.saturating_add(1));
+    }
+    let (start, stop) = (value(0)?, value(1)?);
+    let t = start.data_type();
+    let (unit_ns, target) = match t {
+        _ if t.is_integer() => {
+            let (a, b) = (
+                as_i64(start, &DataType::Int64)?,
+                as_i64(stop, &DataType::Int64)?,
+            );
+            // A step the data picks is at least 1.
+            let step = exprs
+                .get(2)
+                .and_then(constant)
+                .and_then(|v| as_i64(v, &DataType::Int64))
+                .map_or(1, |s| s.unsigned_abs().max(1));
+            return Some((b.abs_diff(a) / step).saturating_add(1));
+        }
+        DataType::Date32 | DataType::Date64 => (DAY_NS, DataType::Date32),
+        DataType::Timestamp(_, tz) => (
+            1,
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, tz),
+        ),
+        _ => return None,
+    };
+    let (a, b) = (as_i64(start, &target)?, as_i64(stop, &target)?);
+    let step_ns = match constant(exprs.get(2)?)? {
+        ScalarValue::IntervalMonthDayNano(Some(i)) => {
+            i128::from(i.months) * 28 * DAY_NS
+                + i128::from(i.days) * DAY_NS
+                + i128::from(i.nanoseconds)
+        }
+        ScalarValue::IntervalDayTime(Some(i)) => {
+            i128::from(i.days) * DAY_NS + i128::from(i.milliseconds) * 1_000_000
+        }
+        ScalarValue::IntervalYearMonth(Some(m)) => i128::from(m) * 28 * DAY_NS,
+        _ => return None,
+    };
+    // A step shorter than the unit the values count in moves by at least one unit.
+    let step = (step_ns.unsigned_abs() / unit_ns.unsigned_abs()).max(1);
+    let step = u64::try_from(step).unwrap_or(u64::MAX);
+    Some((b.abs_diff(a) / step).saturating_add(1))
+}
+
 fn constant_text(e: Option<&Expr>) -> Option<u64> {
     match constant(e?)? {
         ScalarValue::Utf8(Some(s))
@@ -436,7 +571,9 @@ fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
         | "array_push_back" | "list_append" | "list_push_back" | "array_prepend"
         | "array_push_front" | "list_prepend" | "list_push_front" | "make_array" | "make_list"
         | "array_union" | "list_union" | "struct" | "named_struct" | "row" | "map" | "make_map"
-        | "overlay" => sum().plus(Len::bytes(PER_ELEMENT.saturating_mul(args.len() as u64))),
+        | "overlay" | "arrays_zip" | "list_zip" => {
+            sum().plus(Len::bytes(PER_ELEMENT.saturating_mul(args.len() as u64)))
+        }
         "repeat" => match constant_count(exprs.get(1)) {
             Some(n) => arg(0).times(n),
             None => Len::UNBOUNDED,
@@ -445,27 +582,10 @@ fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
             Some(n) => arg(0).plus(Len::bytes(PER_ELEMENT)).times(n),
             None => Len::UNBOUNDED,
         },
-        "range" | "generate_series" => {
-            // range(stop), range(start, stop[, step]): the span over the step.
-            let int = |e: Option<&Expr>| match constant(e?)?.cast_to(&DataType::Int64).ok()? {
-                ScalarValue::Int64(Some(n)) => Some(n),
-                _ => None,
-            };
-            let count = match exprs.len() {
-                1 => constant_count(exprs.first()),
-                _ => match (int(exprs.first()), int(exprs.get(1))) {
-                    (Some(a), Some(b)) => {
-                        let step = int(exprs.get(2)).unwrap_or(1).unsigned_abs().max(1);
-                        Some((b.abs_diff(a) / step).saturating_add(1))
-                    }
-                    _ => None,
-                },
-            };
-            match count {
-                Some(c) => Len::bytes(c.saturating_mul(PER_ELEMENT)),
-                None => Len::UNBOUNDED,
-            }
-        }
+        "range" | "generate_series" => match elements(exprs) {
+            Some(c) => Len::bytes(c.saturating_mul(PER_ELEMENT)),
+            None => Len::UNBOUNDED,
+        },
         "lpad" | "rpad" => match constant_count(exprs.get(1)) {
             Some(n) => Len::bytes(n.saturating_mul(CHAR_BYTES)),
             None => Len::UNBOUNDED,
@@ -496,9 +616,24 @@ fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
                 _ => Len::UNBOUNDED,
             }
         }
-        // Case mapping grows UTF-8 at most threefold (`ΐ`, two bytes, upper-cases to
-        // six), and only once: the characters it yields map to themselves.
-        "upper" | "lower" | "initcap" => arg(0),
+        // Case mapping grows UTF-8 up to threefold, and `replace` can turn what it yields
+        // back into characters that grow again.
+        "upper" | "lower" | "initcap" => arg(0).times(PRINTED_GROWTH),
+        "arrow_cast" | "arrow_try_cast" => arg(0).times(PRINTED_GROWTH).plus(Len::fixed()),
+        // A split can make every byte an element.
+        "string_to_array" | "string_to_list" => {
+            arg(0).times(1 + PER_ELEMENT).plus(Len::bytes(PER_ELEMENT))
+        }
+        // The whole match, then each group's: as many copies as the pattern has groups.
+        "regexp_match" => match exprs.get(1).and_then(constant_string) {
+            Some(p) => {
+                let groups = p.matches('(').count() as u64;
+                arg(0)
+                    .plus(Len::bytes(PER_ELEMENT))
+                    .times(groups.saturating_add(1))
+            }
+            None => Len::UNBOUNDED,
+        },
         "array_resize" | "list_resize" => match constant_count(exprs.get(1)) {
             Some(n) => arg(0).plus(arg(2).plus(Len::bytes(PER_ELEMENT)).times(n)),
             None => Len::UNBOUNDED,
