@@ -18,6 +18,7 @@ use datafusion::common::{DFSchema, JoinType, ScalarValue};
 use datafusion::logical_expr::{Distinct, Expr, ExprSchemable, LogicalPlan, Operator};
 
 use crate::error::{Error, Result};
+use crate::lineage::total::{constant, constant_i64, constant_str};
 
 /// Most copies of stored values one value may hold: `concat_ws(',', …)` of 32 columns.
 /// With 8,192 rows to a batch, a batch of such values stays under Arrow's 2 GiB offsets
@@ -466,25 +467,8 @@ fn literal(v: &ScalarValue) -> Len {
     }
 }
 
-fn constant(e: &Expr) -> Option<ScalarValue> {
-    crate::lineage::total::constant(e)
-}
-
 fn constant_count(e: Option<&Expr>) -> Option<u64> {
-    let v = constant(e?)?.cast_to(&DataType::Int64).ok()?;
-    match v {
-        ScalarValue::Int64(Some(n)) => Some(n.max(0) as u64),
-        _ => None,
-    }
-}
-
-fn constant_string(e: &Expr) -> Option<String> {
-    match constant(e)? {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => Some(s),
-        _ => None,
-    }
+    constant_i64(e?).map(|n| n.max(0).unsigned_abs())
 }
 
 /// How many elements `range(stop)` or `range(start, stop[, step])` makes, if its
@@ -545,12 +529,7 @@ fn elements(exprs: &[Expr]) -> Option<u64> {
 }
 
 fn constant_text(e: Option<&Expr>) -> Option<u64> {
-    match constant(e?)? {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => Some(s.len() as u64),
-        _ => None,
-    }
+    constant_str(e?).map(|s| s.len() as u64)
 }
 
 /// The bound of a scalar function's result from its arguments' bounds.
@@ -625,7 +604,7 @@ fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
             arg(0).times(1 + PER_ELEMENT).plus(Len::bytes(PER_ELEMENT))
         }
         // The whole match, then each group's: as many copies as the pattern has groups.
-        "regexp_match" => match exprs.get(1).and_then(constant_string) {
+        "regexp_match" => match exprs.get(1).and_then(constant_str) {
             Some(p) => {
                 let groups = p.matches('(').count() as u64;
                 arg(0)

@@ -106,14 +106,14 @@ pub(crate) fn constant(e: &Expr) -> Option<ScalarValue> {
     }
 }
 
-fn constant_i64(e: &Expr) -> Option<i64> {
+pub(crate) fn constant_i64(e: &Expr) -> Option<i64> {
     match constant(e)?.cast_to(&DataType::Int64).ok()? {
         ScalarValue::Int64(v) => v,
         _ => None,
     }
 }
 
-fn constant_str(e: &Expr) -> Option<String> {
+pub(crate) fn constant_str(e: &Expr) -> Option<String> {
     match constant(e)? {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))

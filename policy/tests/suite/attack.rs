@@ -41,6 +41,11 @@ macro_rules! attacks {
     };
 }
 
+/// `n` copies of `v`, comma-separated: the arguments of a `concat` that grows.
+pub fn copies(n: usize, v: &str) -> String {
+    vec![v; n].join(", ")
+}
+
 /// Values that no answer may show: every single row's protected values.
 fn forbidden() -> BTreeSet<String> {
     let mut out: BTreeSet<String> = loans().iter().map(|l| l.amount.to_string()).collect();

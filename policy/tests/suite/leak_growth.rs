@@ -5,6 +5,7 @@
 //! such plan is refused before it runs, whatever the data; ordinary text building is not.
 
 use super::attack::Must::*;
+use super::attack::copies;
 use super::common::TARGET_LOAN;
 
 const X: i64 = TARGET_LOAN;
@@ -19,11 +20,6 @@ fn doubling(depth: usize, rows: &str, tail: &str) -> String {
     }
     sql.push_str(&format!(" {tail} FROM c{depth}"));
     sql
-}
-
-/// `SELECT concat(v, v, …)` of `n` copies of `v`.
-fn copies(n: usize, v: &str) -> String {
-    vec![v; n].join(", ")
 }
 
 attacks! {

@@ -8,6 +8,7 @@
 //! while a real attacker picks rows with protected data to turn the failure into a bit.
 
 use super::attack::Must::*;
+use super::attack::copies;
 use super::common::TARGET_LOAN;
 
 const X: i64 = TARGET_LOAN;
@@ -24,11 +25,6 @@ fn levels(seed: &str, step: &str, depth: usize, tail: &str) -> String {
     }
     sql.push_str(&format!(" {tail} FROM c{depth}"));
     sql
-}
-
-/// `n` copies of `v`, comma-separated.
-fn copies(n: usize, v: &str) -> String {
-    vec![v; n].join(", ")
 }
 
 /// `VALUES (1), (2), …, (n)`.
