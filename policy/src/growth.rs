@@ -56,7 +56,8 @@ impl Len {
         copies: 1,
         bytes: 0,
     };
-    /// A value whose length depends on the data, not the query: refused.
+    /// A value as long as the data lets a query make it (a count or width that is not a
+    /// constant, rows the query made): refused.
     const UNBOUNDED: Len = Len {
         copies: u64::MAX,
         bytes: u64::MAX,
