@@ -91,8 +91,8 @@ pub enum GatewayError {
 
     /// The query may build a value longer than a gateway builds
     /// ([`sluice_policy::growth`]). The caller's fault; nothing ran.
-    #[error("{}", sluice_policy::growth::explain(what, bound))]
-    TooLong { what: String, bound: String },
+    #[error("{0}")]
+    TooLong(String),
 
     /// A query that reads protected columns failed while planning or running. Its
     /// detail could hold a protected value, so it is withheld from the caller and

@@ -321,7 +321,7 @@ pub async fn plan(state: &SessionState, query: ParsedQuery) -> Result<LogicalPla
         .verify_plan(&plan)
         .map_err(|e| GatewayError::NotAQuery(e.to_string()))?;
     sluice_policy::growth::check(&plan).map_err(|e| match e {
-        sluice_policy::Error::TooLong { what, bound } => GatewayError::TooLong { what, bound },
+        sluice_policy::Error::TooLong(why) => GatewayError::TooLong(why),
         other => GatewayError::Internal(other.to_string()),
     })?;
     Ok(plan)

@@ -46,13 +46,9 @@ pub enum Error {
     /// before it runs, whatever the data, so that running out of memory, or Arrow's
     /// limit on a column, never depends on which rows protected data kept. The caller's
     /// fault.
-    #[error("refused: {}", crate::growth::explain(what, bound))]
-    TooLong {
-        /// The operation that builds the value: a function, an operator.
-        what: String,
-        /// How long its values may be.
-        bound: String,
-    },
+    /// It holds what builds the value, how long it may be, and the limits.
+    #[error("refused: {0}")]
+    TooLong(String),
     /// The policy files are broken. The operator's fault.
     #[error(transparent)]
     Load(#[from] LoadError),

@@ -112,11 +112,12 @@ impl Len {
     }
 }
 
-/// Why a query that may build values of up to `bound` with `what` is refused.
-pub fn explain(what: &str, bound: &str) -> String {
-    format!(
-        "{what} may build values of up to {bound}, and a gateway builds at most {MAX_STORED_COPIES} copies of stored values and {MAX_CONSTANT_BYTES} bytes of constants into one value; longer values, a batch of rows at a time, exhaust memory or overflow Arrow's 2 GiB limit on a column"
-    )
+/// The refusal of a query that may build values of up to `len` with `what`.
+fn too_long(what: &str, len: Len) -> Error {
+    Error::TooLong(format!(
+        "{what} may build values of up to {}, and a gateway builds at most {MAX_STORED_COPIES} copies of stored values and {MAX_CONSTANT_BYTES} bytes of constants into one value; longer values, a batch of rows at a time, exhaust memory or overflow Arrow's 2 GiB limit on a column",
+        len.describe()
+    ))
 }
 
 /// Refuse `plan` if it may build a value longer than the limits.
@@ -296,10 +297,10 @@ impl Walk {
             lens = grown;
         }
         self.work_tables.remove(name);
-        Err(Error::TooLong {
-            what: format!("the recursive query `{name}`, whose every round lengthens a value"),
-            bound: Len::UNBOUNDED.describe(),
-        })
+        Err(too_long(
+            &format!("the recursive query `{name}`, whose every round lengthens a value"),
+            Len::UNBOUNDED,
+        ))
     }
 
     /// The bound of `e`, having checked it and every expression inside it.
@@ -407,10 +408,7 @@ impl Walk {
         };
         // A long constant counts too: a projection copies it into every row.
         if len.exceeds() {
-            return Err(Error::TooLong {
-                what: describe(e),
-                bound: len.describe(),
-            });
+            return Err(too_long(&describe(e), len));
         }
         Ok(len)
     }

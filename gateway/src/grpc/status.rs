@@ -26,7 +26,7 @@ pub fn to_status(e: &GatewayError) -> Status {
             Code::InvalidArgument,
             bad_input(v1::bad_input::Kind::NotAQuery, m),
         ),
-        GatewayError::TooLarge { .. } | GatewayError::TooLong { .. } => (
+        GatewayError::TooLarge { .. } | GatewayError::TooLong(_) => (
             Code::InvalidArgument,
             bad_input(v1::bad_input::Kind::Sql, &e.to_string()),
         ),

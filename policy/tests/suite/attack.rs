@@ -106,7 +106,7 @@ pub async fn outcome(w: &World, name: &str, sql: &str, must: Must) -> Result<(),
     match (decided, must) {
         (Err(Error::Refused(r)), Must::Refuse(col, usage)) => check_refusal(&r, col, usage),
         (Err(Error::Unsupported(m)), Must::RefuseUnsupported(text)) if m.contains(text) => Ok(()),
-        (Err(e @ Error::TooLong { .. }), Must::RefuseUnsupported(text))
+        (Err(e @ Error::TooLong(_)), Must::RefuseUnsupported(text))
             if e.to_string().contains(text) =>
         {
             Ok(())
