@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, JoinType, ScalarValue};
-use datafusion::logical_expr::{Distinct, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::logical_expr::{
+    Cast, Distinct, Expr, ExprSchemable, LogicalPlan, Operator, TryCast,
+};
 
 use crate::error::{Error, Result};
 use crate::lineage::total::{constant, constant_i64, constant_str};
@@ -163,12 +165,13 @@ impl Walk {
             return self.recursive(&r.name, &r.static_term, &r.recursive_term, parent);
         }
         if let LogicalPlan::TableScan(scan) = plan {
+            let stored = vec![Len::STORED; width];
+            let scope = Scope {
+                schema: scan.projected_schema.as_ref(),
+                lens: &stored,
+                parent,
+            };
             for f in &scan.filters {
-                let scope = Scope {
-                    schema: scan.projected_schema.as_ref(),
-                    lens: &vec![Len::STORED; width],
-                    parent,
-                };
                 self.expr(f, &scope)?;
             }
             let name = scan.table_name.table();
@@ -221,9 +224,8 @@ impl Walk {
         }
         let first = input_lens.first().cloned().unwrap_or_default();
         Ok(match plan {
-            LogicalPlan::Projection(_) => fit(out, width),
-            // Group keys, then aggregates, each as long as what it returns.
-            LogicalPlan::Aggregate(_) => fit(out, width),
+            // An aggregate's group keys, then its aggregates, each as long as it returns.
+            LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) => fit(out, width),
             LogicalPlan::Window(_) => fit(first.into_iter().chain(out).collect(), width),
             LogicalPlan::Distinct(Distinct::On(on)) => fit(
                 out.into_iter()
@@ -243,25 +245,9 @@ impl Walk {
                 }
                 _ => lens,
             },
-            LogicalPlan::Union(_) => {
-                let mut u = vec![Len::bytes(0); width];
-                for branch in &input_lens {
-                    for (o, l) in u.iter_mut().zip(branch) {
-                        *o = o.max(*l);
-                    }
-                }
-                u
-            }
+            LogicalPlan::Union(_) => widest(input_lens.iter().map(Vec::as_slice), width),
             // Row by row, as `apply_expressions` lists them.
-            LogicalPlan::Values(_) => {
-                let mut u = vec![Len::bytes(0); width];
-                for (i, l) in out.iter().enumerate() {
-                    if let Some(o) = u.get_mut(i % width.max(1)) {
-                        *o = o.max(*l);
-                    }
-                }
-                u
-            }
+            LogicalPlan::Values(_) => widest(out.chunks(width.max(1)), width),
             LogicalPlan::Unnest(u) => u
                 .dependency_indices
                 .iter()
@@ -289,7 +275,7 @@ impl Walk {
         for _ in 0..ROUNDS {
             self.work_tables.insert(name.to_string(), lens.clone());
             let next = self.plan(recursive_term, parent)?;
-            let grown: Vec<Len> = lens.iter().zip(&next).map(|(a, b)| a.max(*b)).collect();
+            let grown = widest([lens.as_slice(), next.as_slice()].into_iter(), lens.len());
             if grown == lens {
                 self.work_tables.remove(name);
                 return Ok(lens);
@@ -310,18 +296,9 @@ impl Walk {
             Expr::Column(c) | Expr::OuterReferenceColumn(_, c) => scope.column(c),
             Expr::Literal(v, _) => literal(v),
             Expr::Alias(a) => self.expr(&a.expr, scope)?,
-            Expr::Cast(c) => cast(
-                self.expr(&c.expr, scope)?,
-                &c.expr,
-                c.field.data_type(),
-                scope,
-            ),
-            Expr::TryCast(c) => cast(
-                self.expr(&c.expr, scope)?,
-                &c.expr,
-                c.field.data_type(),
-                scope,
-            ),
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+                cast(self.expr(expr, scope)?, expr, field.data_type(), scope)
+            }
             Expr::ScalarSubquery(sq) => {
                 let lens = self.plan(&sq.subquery, Some(scope))?;
                 lens.first().copied().unwrap_or(Len::STORED)
@@ -435,12 +412,22 @@ fn cast(len: Len, from: &Expr, to: &DataType, scope: &Scope<'_>) -> Len {
         to,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
     );
-    let flat = from.get_type(scope.schema).is_ok_and(|t| !t.is_nested());
-    if text && !flat {
+    if text && !from.get_type(scope.schema).is_ok_and(|t| !t.is_nested()) {
         len.times(PRINTED_GROWTH).plus(Len::fixed())
     } else {
         len
     }
+}
+
+/// The longest of each column over `rows` of `width` columns.
+fn widest<'a>(rows: impl Iterator<Item = &'a [Len]>, width: usize) -> Vec<Len> {
+    let mut out = vec![Len::bytes(0); width];
+    for row in rows {
+        for (o, l) in out.iter_mut().zip(row) {
+            *o = o.max(*l);
+        }
+    }
+    out
 }
 
 /// `lens` as `width` columns; a node whose expressions do not line up with its columns
@@ -454,10 +441,10 @@ fn fit(lens: Vec<Len>, width: usize) -> Vec<Len> {
 }
 
 fn literal(v: &ScalarValue) -> Len {
+    if let Some(s) = v.try_as_str().flatten() {
+        return Len::bytes(s.len() as u64);
+    }
     match v {
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => Len::bytes(s.len() as u64),
         ScalarValue::Binary(Some(b))
         | ScalarValue::LargeBinary(Some(b))
         | ScalarValue::BinaryView(Some(b))
