@@ -13,6 +13,7 @@ use sluice_connectors::ConnectorConfig;
 use sluice_core::{AgencyId, DatasetName};
 use toml::Spanned;
 
+use crate::budget::QueryLimits;
 use crate::error::{GatewayError, Result};
 
 /// A gateway's whole config, as loaded and validated from one TOML file.
@@ -41,6 +42,8 @@ pub struct GatewayConfig {
     pub identity: Option<IdentityConfig>,
     /// How the gateway keeps its part of the directory.
     pub directory: DirectorySettings,
+    /// What one query may use.
+    pub limits: QueryLimits,
 }
 
 /// The `[directory]` section: how often the owner checks its sources' schemas against
@@ -224,6 +227,17 @@ struct RawConfig {
     identity: Option<RawIdentity>,
     #[serde(default)]
     directory: Option<RawDirectory>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    query_memory_mb: Option<Spanned<u64>>,
+    #[serde(default)]
+    query_time_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -590,10 +604,33 @@ impl GatewayConfig {
             }
         }
 
+        let mut limits = QueryLimits::default();
+        if let Some(l) = raw.limits {
+            let at_least_one = |v: &Spanned<u64>, key: &str| {
+                if *v.get_ref() == 0 {
+                    Err(err_at(
+                        v.span().start,
+                        format!("limits: `{key}` must be at least 1"),
+                    ))
+                } else {
+                    Ok(*v.get_ref())
+                }
+            };
+            if let Some(v) = &l.query_memory_mb {
+                let mb = at_least_one(v, "query_memory_mb")?;
+                limits.memory =
+                    usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+            }
+            if let Some(v) = &l.query_time_ms {
+                limits.time = Duration::from_millis(at_least_one(v, "query_time_ms")?);
+            }
+        }
+
         Ok(GatewayConfig {
             file: file.to_path_buf(),
             identity,
             directory,
+            limits,
             chain,
             policy,
             agency,
@@ -880,6 +917,26 @@ columns = [ { name = "id", type = "Int64" } ]
         assert_eq!(c.datasets[0].name, "persons");
         assert_eq!(c.datasets[0].connector.kind(), "csv");
         assert_eq!(c.peer_timeout, DEFAULT_PEER_TIMEOUT);
+    }
+
+    #[test]
+    fn query_limits_have_defaults_and_refuse_zero_by_line() {
+        assert_eq!(parse(GOOD).unwrap().limits, QueryLimits::default());
+        let c = parse(&format!(
+            "{GOOD}\n[limits]\nquery_memory_mb = 64\nquery_time_ms = 1500\n"
+        ))
+        .unwrap();
+        assert_eq!(c.limits.memory, 64 * 1024 * 1024);
+        assert_eq!(c.limits.time, Duration::from_millis(1500));
+        let text = format!("{GOOD}\n[limits]\nquery_time_ms = 0\n");
+        let (line, _, message) = config_error(&text);
+        assert_eq!(line, text.lines().count());
+        assert!(
+            message.contains("`query_time_ms` must be at least 1"),
+            "{message}"
+        );
+        let (_, _, message) = config_error(&format!("{GOOD}\n[limits]\nquery_memory = 1\n"));
+        assert!(message.contains("query_memory"), "{message}");
     }
 
     fn config_error(text: &str) -> (usize, usize, String) {

@@ -89,6 +89,23 @@ pub enum GatewayError {
         limit: usize,
     },
 
+    /// The statement builds lists, structs or maps whose types would be too large or
+    /// too deep to plan ([`crate::intake::Limits`]). The caller's fault; nothing was
+    /// planned.
+    #[error(
+        "the statement has {found} {what}, and a gateway accepts at most {limit}; build fewer or flatter lists, structs and maps"
+    )]
+    TypeTooLarge {
+        what: &'static str,
+        found: usize,
+        limit: usize,
+    },
+
+    /// The query needed more memory or time than a gateway gives one query
+    /// ([`crate::budget::QueryLimits`]), and was stopped.
+    #[error("{0}")]
+    OverBudget(String),
+
     /// The query may build a value longer than a gateway builds
     /// ([`sluice_policy::growth`]). The caller's fault; nothing ran.
     #[error("{0}")]
@@ -346,6 +363,12 @@ impl GatewayError {
                     | DataFusionError::SchemaError(..)) => {
                         GatewayError::Sql(strip_df_prefix(&e.to_string()))
                     }
+                    e @ DataFusionError::ResourcesExhausted(_) => {
+                        GatewayError::OverBudget(format!(
+                            "the query needs more memory than a gateway gives one query: {}",
+                            strip_df_prefix(&e.to_string())
+                        ))
+                    }
                     _ => GatewayError::DataFusion(Arc::new(err)),
                 },
             },
@@ -408,7 +431,12 @@ fn innermost(err: &DataFusionError) -> &DataFusionError {
 /// DataFusion prefixes its messages with the variant name ("Error during planning: ").
 /// The analyst only needs the substance.
 fn strip_df_prefix(msg: &str) -> String {
-    for prefix in ["Error during planning: ", "SQL error: ", "Schema error: "] {
+    for prefix in [
+        "Error during planning: ",
+        "SQL error: ",
+        "Schema error: ",
+        "Resources exhausted: ",
+    ] {
         if let Some(rest) = msg.strip_prefix(prefix) {
             return rest.to_string();
         }

@@ -15,6 +15,7 @@
 //! | [`config`] | the TOML config, validated with file, line and column |
 //! | [`context`] | the request context every query carries |
 //! | [`intake`] | the one door for untrusted SQL, home and owner alike |
+//! | [`budget`] | the memory and time one query may use |
 //! | [`catalog`] | what an agency publishes, on the wire and in the planner |
 //! | [`directory`] | its datasets' records on the chain, access requests and grants, drift |
 //! | [`owner`] | the owner's typestate path, its disclosure policy and its audit trail |
@@ -34,6 +35,7 @@
 
 pub mod analyst;
 pub mod auditor;
+pub mod budget;
 pub mod catalog;
 pub mod chain;
 pub mod config;

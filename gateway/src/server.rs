@@ -167,7 +167,9 @@ impl Gateway {
             )));
         }
         let directory = chain.as_ref().map(|n| Arc::clone(n.store()));
-        let home = Arc::new(Home::new(&config.agency, clients, stats, directory)?);
+        let home = Arc::new(
+            Home::new(&config.agency, clients, stats, directory)?.with_limits(config.limits),
+        );
         let tasks = Arc::new(Tasks::default());
         let publisher = chain.as_ref().map(|node| {
             Arc::new(Publisher::new(

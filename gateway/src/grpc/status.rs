@@ -26,7 +26,9 @@ pub fn to_status(e: &GatewayError) -> Status {
             Code::InvalidArgument,
             bad_input(v1::bad_input::Kind::NotAQuery, m),
         ),
-        GatewayError::TooLarge { .. } | GatewayError::TooLong(_) => (
+        GatewayError::TooLarge { .. }
+        | GatewayError::TypeTooLarge { .. }
+        | GatewayError::TooLong(_) => (
             Code::InvalidArgument,
             bad_input(v1::bad_input::Kind::Sql, &e.to_string()),
         ),
@@ -101,6 +103,7 @@ pub fn to_status(e: &GatewayError) -> Status {
                 actual: actual.clone(),
             }),
         ),
+        GatewayError::OverBudget(m) => (Code::ResourceExhausted, Kind::Other(m.clone())),
         GatewayError::PeerError { .. } | GatewayError::BadPeerData { .. } => {
             (Code::FailedPrecondition, Kind::Other(e.to_string()))
         }

@@ -12,6 +12,7 @@ use datafusion::physical_plan::{ExecutionPlan, displayable};
 use futures::future::join_all;
 use sluice_core::{AgencyId, CATALOG};
 
+use crate::budget::QueryLimits;
 use crate::catalog::AgencyCatalog;
 use crate::error::{GatewayError, Result};
 use crate::federation::pushdown::{Federator, SubQuery};
@@ -29,6 +30,7 @@ pub struct Home {
     schemas: BTreeMap<AgencyId, Arc<AgencySchema>>,
     catalogs: Arc<MemoryCatalogProviderList>,
     stats: Arc<WireStats>,
+    limits: QueryLimits,
 }
 
 /// A query planned across agencies, ready to run.
@@ -78,7 +80,14 @@ impl Home {
             schemas,
             catalogs,
             stats,
+            limits: QueryLimits::default(),
         })
+    }
+
+    /// What one query may use at this gateway; [`QueryLimits::default`] until set.
+    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn agency(&self) -> &AgencyId {
@@ -163,8 +172,13 @@ impl Home {
             sub_queries = plan.sub_queries.len(),
             "federated query planned"
         );
-        datafusion::physical_plan::execute_stream(plan.physical, plan.state.task_ctx())
-            .map_err(GatewayError::from_datafusion)
+        let task = self
+            .limits
+            .task_context(&plan.state)
+            .map_err(GatewayError::from_datafusion)?;
+        let stream = datafusion::physical_plan::execute_stream(plan.physical, task)
+            .map_err(GatewayError::from_datafusion)?;
+        Ok(self.limits.bound(stream))
     }
 
     /// Every agency's catalog, as far as it can be reached. Unreachable agencies are

@@ -29,6 +29,7 @@ use sluice_core::{AgencyId, CATALOG};
 use self::audit::{Audit, Receipt};
 use self::disclosure::Disclosure;
 pub use self::state::{Authenticated, Judged, Logged, Planned, Recipient};
+use crate::budget::QueryLimits;
 use crate::catalog::{AgencyCatalog, DatasetInfo};
 use crate::config::{DatasetConfig, GatewayConfig};
 use crate::context::RequestContext;
@@ -50,6 +51,8 @@ pub struct Owner {
     disclosure: Disclosure,
     /// Checks peers' requests; `None` on an owner that only explains.
     verifier: Option<Verifier>,
+    /// What one query may use.
+    limits: QueryLimits,
 }
 
 impl std::fmt::Debug for Owner {
@@ -113,6 +116,7 @@ impl Owner {
             audit,
             disclosure,
             verifier,
+            limits: config.limits,
         })
     }
 
@@ -340,16 +344,18 @@ impl Owner {
             audit: self.audit.clone(),
         };
         let started = async {
-            let df = self
-                .ctx
-                .execute_logical_plan(self.for_execution(plan)?)
+            let state = self.ctx.state();
+            let physical = state
+                .create_physical_plan(&self.for_execution(plan)?)
                 .await?;
-            df.execute_stream().await
+            let task = self.limits.task_context(&state)?;
+            datafusion::physical_plan::execute_stream(physical, task)
         };
         let stream = match started.await {
             Ok(s) => s,
             Err(e) => return Err(withhold.error(e).await),
         };
+        let stream = self.limits.bound(stream);
         let schema = stream.schema();
         // Read errors surface mid-stream; name the datasets so the analyst knows whose
         // data failed, and nothing more where the query reads protected columns.

@@ -320,6 +320,92 @@ async fn published_schema_that_does_not_match_the_data_is_refused_at_start() {
     );
 }
 
+/// The rows of all `batches`, or the first error.
+async fn count_rows(
+    r: Result<datafusion::execution::SendableRecordBatchStream, GatewayError>,
+) -> Result<Vec<i64>, String> {
+    let stream = r.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for b in stream.collect::<Vec<_>>().await {
+        let b = b.map_err(|e| GatewayError::from_datafusion(e).to_string())?;
+        let c = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        out.extend(c.values().iter().copied());
+    }
+    Ok(out)
+}
+
+/// A query that needs more memory, or more time, than its gateway gives one query is
+/// stopped with an error that says which limit it passed, and the gateway goes on
+/// answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_past_its_memory_or_time_is_stopped_by_name_and_the_gateway_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,name\n");
+    for i in 0..100_000 {
+        csv.push_str(&format!("{i},name{i}\n"));
+    }
+    std::fs::write(dir.path().join("people.csv"), csv).unwrap();
+    let dataset =
+        "[[datasets]]\nname = \"people\"\nconnector = { kind = \"csv\", path = \"people.csv\" }\n";
+    let count = "SELECT COUNT(*) FROM qa_hf.people";
+
+    // Memory: a hash join must hold its build side, 100,000 rows, in 1 MiB.
+    let (cfg, ids) = config(
+        dir.path(),
+        &format!("{dataset}[limits]\nquery_memory_mb = 1\n"),
+    );
+    assert_eq!(cfg.limits.memory, 1024 * 1024);
+    let gw = Gateway::open(&cfg).await.unwrap();
+    let caller = caller_at(&gw, &ids, "qa_hf");
+    let join = "SELECT COUNT(*) FROM qa_hf.people a JOIN qa_hf.people b ON a.name = b.name";
+    let err = count_rows(gw.home.query(&caller, join).await)
+        .await
+        .expect_err("the join's build side does not fit in 1 MiB");
+    assert!(
+        err.contains("more memory than a gateway gives one query"),
+        "{err}"
+    );
+    assert_eq!(
+        count_rows(gw.home.query(&caller, count).await)
+            .await
+            .unwrap(),
+        [100_000]
+    );
+
+    // Time: a cross join of 10^10 rows, stopped at 1.5 s by the owner (or the home,
+    // whichever is first), well before it could finish.
+    let (cfg, ids) = config(
+        dir.path(),
+        &format!("{dataset}[limits]\nquery_time_ms = 1500\n"),
+    );
+    let gw = Gateway::open(&cfg).await.unwrap();
+    let caller = caller_at(&gw, &ids, "qa_hf");
+    let started = std::time::Instant::now();
+    let cross = "SELECT COUNT(*) FROM qa_hf.people a CROSS JOIN qa_hf.people b";
+    let err = count_rows(gw.home.query(&caller, cross).await)
+        .await
+        .expect_err("10^10 rows take longer than 1.5 s");
+    assert!(
+        err.contains("ran longer than the 1500 ms a gateway gives one query"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        count_rows(gw.home.query(&caller, count).await)
+            .await
+            .unwrap(),
+        [100_000]
+    );
+}
+
 /// A database that goes away while a query reads it ends the query with an error that
 /// names the dataset and the database, never a value, and the owner records on the chain
 /// that the access it allowed failed.
