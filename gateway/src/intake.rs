@@ -19,8 +19,8 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SQLOptions;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, Select, TableFactor, Value, Visit, VisitMut, Visitor,
-    VisitorMut,
+    BinaryOperator, DataType as SqlDataType, Expr as SqlExpr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Select, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -48,6 +48,21 @@ impl Limits {
     /// Most SELECTs and table references: each adds a level to the plan, and plans are
     /// dropped and cloned recursively.
     pub const MAX_RELATIONS: usize = 256;
+    /// Most calls that build a list, struct or map around their arguments (`struct`,
+    /// `named_struct`, `arrays_zip`, `make_array`, `array_agg`, `map`, `[…]`, `(a, b)`).
+    /// Each can nest a type one level deeper, and types are dropped and compared
+    /// recursively.
+    pub const MAX_TYPE_BUILDERS: usize = 64;
+    /// Most fields a built type may hold, bounded from the SQL alone. `arrays_zip(s, s)`
+    /// doubles its argument's type, so 30 derived tables that each zip their input build
+    /// a type of 2^30 fields while DataFusion plans it, before any plan can be checked.
+    pub const MAX_BUILT_FIELDS: usize = 65_536;
+    /// Deepest type written in the statement (`INT[][]` is 2 deep). DataFusion converts,
+    /// compares and drops types recursively.
+    pub const MAX_TYPE_DEPTH: usize = 32;
+    /// Longest type written as text (`arrow_cast(x, 'List(Int64)')`), in bytes.
+    /// DataFusion parses such text recursively.
+    pub const MAX_TYPE_TEXT: usize = 1024;
     /// The parser's recursion limit (it counts nested parentheses, subqueries and
     /// function calls). DataFusion's unparser writes every binary operator in
     /// parentheses, so a sub-query of 1,000 conditions nests 1,000 deep; the parser runs
@@ -257,31 +272,46 @@ fn balanced(mut terms: Vec<SqlExpr>, op: &BinaryOperator) -> SqlExpr {
     }
 }
 
-/// Refuse a statement that still nests too deep, or reads too many relations.
+/// Refuse a statement that still nests too deep, reads too many relations, or builds
+/// types too large to plan.
 fn check_shape(statement: &Statement) -> Result<()> {
     #[derive(Default)]
     struct Shape {
         depth: usize,
         deepest: usize,
         relations: usize,
+        types: BuiltTypes,
     }
     impl Visitor for Shape {
         type Break = ();
         fn pre_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<()> {
             self.depth += 1;
             self.deepest = self.deepest.max(self.depth);
+            self.types.enter_expr();
             ControlFlow::Continue(())
         }
-        fn post_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<()> {
+        fn post_visit_expr(&mut self, e: &SqlExpr) -> ControlFlow<()> {
             self.depth = self.depth.saturating_sub(1);
+            self.types.leave_expr(e);
             ControlFlow::Continue(())
         }
         fn pre_visit_select(&mut self, _: &Select) -> ControlFlow<()> {
             self.relations += 1;
+            self.types.enter_select();
+            ControlFlow::Continue(())
+        }
+        fn post_visit_select(&mut self, _: &Select) -> ControlFlow<()> {
+            self.types.leave_select();
             ControlFlow::Continue(())
         }
         fn pre_visit_table_factor(&mut self, _: &TableFactor) -> ControlFlow<()> {
             self.relations += 1;
+            // `UNNEST(…)` or `LATERAL (VALUES …)` in FROM builds columns of its own.
+            self.types.enter_select();
+            ControlFlow::Continue(())
+        }
+        fn post_visit_table_factor(&mut self, _: &TableFactor) -> ControlFlow<()> {
+            self.types.leave_select();
             ControlFlow::Continue(())
         }
     }
@@ -304,7 +334,258 @@ fn check_shape(statement: &Statement) -> Result<()> {
             limit: Limits::MAX_RELATIONS,
         });
     }
+    if let Some(e) = shape.types.refused.take() {
+        return Err(e);
+    }
+    let fields = shape.types.fields();
+    if fields > Limits::MAX_BUILT_FIELDS {
+        return Err(GatewayError::TypeTooLarge {
+            what: "fields that its lists, structs and maps may hold",
+            found: fields,
+            limit: Limits::MAX_BUILT_FIELDS,
+        });
+    }
+    if shape.types.builders > Limits::MAX_TYPE_BUILDERS {
+        return Err(GatewayError::TypeTooLarge {
+            what: "calls that build a list, struct or map",
+            found: shape.types.builders,
+            limit: Limits::MAX_TYPE_BUILDERS,
+        });
+    }
     Ok(())
+}
+
+/// A bound, from the SQL alone, on the fields of the types a statement builds.
+///
+/// An expression's *fan-out* bounds its type's fields as a multiple of the most any
+/// column it reads holds: a column or constant has 1, a struct (or zip, or map) the sum
+/// of its arguments', anything else the most of its arguments'. A SELECT's columns then
+/// hold at most its largest fan-out times what its inputs' columns hold, so the product
+/// over every SELECT of its largest fan-out bounds every type in the statement, however
+/// its derived tables and CTEs refer to each other.
+#[derive(Debug)]
+struct BuiltTypes {
+    /// Per expression being walked, its children's fan-outs so far.
+    exprs: Vec<Vec<usize>>,
+    /// Per SELECT being walked (the statement itself at the bottom), its largest fan-out.
+    selects: Vec<usize>,
+    /// The product of the largest fan-out of each SELECT already walked.
+    product: usize,
+    builders: usize,
+    /// A type written in the statement that is too deep or too long.
+    refused: Option<GatewayError>,
+}
+
+impl Default for BuiltTypes {
+    fn default() -> Self {
+        BuiltTypes {
+            exprs: Vec::new(),
+            selects: vec![1],
+            product: 1,
+            builders: 0,
+            refused: None,
+        }
+    }
+}
+
+impl BuiltTypes {
+    fn enter_expr(&mut self) {
+        self.exprs.push(Vec::new());
+    }
+
+    fn leave_expr(&mut self, e: &SqlExpr) {
+        let children = self.exprs.pop().unwrap_or_default();
+        let widest = children.iter().copied().max().unwrap_or(1);
+        let sum = || children.iter().fold(0usize, |a, &c| a.saturating_add(c));
+        let fan_out = match builds(e) {
+            None => widest,
+            // A cast's type is the one written, whatever it casts: only a nested one
+            // builds anything.
+            Some(Builds::Written(t)) => match t.shape() {
+                Ok((fields, depth)) => {
+                    if depth > 0 {
+                        self.builders += 1;
+                    }
+                    fields
+                }
+                Err(e) => {
+                    self.refused.get_or_insert(e);
+                    widest
+                }
+            },
+            Some(kind) => {
+                self.builders += 1;
+                match kind {
+                    Builds::Written(_) | Builds::List => widest,
+                    Builds::Struct => sum(),
+                    // Every second argument is a field's name.
+                    Builds::NamedStruct => children
+                        .iter()
+                        .skip(1)
+                        .step_by(2)
+                        .fold(0usize, |a, &c| a.saturating_add(c)),
+                    Builds::Map => widest.saturating_mul(2),
+                }
+            }
+        }
+        .max(1);
+        if let Some(parent) = self.exprs.last_mut() {
+            parent.push(fan_out);
+        }
+        if let Some(select) = self.selects.last_mut() {
+            *select = (*select).max(fan_out);
+        }
+    }
+
+    fn enter_select(&mut self) {
+        self.selects.push(1);
+    }
+
+    fn leave_select(&mut self) {
+        if let Some(widest) = self.selects.pop() {
+            self.product = self.product.saturating_mul(widest);
+        }
+    }
+
+    /// The bound on the fields of any type the statement builds.
+    fn fields(&self) -> usize {
+        self.selects
+            .iter()
+            .fold(self.product, |a, &s| a.saturating_mul(s))
+    }
+}
+
+/// What a list, struct or map builder does to its arguments' types.
+enum Builds<'a> {
+    /// The type written in a cast: as many fields as it has.
+    Written(WrittenType<'a>),
+    /// A list of (the common type of) its arguments.
+    List,
+    /// A struct of its arguments.
+    Struct,
+    /// A struct of every second argument.
+    NamedStruct,
+    /// A map from its keys' type to its values' type.
+    Map,
+}
+
+/// Whether `e` builds a list, struct or map around its arguments, and how. Functions
+/// that return a fixed type, or their argument's, are not builders.
+fn builds(e: &SqlExpr) -> Option<Builds<'_>> {
+    match e {
+        SqlExpr::Cast { data_type, .. } => Some(Builds::Written(WrittenType::Sql(data_type))),
+        SqlExpr::Array(_) => Some(Builds::List),
+        SqlExpr::Struct { .. } | SqlExpr::Tuple(_) | SqlExpr::Dictionary(_) => Some(Builds::Struct),
+        SqlExpr::Map(_) => Some(Builds::Map),
+        SqlExpr::Function(f) => {
+            let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+            match name.as_str() {
+                "make_array" | "make_list" | "array_repeat" | "list_repeat" | "array_agg" => {
+                    Some(Builds::List)
+                }
+                "struct" | "row" | "arrays_zip" | "list_zip" => Some(Builds::Struct),
+                "named_struct" => Some(Builds::NamedStruct),
+                "map" | "make_map" => Some(Builds::Map),
+                // The type as text, as DataFusion spells it.
+                "arrow_cast" | "arrow_try_cast" => {
+                    let FunctionArguments::List(list) = &f.args else {
+                        return None;
+                    };
+                    match list.args.get(1) {
+                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v)))) => {
+                            Some(Builds::Written(WrittenType::Text(
+                                v.value.clone().into_string()?,
+                            )))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A type the statement writes out.
+enum WrittenType<'a> {
+    /// In SQL: `CAST(x AS INT[])`.
+    Sql(&'a SqlDataType),
+    /// As DataFusion's text for an Arrow type: `arrow_cast(x, 'List(Int64)')`.
+    Text(String),
+}
+
+impl WrittenType<'_> {
+    /// At most how many fields the type holds, and how deep it nests, if it is shallow
+    /// and short enough.
+    fn shape(&self) -> Result<(usize, usize)> {
+        let (fields, depth) = match self {
+            WrittenType::Sql(t) => sql_type_shape(t),
+            WrittenType::Text(t) => {
+                if t.len() > Limits::MAX_TYPE_TEXT {
+                    return Err(GatewayError::TypeTooLarge {
+                        what: "bytes in a type written as text",
+                        found: t.len(),
+                        limit: Limits::MAX_TYPE_TEXT,
+                    });
+                }
+                // Each field but the first follows a comma; each level opens a bracket.
+                let fields = t.matches(',').count() + 1;
+                let mut depth = 0usize;
+                let mut deepest = 0usize;
+                for c in t.chars() {
+                    match c {
+                        '(' | '<' | '[' => {
+                            depth += 1;
+                            deepest = deepest.max(depth);
+                        }
+                        ')' | '>' | ']' => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
+                }
+                (fields, deepest)
+            }
+        };
+        if depth > Limits::MAX_TYPE_DEPTH {
+            return Err(GatewayError::TypeTooLarge {
+                what: "levels of nesting in a type it writes",
+                found: depth,
+                limit: Limits::MAX_TYPE_DEPTH,
+            });
+        }
+        Ok((fields.max(1), depth))
+    }
+}
+
+/// The fields (leaves) and the nesting of a type written in SQL. Runs on the
+/// statement's stack ([`on_stack`]), which is sized for types as deep as it has tokens.
+fn sql_type_shape(t: &SqlDataType) -> (usize, usize) {
+    use datafusion::sql::sqlparser::ast::ArrayElemTypeDef;
+    let nested = |types: &mut dyn Iterator<Item = &SqlDataType>| {
+        let (mut fields, mut depth) = (0usize, 0usize);
+        for t in types {
+            let (f, d) = sql_type_shape(t);
+            fields = fields.saturating_add(f);
+            depth = depth.max(d);
+        }
+        (fields.max(1), depth.saturating_add(1))
+    };
+    match t {
+        SqlDataType::Array(
+            ArrayElemTypeDef::AngleBracket(t)
+            | ArrayElemTypeDef::SquareBracket(t, _)
+            | ArrayElemTypeDef::Parenthesis(t),
+        ) => nested(&mut std::iter::once(t.as_ref())),
+        SqlDataType::Array(ArrayElemTypeDef::None) => (1, 1),
+        SqlDataType::Map(k, v) => nested(&mut [k.as_ref(), v.as_ref()].into_iter()),
+        SqlDataType::Struct(fields, _) | SqlDataType::Tuple(fields) => {
+            nested(&mut fields.iter().map(|f| &f.field_type))
+        }
+        SqlDataType::Union(fields) => nested(&mut fields.iter().map(|f| &f.field_type)),
+        SqlDataType::Nested(columns) => nested(&mut columns.iter().map(|c| &c.data_type)),
+        SqlDataType::Nullable(t) | SqlDataType::LowCardinality(t) => sql_type_shape(t),
+        _ => (1, 0),
+    }
 }
 
 /// Plan a parsed query and check the plan holds no DDL, DML or statement either, and
@@ -560,6 +841,154 @@ mod tests {
                 Err(GatewayError::TooLarge { what: "bytes", .. })
             ));
         });
+    }
+
+    /// `levels` derived tables, each building `step` over the one before.
+    fn chain(levels: usize, step: &str) -> String {
+        let mut sql = String::from("WITH c0 AS (SELECT status AS s FROM sh_hf.loans)");
+        for i in 1..=levels {
+            sql.push_str(&format!(", c{i} AS (SELECT {step} AS s FROM c{})", i - 1));
+        }
+        sql.push_str(&format!(" SELECT COUNT(*) FROM c{levels}"));
+        sql
+    }
+
+    #[test]
+    fn types_that_double_at_each_level_are_refused_before_planning() {
+        on_small_stack(|| {
+            let state = SessionContext::new().state();
+            for step in [
+                "arrays_zip(make_array(s), make_array(s))",
+                "struct(s, s)",
+                "row(s, s)",
+                "named_struct('a', s, 'b', s)",
+                "(s, s)",
+                "map(make_array(s), make_array(s))",
+                "{'a': s, 'b': s}",
+                // Two levels per derived table, one of them a list.
+                "struct(array_agg(s), s)",
+            ] {
+                let e = parse(&state, &chain(30, step)).unwrap_err();
+                assert!(
+                    matches!(
+                        &e,
+                        GatewayError::TypeTooLarge {
+                            what: "fields that its lists, structs and maps may hold",
+                            ..
+                        }
+                    ),
+                    "{step}: {e:?}"
+                );
+                assert!(e.to_string().contains("at most 65536"), "{e}");
+            }
+            // A list or struct around a single value nests deeper without growing:
+            // bounded by the number of builders.
+            let e = parse(&state, &chain(80, "make_array(s)")).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    GatewayError::TypeTooLarge {
+                        what: "calls that build a list, struct or map",
+                        found: 80,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(parse(&state, &chain(80, "upper(s)")).is_ok());
+        });
+    }
+
+    #[test]
+    fn types_written_too_deep_long_or_wide_are_refused() {
+        on_small_stack(|| {
+            let state = SessionContext::new().state();
+            let refused = |sql: &str, what: &str| {
+                let e = parse(&state, sql).unwrap_err();
+                assert!(
+                    matches!(&e, GatewayError::TypeTooLarge { what: w, .. } if *w == what),
+                    "{}: {e:?}",
+                    &sql[..sql.len().min(80)]
+                );
+            };
+            // Deep types from linear SQL: in SQL, and as text DataFusion parses itself.
+            let deep = format!(
+                "SELECT CAST(NULL AS INT{}) FROM sh_hf.loans",
+                "[]".repeat(40_000)
+            );
+            refused(&deep, "levels of nesting in a type it writes");
+            let deep = format!(
+                "SELECT CAST(NULL AS {}INT{}) FROM sh_hf.loans",
+                "STRUCT<a ".repeat(40),
+                " >".repeat(40)
+            );
+            refused(&deep, "levels of nesting in a type it writes");
+            let text = format!(
+                "SELECT arrow_cast(NULL, '{}Int8{}') FROM sh_hf.loans",
+                "List(".repeat(500_000),
+                ")".repeat(500_000)
+            );
+            refused(&text, "bytes in a type written as text");
+            let text = format!(
+                "SELECT arrow_cast(NULL, '{}Int8{}') FROM sh_hf.loans",
+                "List(".repeat(40),
+                ")".repeat(40)
+            );
+            refused(&text, "levels of nesting in a type it writes");
+            // A wide type from a cast, then doubled: 1,000 fields times 2^10.
+            let wide = (0..1000)
+                .map(|i| format!("a{i} INT"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut sql =
+                format!("WITH c0 AS (SELECT CAST(NULL AS STRUCT<{wide}>) AS s FROM sh_hf.loans)");
+            for i in 1..=10 {
+                sql.push_str(&format!(
+                    ", c{i} AS (SELECT struct(s, s) AS s FROM c{})",
+                    i - 1
+                ));
+            }
+            sql.push_str(" SELECT COUNT(*) FROM c10");
+            refused(&sql, "fields that its lists, structs and maps may hold");
+            // Doubling through UNNEST in FROM, within one SELECT.
+            let mut sql =
+                String::from("SELECT COUNT(*) FROM (SELECT status AS s FROM sh_hf.loans) u0");
+            for i in 1..=20 {
+                sql.push_str(&format!(
+                    " CROSS JOIN unnest(make_array(struct(u{p}.s, u{p}.s))) AS u{i}(s)",
+                    p = i - 1
+                ));
+            }
+            refused(&sql, "fields that its lists, structs and maps may hold");
+        });
+    }
+
+    #[test]
+    fn ordinary_lists_structs_and_maps_pass() {
+        let state = SessionContext::new().state();
+        let wide = (0..16)
+            .map(|i| format!("'f{i}', status"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for sql in [
+            // Several wide records side by side do not multiply each other.
+            format!(
+                "SELECT named_struct({wide}), named_struct({wide}), named_struct({wide}), \
+                 named_struct({wide}), named_struct({wide}) FROM sh_hf.loans"
+            ),
+            // A record of records, three levels deep.
+            chain(3, &format!("named_struct({})", wide.replace("status", "s"))),
+            chain(12, "struct(s, s)"),
+            "SELECT array_agg(loan_id), [1, 2, 3], map(['a'], [1]) FROM sh_hf.loans".into(),
+            // Casts to plain types are not builders, however many.
+            format!(
+                "SELECT {} FROM sh_hf.loans",
+                vec!["CAST(amount AS DOUBLE), arrow_cast(amount, 'Int32')"; 100].join(", ")
+            ),
+            "SELECT CAST(NULL AS INT[][]), arrow_cast(NULL, 'List(Int64)') FROM sh_hf.loans".into(),
+        ] {
+            parse(&state, &sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
     }
 
     #[test]

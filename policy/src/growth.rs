@@ -181,9 +181,22 @@ impl Walk {
             });
         }
         let inputs = plan.inputs();
-        let mut input_lens = Vec::with_capacity(inputs.len());
-        for i in &inputs {
-            input_lens.push(self.plan(i, parent)?);
+        let mut input_lens: Vec<Vec<Len>> = Vec::with_capacity(inputs.len());
+        for (n, i) in inputs.iter().enumerate() {
+            let lens = match plan {
+                // A LATERAL right side reads the left side's columns as outer references.
+                LogicalPlan::Join(j) if n == 1 => {
+                    let left = input_lens.first().cloned().unwrap_or_default();
+                    let scope = Scope {
+                        schema: j.left.schema().as_ref(),
+                        lens: &left,
+                        parent,
+                    };
+                    self.plan(i, Some(&scope))?
+                }
+                _ => self.plan(i, parent)?,
+            };
+            input_lens.push(lens);
         }
         // Expressions see their input; a join's condition sees both sides.
         let joined = match plan {
@@ -298,6 +311,7 @@ impl Walk {
             Expr::Alias(a) => self.expr(&a.expr, scope)?,
             Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
                 cast(self.expr(expr, scope)?, expr, field.data_type(), scope)
+                    .max(Len::bytes(fixed_width(field.data_type())))
             }
             Expr::ScalarSubquery(sq) => {
                 let lens = self.plan(&sq.subquery, Some(scope))?;
@@ -343,7 +357,17 @@ impl Walk {
                 for a in &f.args {
                     args.push(self.expr(a, scope)?);
                 }
-                function(&f.func.name().to_ascii_lowercase(), &f.args, &args)
+                let name = f.func.name().to_ascii_lowercase();
+                let len = function(&name, &f.args, &args);
+                if CASTS.contains(&name.as_str()) {
+                    // Fixed-size types hold every slot, even in a NULL row.
+                    match e.get_type(scope.schema) {
+                        Ok(to) => len.max(Len::bytes(fixed_width(&to))),
+                        Err(_) => Len::UNBOUNDED,
+                    }
+                } else {
+                    len
+                }
             }
             other => {
                 let mut kids = Vec::new();
@@ -391,17 +415,50 @@ impl Walk {
     }
 }
 
+/// Casts written as functions, with the type as text or as another value's.
+const CASTS: &[&str] = &[
+    "arrow_cast",
+    "arrow_try_cast",
+    "cast_to_type",
+    "try_cast_to_type",
+];
+
+/// The bytes a value of type `t` holds whatever it is, even NULL: the slots of its
+/// fixed-size lists and binaries, and its primitives.
+fn fixed_width(t: &DataType) -> u64 {
+    match t {
+        DataType::FixedSizeBinary(n) => u64::try_from(*n).unwrap_or(0),
+        DataType::FixedSizeList(f, n) => u64::try_from(*n)
+            .unwrap_or(0)
+            .saturating_mul(fixed_width(f.data_type()).max(1)),
+        DataType::Struct(fields) => fields
+            .iter()
+            .fold(0u64, |a, f| a.saturating_add(fixed_width(f.data_type()))),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::Map(f, _) => fixed_width(f.data_type()),
+        DataType::Dictionary(_, v) => fixed_width(v),
+        other => other.primitive_width().unwrap_or(0) as u64,
+    }
+}
+
 /// Aggregates that list their group's values.
 const LIST_AGGREGATES: &[&str] = &["array_agg", "string_agg", "listagg", "group_concat"];
 
 /// Whether `plan` reads rows the query made rather than the data: VALUES, UNNEST, a
-/// recursive query.
+/// recursive query, a SELECT without FROM (a UNION ALL of them is as many rows as the
+/// query writes, and joins multiply them).
 fn makes_rows(plan: &LogicalPlan) -> Result<bool> {
     Ok(plan.exists(|n| {
-        Ok(matches!(
-            n,
-            LogicalPlan::Values(_) | LogicalPlan::Unnest(_) | LogicalPlan::RecursiveQuery(_)
-        ))
+        Ok(match n {
+            LogicalPlan::Values(_) | LogicalPlan::Unnest(_) | LogicalPlan::RecursiveQuery(_) => {
+                true
+            }
+            LogicalPlan::EmptyRelation(e) => e.produce_one_row,
+            _ => false,
+        })
     })?)
 }
 
@@ -536,9 +593,15 @@ fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
         | "array_push_back" | "list_append" | "list_push_back" | "array_prepend"
         | "array_push_front" | "list_prepend" | "list_push_front" | "make_array" | "make_list"
         | "array_union" | "list_union" | "struct" | "named_struct" | "row" | "map" | "make_map"
-        | "overlay" | "arrays_zip" | "list_zip" => {
+        | "arrays_zip" | "list_zip" => {
             sum().plus(Len::bytes(PER_ELEMENT.saturating_mul(args.len() as u64)))
         }
+        // A negative length keeps the string's head and repeats its tail after the
+        // placed text: `overlay(s PLACING '' FROM n FOR -n)` is `s || s`.
+        "overlay" => arg(0).times(2).plus(arg(1)),
+        // They print a field's name, metadata or type, which the query may make as long
+        // as it likes without a constant for it.
+        "arrow_field" | "arrow_metadata" | "with_metadata" | "arrow_typeof" => Len::UNBOUNDED,
         "repeat" => match constant_count(exprs.get(1)) {
             Some(n) => arg(0).times(n),
             None => Len::UNBOUNDED,
@@ -584,7 +647,9 @@ fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
         // Case mapping grows UTF-8 up to threefold, and `replace` can turn what it yields
         // back into characters that grow again.
         "upper" | "lower" | "initcap" => arg(0).times(PRINTED_GROWTH),
-        "arrow_cast" | "arrow_try_cast" => arg(0).times(PRINTED_GROWTH).plus(Len::fixed()),
+        "arrow_cast" | "arrow_try_cast" | "cast_to_type" | "try_cast_to_type" => {
+            arg(0).times(PRINTED_GROWTH).plus(Len::fixed())
+        }
         // A split can make every byte an element.
         "string_to_array" | "string_to_list" => {
             arg(0).times(1 + PER_ELEMENT).plus(Len::bytes(PER_ELEMENT))

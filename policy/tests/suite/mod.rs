@@ -10,6 +10,7 @@ mod leak_filters;
 mod leak_groups;
 mod leak_growth;
 mod leak_growth2;
+mod leak_growth3;
 mod leak_joins;
 mod leak_members;
 mod leak_names;
