@@ -14,11 +14,11 @@ use super::common::TARGET_LOAN;
 const X: i64 = TARGET_LOAN;
 
 /// The rows an attack keeps: none in the test data (loan ids stop at 2,000,000,040).
-const GATE: &str = "loan_id > 3000000000";
+pub(super) const GATE: &str = "loan_id > 3000000000";
 
 /// `depth` CTEs each applying `step` (over the column `s`) to the last, starting from
 /// `seed` over the rows of `GATE`, then `tail` over the last.
-fn levels(seed: &str, step: &str, depth: usize, tail: &str) -> String {
+pub(super) fn levels(seed: &str, step: &str, depth: usize, tail: &str) -> String {
     let mut sql = format!("WITH c0 AS (SELECT {seed} AS s FROM loans WHERE {GATE})");
     for i in 1..=depth {
         sql.push_str(&format!(", c{i} AS (SELECT {step} AS s FROM c{})", i - 1));
@@ -35,7 +35,7 @@ fn values(n: usize) -> String {
 
 /// `depth` CTEs each aggregating the last with `agg` over its rows times `rows` made-up
 /// rows.
-fn aggregated(agg: &str, rows: &str, depth: usize, tail: &str) -> String {
+pub(super) fn aggregated(agg: &str, rows: &str, depth: usize, tail: &str) -> String {
     let mut sql = format!("WITH c0 AS (SELECT status AS s FROM loans WHERE {GATE})");
     for i in 1..=depth {
         sql.push_str(&format!(

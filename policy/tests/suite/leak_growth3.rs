@@ -1,42 +1,15 @@
 //! A third red team on `growth.rs`: functions and plan shapes whose values outgrow the
-//! bound the check computes (a cast spelled as a function, `overlay` with a negative
-//! count, casts to fixed-size lists and binaries, field names and metadata that come out
-//! as values, rows made by a UNION of constants or a LATERAL outer reference the check
-//! cannot see), next to growth that is already counted and ordinary uses that stay
-//! allowed. Every growing attack keeps the rows of `GATE`, which no loan passes, and
-//! builds nothing from a constant the optimizer could fold: running one builds nothing,
-//! while a real attacker picks rows with protected data to turn the failure into a bit.
+//! bound the check once computed (a cast spelled as a function, `overlay` with a
+//! negative count, casts to fixed-size lists and binaries, field names and metadata that
+//! come out as values, rows made by a UNION of constants, a LATERAL outer reference),
+//! next to growth that is already counted and ordinary uses that stay allowed. Every
+//! growing attack keeps the rows of `GATE`, which no loan passes, and builds nothing
+//! from a constant the optimizer could fold: running one builds nothing, while a real
+//! attacker picks rows with protected data to turn the failure into a bit.
 
 use super::attack::Must::*;
 use super::attack::copies;
-
-/// The rows an attack keeps: none in the test data (loan ids stop at 2,000,000,040).
-const GATE: &str = "loan_id > 3000000000";
-
-/// `depth` CTEs each applying `step` (over the column `s`) to the last, starting from
-/// `seed` over the rows of `GATE`, then `tail` over the last.
-fn levels(seed: &str, step: &str, depth: usize, tail: &str) -> String {
-    let mut sql = format!("WITH c0 AS (SELECT {seed} AS s FROM loans WHERE {GATE})");
-    for i in 1..=depth {
-        sql.push_str(&format!(", c{i} AS (SELECT {step} AS s FROM c{})", i - 1));
-    }
-    sql.push_str(&format!(" {tail} FROM c{depth}"));
-    sql
-}
-
-/// `depth` CTEs each aggregating the last with `agg` over its rows times `rows` made-up
-/// rows.
-fn aggregated(agg: &str, rows: &str, depth: usize, tail: &str) -> String {
-    let mut sql = format!("WITH c0 AS (SELECT status AS s FROM loans WHERE {GATE})");
-    for i in 1..=depth {
-        sql.push_str(&format!(
-            ", c{i} AS (SELECT {agg} AS s FROM c{} CROSS JOIN {rows})",
-            i - 1
-        ));
-    }
-    sql.push_str(&format!(" {tail} FROM c{depth}"));
-    sql
-}
+use super::leak_growth2::{GATE, aggregated, levels};
 
 /// Ten rows made by a UNION of constant SELECTs: no VALUES, UNNEST or recursive query,
 /// but made by the query all the same.
