@@ -9,7 +9,8 @@
 //! tokens first, then, on a stack sized for that many tokens, its nesting. Long chains
 //! of `AND` or `OR` are rebalanced into trees of logarithmic depth, so that a list of
 //! thousands of alternatives stays ordinary SQL; what still nests too deep is refused
-//! with [`GatewayError::TooLarge`], naming what and how much.
+//! with [`GatewayError::TooLarge`], naming what and how much. So are types that would
+//! be too large or too deep to plan ([`GatewayError::TypeTooLarge`]).
 
 use std::ops::ControlFlow;
 
@@ -359,17 +360,19 @@ fn check_shape(statement: &Statement) -> Result<()> {
 ///
 /// An expression's *fan-out* bounds its type's fields as a multiple of the most any
 /// column it reads holds: a column or constant has 1, a struct (or zip, or map) the sum
-/// of its arguments', anything else the most of its arguments'. A SELECT's columns then
-/// hold at most its largest fan-out times what its inputs' columns hold, so the product
-/// over every SELECT of its largest fan-out bounds every type in the statement, however
-/// its derived tables and CTEs refer to each other.
+/// of its arguments', a cast the fields of its type, anything else the most of its
+/// arguments'. A SELECT's columns (or a FROM item's, such as UNNEST) then hold at most
+/// its largest fan-out times what its inputs' columns hold, so the product over every
+/// SELECT and FROM item of its largest fan-out bounds every type in the statement,
+/// however its derived tables and CTEs refer to each other.
 #[derive(Debug)]
 struct BuiltTypes {
     /// Per expression being walked, its children's fan-outs so far.
     exprs: Vec<Vec<usize>>,
-    /// Per SELECT being walked (the statement itself at the bottom), its largest fan-out.
+    /// Per SELECT or FROM item being walked (the statement itself at the bottom), its
+    /// largest fan-out.
     selects: Vec<usize>,
-    /// The product of the largest fan-out of each SELECT already walked.
+    /// The product of the largest fan-out of each SELECT and FROM item already walked.
     product: usize,
     builders: usize,
     /// A type written in the statement that is too deep or too long.
