@@ -11,6 +11,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
@@ -36,12 +37,22 @@ impl Default for QueryLimits {
 }
 
 impl QueryLimits {
+    /// Start `physical`, planned in `state`, within these limits: with a memory pool of
+    /// its own, and a stream that ends with [`GatewayError::OverBudget`] once the query
+    /// has run for [`QueryLimits::time`]. Dropping the stream stops the query's work.
+    pub fn execute(
+        &self,
+        physical: Arc<dyn ExecutionPlan>,
+        state: &SessionState,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        let task = self.task_context(state)?;
+        let stream = datafusion::physical_plan::execute_stream(physical, task)?;
+        Ok(self.bound(stream))
+    }
+
     /// A task context for one query planned in `state`: the session's caches and spill
     /// directory, and a memory pool of [`QueryLimits::memory`] for this query alone.
-    pub fn task_context(
-        &self,
-        state: &SessionState,
-    ) -> datafusion::error::Result<Arc<TaskContext>> {
+    fn task_context(&self, state: &SessionState) -> datafusion::error::Result<Arc<TaskContext>> {
         // The pool's error names the largest consumers, so the analyst learns which
         // operator ran out.
         let top = NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN);
@@ -53,8 +64,8 @@ impl QueryLimits {
     }
 
     /// `stream`, ending with [`GatewayError::OverBudget`] if it is not done within
-    /// [`QueryLimits::time`] of now. The query's work stops when the stream is dropped.
-    pub fn bound(&self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    /// [`QueryLimits::time`] of now.
+    fn bound(&self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
         let limit = self.time;
         let deadline = tokio::time::Instant::now() + limit;
         let schema = stream.schema();
@@ -152,9 +163,7 @@ mod tests {
                    JOIN (SELECT value AS k FROM generate_series(1, 100000)) b ON a.k = b.k";
         let plan = state.create_logical_plan(sql).await.unwrap();
         let physical = state.create_physical_plan(&plan).await.unwrap();
-        let task = limits.task_context(&state).unwrap();
-        let stream = datafusion::physical_plan::execute_stream(physical, task);
-        let err = match stream {
+        let err = match limits.execute(physical, &state) {
             Err(e) => e,
             Ok(s) => {
                 let items: Vec<_> = s.collect().await;
@@ -170,10 +179,9 @@ mod tests {
 
         // The same query with the default budget is answered (a physical plan runs once).
         let physical = state.create_physical_plan(&plan).await.unwrap();
-        let task = QueryLimits::default().task_context(&state).unwrap();
-        let batches = datafusion::physical_plan::collect(physical, task)
-            .await
-            .unwrap();
-        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        let stream = QueryLimits::default().execute(physical, &state).unwrap();
+        let batches: Vec<_> = stream.collect().await;
+        let rows: usize = batches.into_iter().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 1);
     }
 }

@@ -172,13 +172,9 @@ impl Home {
             sub_queries = plan.sub_queries.len(),
             "federated query planned"
         );
-        let task = self
-            .limits
-            .task_context(&plan.state)
-            .map_err(GatewayError::from_datafusion)?;
-        let stream = datafusion::physical_plan::execute_stream(plan.physical, task)
-            .map_err(GatewayError::from_datafusion)?;
-        Ok(self.limits.bound(stream))
+        self.limits
+            .execute(plan.physical, &plan.state)
+            .map_err(GatewayError::from_datafusion)
     }
 
     /// Every agency's catalog, as far as it can be reached. Unreachable agencies are

@@ -348,14 +348,12 @@ impl Owner {
             let physical = state
                 .create_physical_plan(&self.for_execution(plan)?)
                 .await?;
-            let task = self.limits.task_context(&state)?;
-            datafusion::physical_plan::execute_stream(physical, task)
+            self.limits.execute(physical, &state)
         };
         let stream = match started.await {
             Ok(s) => s,
             Err(e) => return Err(withhold.error(e).await),
         };
-        let stream = self.limits.bound(stream);
         let schema = stream.schema();
         // Read errors surface mid-stream; name the datasets so the analyst knows whose
         // data failed, and nothing more where the query reads protected columns.
