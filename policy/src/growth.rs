@@ -7,8 +7,8 @@
 //! The bound is computed from the plan alone, as copies of values the data holds plus
 //! bytes of constants ([`Len`]), and a plan that may build a value beyond
 //! [`MAX_STORED_COPIES`] or [`MAX_CONSTANT_BYTES`] is refused ([`Error::TooLong`]).
-//! Functions not named here return no more than their longest argument, or a short
-//! fixed-size value (a number, a date, a digest).
+//! The bound is an allowlist: a function, aggregate or operator not named here counts
+//! only if its type is of fixed size (a number, a date), and is refused otherwise.
 
 use std::collections::HashMap;
 
@@ -100,7 +100,7 @@ impl Len {
 
     fn describe(self) -> String {
         if self == Len::UNBOUNDED {
-            "a length the data decides (a count, width or pattern that is not a constant)".into()
+            "a length not known to be bounded (a count, width or pattern that is not a constant, or a function no rule bounds)".into()
         } else if self.copies == 0 {
             format!("{} bytes", self.bytes)
         } else if self.bytes == 0 {
@@ -358,7 +358,7 @@ impl Walk {
                     args.push(self.expr(a, scope)?);
                 }
                 let name = f.func.name().to_ascii_lowercase();
-                let len = function(&name, &f.args, &args);
+                let len = function(&name, &f.args, &args).unwrap_or_else(|| by_type(e, scope));
                 if CASTS.contains(&name.as_str()) {
                     // Fixed-size types hold every slot, even in a NULL row.
                     match e.get_type(scope.schema) {
@@ -392,18 +392,39 @@ impl Walk {
                     Expr::WindowFunction(w) if LIST_AGGREGATES.contains(&w.fun.name()) => {
                         Len::UNBOUNDED
                     }
-                    // Other aggregates and window functions return a member or a
-                    // statistic of their group.
-                    Expr::AggregateFunction(_)
-                    | Expr::WindowFunction(_)
-                    | Expr::Unnest(_)
-                    | Expr::GroupingSet(_) => longest,
-                    // A lambda's result is whatever its body builds, per element.
-                    Expr::HigherOrderFunction(_) | Expr::Lambda(_) | Expr::LambdaVariable(_) => {
-                        Len::UNBOUNDED
+                    // Over the data's rows, the data bounds the list.
+                    Expr::AggregateFunction(a) if LIST_AGGREGATES.contains(&a.func.name()) => {
+                        longest
                     }
-                    // Conditions and the like.
-                    _ => Len::fixed(),
+                    // Those that return a member of their group, or of its rows next
+                    // to the current one; the rest must return a value of fixed size (a
+                    // count, a sum, a rank).
+                    Expr::AggregateFunction(a) if MEMBER_AGGREGATES.contains(&a.func.name()) => {
+                        longest
+                    }
+                    Expr::WindowFunction(w) if MEMBER_AGGREGATES.contains(&w.fun.name()) => longest,
+                    Expr::AggregateFunction(_) | Expr::WindowFunction(_) => by_type(e, scope),
+                    // An element of a list, or of a grouping set's keys.
+                    Expr::Unnest(_) | Expr::GroupingSet(_) => longest,
+                    // Conditions.
+                    Expr::Like(_)
+                    | Expr::SimilarTo(_)
+                    | Expr::Not(_)
+                    | Expr::IsNull(_)
+                    | Expr::IsNotNull(_)
+                    | Expr::IsTrue(_)
+                    | Expr::IsFalse(_)
+                    | Expr::IsUnknown(_)
+                    | Expr::IsNotTrue(_)
+                    | Expr::IsNotFalse(_)
+                    | Expr::IsNotUnknown(_)
+                    | Expr::Between(_)
+                    | Expr::InList(_) => Len::fixed(),
+                    // A number or an interval.
+                    Expr::Negative(_) => by_type(e, scope),
+                    // A lambda's result is whatever its body builds, per element; and
+                    // anything not named here is not known to be bounded.
+                    _ => Len::UNBOUNDED,
                 }
             }
         };
@@ -446,6 +467,39 @@ fn fixed_width(t: &DataType) -> u64 {
 
 /// Aggregates that list their group's values.
 const LIST_AGGREGATES: &[&str] = &["array_agg", "string_agg", "listagg", "group_concat"];
+
+/// Aggregate and window functions that return one of the values they read: a member of
+/// the group, or of a row near the current one (or the default given for none).
+const MEMBER_AGGREGATES: &[&str] = &[
+    "min",
+    "max",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "lag",
+    "lead",
+];
+
+/// The bound of a function or aggregate no rule names: a value of a type of fixed size
+/// (a number, a date, a boolean, a fixed-size list of them) is as long as its type; any
+/// other is not known to be bounded, and is refused.
+fn by_type(e: &Expr, scope: &Scope<'_>) -> Len {
+    match e.get_type(scope.schema) {
+        Ok(t) if fixed_size(&t) => Len::fixed().max(Len::bytes(fixed_width(&t))),
+        _ => Len::UNBOUNDED,
+    }
+}
+
+/// Whether every value of type `t` takes the same bytes.
+fn fixed_size(t: &DataType) -> bool {
+    match t {
+        DataType::Null | DataType::Boolean | DataType::FixedSizeBinary(_) => true,
+        DataType::FixedSizeList(f, _) => fixed_size(f.data_type()),
+        DataType::Struct(fields) => fields.iter().all(|f| fixed_size(f.data_type())),
+        DataType::Dictionary(_, v) => fixed_size(v),
+        other => other.primitive_width().is_some(),
+    }
+}
 
 /// Whether `plan` reads rows the query made rather than the data: VALUES, UNNEST, a
 /// recursive query, a SELECT without FROM (a UNION ALL of them is as many rows as the
@@ -575,12 +629,13 @@ fn constant_text(e: Option<&Expr>) -> Option<u64> {
     constant_str(e?).map(|s| s.len() as u64)
 }
 
-/// The bound of a scalar function's result from its arguments' bounds.
-fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
+/// The bound of a scalar function's result from its arguments' bounds, if a rule here
+/// names the function.
+fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Option<Len> {
     let arg = |i: usize| args.get(i).copied().unwrap_or(Len::bytes(0));
     let sum = || args.iter().fold(Len::bytes(0), |a, b| a.plus(*b));
     let longest = || args.iter().fold(Len::fixed(), |a, b| a.max(*b));
-    match name {
+    Some(match name {
         "concat" => sum(),
         // The separator goes between each two of the others.
         "concat_ws" => {
@@ -688,9 +743,97 @@ fn function(name: &str, exprs: &[Expr], args: &[Len]) -> Len {
             Some(f) => Len::bytes(f.saturating_mul(32).saturating_add(FIXED)),
             None => Len::UNBOUNDED,
         },
-        _ => longest(),
-    }
+        _ if AT_MOST_LONGEST.contains(&name) => longest(),
+        _ if SHORT_TEXT.contains(&name) => Len::fixed(),
+        _ => return None,
+    })
 }
+
+/// Functions that return a part, a pick or a rearrangement of their arguments: no longer
+/// than the longest of them.
+const AT_MOST_LONGEST: &[&str] = &[
+    // Picks.
+    "coalesce",
+    "nullif",
+    "nvl",
+    "ifnull",
+    "nvl2",
+    "greatest",
+    "least",
+    "get_field",
+    "union_extract",
+    // Parts of a text.
+    "btrim",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "left",
+    "right",
+    "substr",
+    "substring",
+    "substr_index",
+    "substring_index",
+    "split_part",
+    "reverse",
+    // Hex and base64 decode to fewer bytes than they read.
+    "decode",
+    // Parts, picks and rearrangements of a list or a map.
+    "array_any_value",
+    "list_any_value",
+    "array_compact",
+    "list_compact",
+    "array_distinct",
+    "list_distinct",
+    "array_element",
+    "array_extract",
+    "list_element",
+    "list_extract",
+    "element_at",
+    "array_except",
+    "list_except",
+    "array_intersect",
+    "list_intersect",
+    "array_max",
+    "list_max",
+    "array_min",
+    "array_pop_back",
+    "list_pop_back",
+    "array_pop_front",
+    "list_pop_front",
+    "array_remove",
+    "list_remove",
+    "array_remove_n",
+    "list_remove_n",
+    "array_remove_all",
+    "list_remove_all",
+    "array_reverse",
+    "list_reverse",
+    "array_slice",
+    "list_slice",
+    "array_sort",
+    "list_sort",
+    "flatten",
+    "map_entries",
+    "map_extract",
+    "map_keys",
+    "map_values",
+];
+
+/// Functions that return a short text whatever their arguments: a digest, a character,
+/// an identifier, the engine's version, a list of one count per level of a type.
+const SHORT_TEXT: &[&str] = &[
+    "md5",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "digest",
+    "chr",
+    "uuid",
+    "version",
+    "array_dims",
+    "list_dims",
+];
 
 /// The operation that builds a value, for the refusal: never the expression itself,
 /// which may hold constants and nests as deep as the query.
@@ -700,5 +843,60 @@ fn describe(e: &Expr) -> String {
         Expr::BinaryExpr(b) => format!("the operator {}", b.op),
         Expr::Column(c) => format!("the column `{}`", c.name),
         other => other.variant_name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    /// A name DataFusion renamed or dropped would leave a rule that never applies.
+    #[test]
+    fn every_function_a_rule_names_is_one_datafusion_has() {
+        let ctx = SessionContext::new();
+        let state = ctx.state();
+        let scalar = state.scalar_functions();
+        let unknown: Vec<_> = AT_MOST_LONGEST
+            .iter()
+            .chain(SHORT_TEXT)
+            .chain(CASTS)
+            .filter(|name| !scalar.contains_key(**name))
+            .collect();
+        assert!(unknown.is_empty(), "no scalar functions {unknown:?}");
+        let unknown: Vec<_> = MEMBER_AGGREGATES
+            .iter()
+            .filter(|name| {
+                !state.aggregate_functions().contains_key(**name)
+                    && !state.window_functions().contains_key(**name)
+            })
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "no aggregate or window functions {unknown:?}"
+        );
+    }
+
+    #[test]
+    fn a_type_of_fixed_size_is_one_every_value_fills() {
+        use arrow::datatypes::{Field, Fields};
+        let int = Field::new("i", DataType::Int64, true);
+        let text = Field::new("t", DataType::Utf8, true);
+        assert!(fixed_size(&DataType::Int64));
+        assert!(fixed_size(&DataType::Boolean));
+        assert!(fixed_size(&DataType::Decimal128(38, 2)));
+        assert!(fixed_size(&DataType::FixedSizeList(int.clone().into(), 4)));
+        assert!(fixed_size(&DataType::Struct(Fields::from(vec![
+            int.clone()
+        ]))));
+        assert!(!fixed_size(&DataType::Utf8));
+        assert!(!fixed_size(&DataType::Binary));
+        assert!(!fixed_size(&DataType::List(int.into())));
+        assert!(!fixed_size(&DataType::FixedSizeList(
+            text.clone().into(),
+            4
+        )));
+        assert!(!fixed_size(&DataType::Struct(Fields::from(vec![text]))));
     }
 }

@@ -219,8 +219,19 @@ pub(super) fn may_fail(e: &Expr, types: &dyn Types) -> Option<String> {
                 _ => Some(format!("CAST(... AS {to})")),
             }
         }
-        // TRY_CAST yields NULL where CAST fails.
-        Expr::TryCast(_) => None,
+        // TRY_CAST yields NULL where CAST fails, but a number cast to a date or time is
+        // reinterpreted without a calendar check: `TRY_CAST(x * 125 AS DATE)` builds a
+        // date past the calendar, which fails wherever it is printed.
+        Expr::TryCast(c) => {
+            let to = c.field.data_type();
+            if !holds_temporal(to) {
+                return None;
+            }
+            match types.type_of(&c.expr) {
+                Some(from) if safe_cast(&from, to) => None,
+                _ => Some(format!("TRY_CAST(... AS {to})")),
+            }
+        }
         Expr::Like(l) => (l.escape_char.is_some() || !safe_like_pattern(&l.pattern))
             .then(|| "LIKE with a pattern that is not a short constant".into()),
         Expr::SimilarTo(_) => Some("SIMILAR TO (a regular expression)".into()),
@@ -255,10 +266,29 @@ pub(super) fn may_fail(e: &Expr, types: &dyn Types) -> Option<String> {
     }
 }
 
+/// Whether a value of type `t` is, or holds, a date, time, timestamp, duration or
+/// interval.
+fn holds_temporal(t: &DataType) -> bool {
+    use DataType::*;
+    match t {
+        List(f)
+        | LargeList(f)
+        | ListView(f)
+        | LargeListView(f)
+        | FixedSizeList(f, _)
+        | Map(f, _) => holds_temporal(f.data_type()),
+        Struct(fields) => fields.iter().any(|f| holds_temporal(f.data_type())),
+        Dictionary(_, v) => holds_temporal(v),
+        RunEndEncoded(_, v) => holds_temporal(v.data_type()),
+        other => other.is_temporal(),
+    }
+}
+
 /// A date, time or timestamp constant beyond what has a calendar form (`CAST(CAST(2147483647
 /// AS INT) AS DATE)`, `CAST(-1 AS TIME)`): printing it fails, and `date_part` yields NULL
-/// where its result is declared not null, which fails the batch. Such values come only
-/// from constants like these; a column holds dates a source could store.
+/// where its result is declared not null, which fails the batch. Values computed from
+/// data get there only through casts from numbers, which count as able to fail
+/// themselves (`TRY_CAST` included); a column holds dates a source could store.
 fn out_of_range(v: &ScalarValue) -> Option<String> {
     let temporal = matches!(
         v.data_type(),

@@ -141,3 +141,36 @@ pub async fn outcome(w: &World, name: &str, sql: &str, must: Must) -> Result<(),
         }
     }
 }
+
+/// Run a binary search for one value in `lo..hi` as an attacker would, and assert that
+/// the policy answers none of its probes. `probe(t)` asks whether the value is below
+/// `t`, and `below` reads the answer: the result, or `None` where the query failed.
+pub async fn assert_walk_stops_at_its_first_probe(
+    (mut lo, mut hi): (i64, i64),
+    probe: impl Fn(i64) -> String,
+    below: impl Fn(Option<&[RecordBatch]>) -> bool,
+) {
+    let w = world();
+    let mut answered = 0;
+    while hi - lo > 1 {
+        let t = (lo + hi) / 2;
+        let plan = w.plan(&probe(t)).await;
+        let Ok(d) = w.policy.decide(&plan, &req("sh_hf/bob", "statistics")) else {
+            break;
+        };
+        answered += 1;
+        let answer = match w.ctx.execute_logical_plan(d.plan).await {
+            Ok(df) => df.collect().await.ok(),
+            Err(_) => None,
+        };
+        if below(answer.as_deref()) {
+            hi = t;
+        } else {
+            lo = t;
+        }
+    }
+    assert_eq!(
+        answered, 0,
+        "the walk got {answered} answers, narrowing to {lo}..{hi}"
+    );
+}

@@ -3,7 +3,8 @@
 //! unions that repeat rows, grouping by computed values, and probing predicates.
 
 use super::attack::Must::*;
-use super::common::{TARGET_LOAN, req, world};
+use super::attack::assert_walk_stops_at_its_first_probe;
+use super::common::TARGET_LOAN;
 
 const X: i64 = TARGET_LOAN;
 
@@ -217,32 +218,11 @@ attacks! {
 /// fails, until one amount is left.
 #[tokio::test]
 async fn the_error_oracle_walk_stops_at_its_first_probe() {
-    let w = world();
-    // lo <= x's amount < hi.
-    let (mut lo, mut hi) = (0_i64, 2_000_000_i64);
-    let mut answered = 0;
-    while hi - lo > 1 {
-        let t = (lo + hi) / 2;
-        let sql = format!(
+    // The query fails where x's amount is at least t.
+    let probe = |t| {
+        format!(
             "SELECT COUNT(*) FROM loans WHERE loan_id = {X} AND amount >= {t} AND date_part('year', TIME '10:00:00') > 0"
-        );
-        let plan = w.plan(&sql).await;
-        let Ok(d) = w.policy.decide(&plan, &req("sh_hf/bob", "statistics")) else {
-            break;
-        };
-        answered += 1;
-        let failed = match w.ctx.execute_logical_plan(d.plan).await {
-            Ok(df) => df.collect().await.is_err(),
-            Err(_) => true,
-        };
-        if failed {
-            lo = t;
-        } else {
-            hi = t;
-        }
-    }
-    assert_eq!(
-        answered, 0,
-        "the walk got {answered} answers, narrowing to {lo}..{hi}"
-    );
+        )
+    };
+    assert_walk_stops_at_its_first_probe((0, 2_000_000), probe, |a| a.is_some()).await;
 }

@@ -76,9 +76,11 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_redteam4::all())
         .chain(super::leak_redteam5::all())
         .chain(super::leak_redteam6::all())
+        .chain(super::leak_redteam7::all())
         .chain(super::leak_growth::all())
         .chain(super::leak_growth2::all())
         .chain(super::leak_growth3::all())
+        .chain(super::leak_growth4::all())
     {
         out.push((n.to_string(), sql));
     }
