@@ -416,19 +416,26 @@ impl BuiltTypes {
                     widest
                 }
             },
-            Some(kind) => {
+            Some(Builds::List) => {
                 self.builders += 1;
-                match kind {
-                    Builds::Written(_) | Builds::List => widest,
-                    Builds::Struct => sum(),
-                    // Every second argument is a field's name.
-                    Builds::NamedStruct => children
-                        .iter()
-                        .skip(1)
-                        .step_by(2)
-                        .fold(0usize, |a, &c| a.saturating_add(c)),
-                    Builds::Map => widest.saturating_mul(2),
-                }
+                widest
+            }
+            Some(Builds::Struct) => {
+                self.builders += 1;
+                sum()
+            }
+            // Every second argument is a field's name.
+            Some(Builds::NamedStruct) => {
+                self.builders += 1;
+                children
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .fold(0usize, |a, &c| a.saturating_add(c))
+            }
+            Some(Builds::Map) => {
+                self.builders += 1;
+                widest.saturating_mul(2)
             }
         }
         .max(1);

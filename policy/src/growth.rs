@@ -392,14 +392,14 @@ impl Walk {
                     Expr::WindowFunction(w) if LIST_AGGREGATES.contains(&w.fun.name()) => {
                         Len::UNBOUNDED
                     }
-                    // Over the data's rows, the data bounds the list.
-                    Expr::AggregateFunction(a) if LIST_AGGREGATES.contains(&a.func.name()) => {
-                        longest
-                    }
-                    // Those that return a member of their group, or of its rows next
-                    // to the current one; the rest must return a value of fixed size (a
-                    // count, a sum, a rank).
-                    Expr::AggregateFunction(a) if MEMBER_AGGREGATES.contains(&a.func.name()) => {
+                    // Over the data's rows, the data bounds the list. The others
+                    // named return a member of their group, or of its rows next to the
+                    // current one; the rest must return a value of fixed size (a count,
+                    // a sum, a rank).
+                    Expr::AggregateFunction(a)
+                        if LIST_AGGREGATES.contains(&a.func.name())
+                            || MEMBER_AGGREGATES.contains(&a.func.name()) =>
+                    {
                         longest
                     }
                     Expr::WindowFunction(w) if MEMBER_AGGREGATES.contains(&w.fun.name()) => longest,
