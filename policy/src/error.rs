@@ -1,6 +1,7 @@
 //! The crate's errors, split by whose fault they are: the caller's query or request
 //! ([`Error::Refused`], [`Error::MissingPurpose`], [`Error::BadRequest`],
-//! [`Error::Unsupported`], [`Error::TooDeep`], [`Error::TooLong`]), the operator's policy files ([`LoadError`]), or a bug here
+//! [`Error::Unsupported`], [`Error::TooDeep`], [`Error::TooLarge`], [`Error::TooLong`]), the
+//! operator's policy files ([`LoadError`]), or a bug here
 //! ([`Error::Internal`]). A refusal is data: it names every refused column at once.
 
 use std::fmt;
@@ -40,6 +41,17 @@ pub enum Error {
         /// How deep the query nests them.
         depth: usize,
         /// The deepest the policy accepts.
+        limit: usize,
+    },
+    /// The query's plan, with every CTE written out where it is used, has more nodes
+    /// than the analysis walks (see `limits`): a CTE that uses the one before it twice
+    /// doubles the plan at each level, so a short statement can make an exponential one.
+    /// The caller's fault.
+    #[error(
+        "refused: the query's plan has more than {limit} nodes once each CTE is counted where it is used, and the disclosure policy analyses at most {limit}; use each CTE fewer times, or split the query"
+    )]
+    TooLarge {
+        /// The most nodes the policy accepts.
         limit: usize,
     },
     /// The query may build a value longer than a gateway builds (see `growth`): refused

@@ -54,7 +54,7 @@ pub use config::PolicyConfig;
 pub use decision::{AppliedFilter, ColumnDecision, Decided, Decision, RuleRef, Suppression};
 pub use error::{Error, LoadError, Refusal, Result, Violation};
 pub use level::{DEFAULT_K, Level, Need};
-pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH};
+pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH, MAX_PLAN_NODES};
 pub use mask::MaskSpec;
 pub use model::STANDARD_MODEL;
 pub use policy::{Policy, policy_digest};

@@ -1,8 +1,10 @@
-//! How deep the analysis lets a plan nest, measured without recursion. Cloning,
-//! dropping, printing and comparing DataFusion expressions recurse once per level with
-//! no guard, so a query nested deeper than [`MAX_EXPR_DEPTH`] is refused
+//! How deep and how large the analysis lets a plan be, measured without recursion.
+//! Cloning, dropping, printing and comparing DataFusion expressions recurse once per
+//! level with no guard, so a query nested deeper than [`MAX_EXPR_DEPTH`] is refused
 //! ([`Error::TooDeep`]) before any of that happens, and a deep but allowed one is
-//! analysed on a stack sized for its depth.
+//! analysed on a stack sized for its depth. A plan shares a CTE's subtree wherever the
+//! CTE is used, and every walk visits each use, so a plan of more than
+//! [`MAX_PLAN_NODES`] nodes counted that way is refused too ([`Error::TooLarge`]).
 
 use std::sync::Arc;
 
@@ -19,6 +21,10 @@ pub const MAX_EXPR_DEPTH: usize = 10_000;
 /// Deepest plan (nodes, subqueries included) the analysis accepts.
 pub const MAX_PLAN_DEPTH: usize = 1_000;
 
+/// Most plan nodes (subqueries included, a CTE's counted at each use) the analysis
+/// walks. Each walk is linear in them, and a decision walks a plan a few times.
+pub const MAX_PLAN_NODES: usize = 20_000;
+
 /// Plans no deeper than this are analysed on the caller's stack.
 const SHALLOW: usize = 64;
 
@@ -33,6 +39,9 @@ pub(crate) struct Depth {
     pub expr: usize,
     /// The deepest chain of plan nodes, subqueries included.
     pub plan: usize,
+    /// Plan nodes, subqueries included, up to one more than [`MAX_PLAN_NODES`]: the
+    /// walk stops there.
+    pub nodes: usize,
 }
 
 impl Depth {
@@ -50,6 +59,11 @@ impl Depth {
                 what: "subqueries and plan nodes",
                 depth: self.plan,
                 limit: MAX_PLAN_DEPTH,
+            });
+        }
+        if self.nodes > MAX_PLAN_NODES {
+            return Err(Error::TooLarge {
+                limit: MAX_PLAN_NODES,
             });
         }
         Ok(self)
@@ -71,6 +85,9 @@ pub(crate) fn measure(plan: &LogicalPlan) -> Depth {
     let mut plans: Vec<(Arc<LogicalPlan>, usize)> = Vec::new();
     measure_plan(plan, 1, &mut depth, &mut plans);
     while let Some((p, d)) = plans.pop() {
+        if depth.nodes > MAX_PLAN_NODES {
+            break;
+        }
         measure_plan(&p, d, &mut depth, &mut plans);
     }
     depth
@@ -85,6 +102,10 @@ fn measure_plan(
 ) {
     let mut stack: Vec<(&LogicalPlan, usize)> = vec![(plan, at)];
     while let Some((node, d)) = stack.pop() {
+        depth.nodes += 1;
+        if depth.nodes > MAX_PLAN_NODES {
+            return;
+        }
         depth.plan = depth.plan.max(d);
         let _ = node.apply_expressions(|e| {
             let (deepest, subqueries) = measure_expr(e);

@@ -118,6 +118,15 @@ impl Analyzer<'_> {
         if matches!(a.group_expr.as_slice(), [Expr::GroupingSet(_)]) {
             cols.push(Flow::default());
         }
+        // Under several grouping sets a key is NULL in the sets that leave it out, and
+        // the grouping id names the set: each says which set a row belongs to, per-row
+        // data even for a constant key.
+        if grouping_sets(&a.group_expr) > 1 {
+            for c in &mut cols {
+                c.other = true;
+                c.nonlinear = true;
+            }
+        }
         let local = |me: &Self, s: SrcId| {
             me.srcs
                 .get(s)
@@ -280,9 +289,15 @@ impl Analyzer<'_> {
             out.aggregated.extend(chosen.keys().copied());
             cols.push(out);
         }
+        // Protected columns of other scans (an enclosing query's, or the other side of a
+        // semi join) that chose the input's rows also decide which groups exist: `EXISTS
+        // (SELECT 1 FROM loans b WHERE b.loan_id = a.loan_id AND a.amount < t GROUP BY
+        // b.loan_id)` has a group exactly where the outer amount is below t.
+        let mut carried_rows: BTreeMap<SrcId, String> = BTreeMap::new();
         for (&s, usage) in &child.rows {
             if !local(self, s) {
                 carried.srcs.insert(s);
+                carried_rows.insert(s, usage.clone());
                 continue;
             }
             self.use_src(s, Need::Aggregate, &format!("{usage} below an aggregate"));
@@ -359,6 +374,7 @@ impl Analyzer<'_> {
         }
         let info = Info {
             cols,
+            rows: carried_rows,
             scans: child.scans.clone(),
             dup,
             correlated: child.correlated,

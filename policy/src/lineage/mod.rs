@@ -1152,8 +1152,18 @@ impl<'p> Analyzer<'p> {
         // A union's rows are no longer the rows of one scan: another branch can repeat
         // them (the same dataset again) or pad a group with rows of its own (VALUES, or
         // another dataset), so a group of k rows could hold fewer than k of a scan's rows.
+        // And each column says which branch a row came from, so it is per-row data
+        // computed from what chose each branch's rows, even where every branch wrote a
+        // constant: with `1 AS f` on loan x's branch and `0 AS f` on the others', `f = 0
+        // OR amount < t` is `loan_id <> x OR amount < t`.
         if infos.len() > 1 {
             out.dup.extend(out.scans.iter().copied());
+            let chose: Vec<SrcId> = out.rows.keys().copied().collect();
+            for c in &mut out.cols {
+                c.other = true;
+                c.nonlinear = true;
+                c.srcs.extend(chose.iter().copied());
+            }
         }
         Ok(out)
     }

@@ -77,6 +77,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_redteam5::all())
         .chain(super::leak_redteam6::all())
         .chain(super::leak_redteam7::all())
+        .chain(super::leak_redteam8::all())
         .chain(super::leak_growth::all())
         .chain(super::leak_growth2::all())
         .chain(super::leak_growth3::all())
