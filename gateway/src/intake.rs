@@ -9,8 +9,10 @@
 //! tokens first, then, on a stack sized for that many tokens, its nesting. Long chains
 //! of `AND` or `OR` are rebalanced into trees of logarithmic depth, so that a list of
 //! thousands of alternatives stays ordinary SQL; what still nests too deep is refused
-//! with [`GatewayError::TooLarge`], naming what and how much. So are types that would
-//! be too large or too deep to plan ([`GatewayError::TypeTooLarge`]).
+//! with [`GatewayError::TooLarge`], naming what and how much. So is what DataFusion
+//! takes long to plan, before any deadline applies: CTEs used so often that the plan
+//! would be far larger than the SQL, and very wide CASEs. So are types that would be
+//! too large or too deep to plan ([`GatewayError::TypeTooLarge`]).
 
 use std::ops::ControlFlow;
 
@@ -21,7 +23,7 @@ use datafusion::prelude::SQLOptions;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, DataType as SqlDataType, Expr as SqlExpr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Select, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
+    FunctionArguments, Query, Select, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -49,6 +51,18 @@ impl Limits {
     /// Most SELECTs and table references: each adds a level to the plan, and plans are
     /// dropped and cloned recursively.
     pub const MAX_RELATIONS: usize = 256;
+    /// Most SELECTs and table references once each CTE is counted at every use, as
+    /// DataFusion plans it: a CTE that uses the one before twice doubles the plan at
+    /// each level, so 20 lines of SQL would plan a million scans.
+    pub const MAX_EXPANDED_RELATIONS: usize = 4 * Self::MAX_RELATIONS;
+    /// Most `WHEN` branches of one `CASE`. DataFusion's optimizer takes time growing with
+    /// about the cube of a CASE's branches (`CASE WHEN c1 THEN true … ELSE false END`: 50
+    /// ms for 100 branches, 1 s for 300 in a debug build), on the thread that plans,
+    /// before any deadline applies.
+    pub const MAX_CASE_BRANCHES: usize = 128;
+    /// Most `WHEN` branches of all the statement's `CASE`s together, so that many wide
+    /// CASEs cannot add up to what one very wide CASE would cost.
+    pub const MAX_CASE_BRANCHES_IN_ALL: usize = 4 * Self::MAX_CASE_BRANCHES;
     /// Most calls that build a list, struct or map around their arguments (`struct`,
     /// `named_struct`, `arrays_zip`, `make_array`, `array_agg`, `map`, `[…]`, `(a, b)`).
     /// Each can nest a type one level deeper, and types are dropped and compared
@@ -281,13 +295,28 @@ fn check_shape(statement: &Statement) -> Result<()> {
         depth: usize,
         deepest: usize,
         relations: usize,
+        expanded: Expansion,
+        widest_case: usize,
+        case_branches: usize,
         types: BuiltTypes,
     }
     impl Visitor for Shape {
         type Break = ();
-        fn pre_visit_expr(&mut self, _: &SqlExpr) -> ControlFlow<()> {
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            self.expanded.enter_query(q);
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            self.expanded.leave_query(q);
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &SqlExpr) -> ControlFlow<()> {
             self.depth += 1;
             self.deepest = self.deepest.max(self.depth);
+            if let SqlExpr::Case { conditions, .. } = e {
+                self.widest_case = self.widest_case.max(conditions.len());
+                self.case_branches = self.case_branches.saturating_add(conditions.len());
+            }
             self.types.enter_expr();
             ControlFlow::Continue(())
         }
@@ -298,6 +327,7 @@ fn check_shape(statement: &Statement) -> Result<()> {
         }
         fn pre_visit_select(&mut self, _: &Select) -> ControlFlow<()> {
             self.relations += 1;
+            self.expanded.add(1);
             self.types.enter_select();
             ControlFlow::Continue(())
         }
@@ -305,8 +335,10 @@ fn check_shape(statement: &Statement) -> Result<()> {
             self.types.leave_select();
             ControlFlow::Continue(())
         }
-        fn pre_visit_table_factor(&mut self, _: &TableFactor) -> ControlFlow<()> {
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
             self.relations += 1;
+            self.expanded.add(1);
+            self.expanded.use_cte(t);
             // `UNNEST(…)` or `LATERAL (VALUES …)` in FROM builds columns of its own.
             self.types.enter_select();
             ControlFlow::Continue(())
@@ -335,6 +367,27 @@ fn check_shape(statement: &Statement) -> Result<()> {
             limit: Limits::MAX_RELATIONS,
         });
     }
+    if shape.expanded.total > Limits::MAX_EXPANDED_RELATIONS {
+        return Err(GatewayError::TooLarge {
+            what: "SELECTs and table references once each CTE is counted at every use",
+            found: shape.expanded.total,
+            limit: Limits::MAX_EXPANDED_RELATIONS,
+        });
+    }
+    if shape.widest_case > Limits::MAX_CASE_BRANCHES {
+        return Err(GatewayError::TooLarge {
+            what: "WHEN branches in one CASE",
+            found: shape.widest_case,
+            limit: Limits::MAX_CASE_BRANCHES,
+        });
+    }
+    if shape.case_branches > Limits::MAX_CASE_BRANCHES_IN_ALL {
+        return Err(GatewayError::TooLarge {
+            what: "WHEN branches in all CASEs together",
+            found: shape.case_branches,
+            limit: Limits::MAX_CASE_BRANCHES_IN_ALL,
+        });
+    }
     if let Some(e) = shape.types.refused.take() {
         return Err(e);
     }
@@ -354,6 +407,86 @@ fn check_shape(statement: &Statement) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The SELECTs and table references of a statement, each use of a CTE counted as its
+/// body's. A CTE is in scope from its definition to the end of the query that defines
+/// it, and a use names it alone; a name that is not a CTE in scope, or a CTE used in
+/// its own body, counts as one table.
+#[derive(Debug, Default)]
+struct Expansion {
+    /// Per query being walked, its relations so far.
+    open: Vec<usize>,
+    /// Per query being walked, how many CTEs it defines.
+    defined: Vec<usize>,
+    /// The CTEs in scope, innermost last.
+    ctes: Vec<CteSize>,
+    /// The whole statement's.
+    total: usize,
+}
+
+#[derive(Debug)]
+struct CteSize {
+    name: String,
+    /// Its body, to know when the walk leaves it.
+    body: *const Query,
+    /// Its body's relations, once walked.
+    relations: Option<usize>,
+}
+
+impl Expansion {
+    fn add(&mut self, n: usize) {
+        if let Some(open) = self.open.last_mut() {
+            *open = open.saturating_add(n);
+        }
+    }
+
+    fn enter_query(&mut self, q: &Query) {
+        self.open.push(0);
+        let with = q.with.iter().flat_map(|w| &w.cte_tables);
+        let before = self.ctes.len();
+        self.ctes.extend(with.map(|cte| CteSize {
+            name: cte.alias.name.value.to_ascii_lowercase(),
+            body: std::ptr::from_ref(cte.query.as_ref()),
+            relations: None,
+        }));
+        self.defined.push(self.ctes.len() - before);
+    }
+
+    fn leave_query(&mut self, q: &Query) {
+        let relations = self.open.pop().unwrap_or(0);
+        let defined = self.defined.pop().unwrap_or(0);
+        self.ctes.truncate(self.ctes.len().saturating_sub(defined));
+        // A CTE's body counts where the CTE is used, not where it is defined.
+        if let Some(cte) = self.ctes.iter_mut().rev().find(|c| std::ptr::eq(c.body, q)) {
+            cte.relations = Some(relations);
+        } else if self.open.is_empty() {
+            self.total = self.total.saturating_add(relations);
+        } else {
+            self.add(relations);
+        }
+    }
+
+    fn use_cte(&mut self, t: &TableFactor) {
+        let TableFactor::Table { name, .. } = t else {
+            return;
+        };
+        let [part] = name.0.as_slice() else {
+            return;
+        };
+        let Some(ident) = part.as_ident() else {
+            return;
+        };
+        let used = self
+            .ctes
+            .iter()
+            .rev()
+            .find(|c| c.name.eq_ignore_ascii_case(&ident.value))
+            .and_then(|c| c.relations);
+        if let Some(n) = used {
+            self.add(n);
+        }
+    }
 }
 
 /// A bound, from the SQL alone, on the fields of the types a statement builds.
@@ -850,6 +983,119 @@ mod tests {
                 parse(&state, &big),
                 Err(GatewayError::TooLarge { what: "bytes", .. })
             ));
+        });
+    }
+
+    /// `levels` CTEs, each a UNION ALL of the one before with itself.
+    fn doubling_ctes(levels: usize) -> String {
+        let mut sql = String::from("WITH t0 AS (SELECT loan_id FROM sh_hf.loans)");
+        for i in 1..=levels {
+            let p = i - 1;
+            sql.push_str(&format!(
+                ", t{i} AS (SELECT loan_id FROM t{p} UNION ALL SELECT loan_id FROM t{p})"
+            ));
+        }
+        sql.push_str(&format!(" SELECT COUNT(*) FROM t{levels}"));
+        sql
+    }
+
+    #[test]
+    fn ctes_count_at_every_use() {
+        on_small_stack(|| {
+            let state = SessionContext::new().state();
+            parse(&state, &doubling_ctes(6)).unwrap();
+            // 16 levels are 65,536 scans from 1.3 KB of SQL, and 4 SELECTs and table
+            // references a level as written.
+            let e = parse(&state, &doubling_ctes(16)).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    GatewayError::TooLarge { what, found, limit }
+                        if what.contains("CTE") && *found > 65_536
+                            && *limit == Limits::MAX_EXPANDED_RELATIONS
+                ),
+                "{e:?}"
+            );
+            // A CTE counts its body at each use: here the reference and ten relations
+            // (five SELECTs of a table), with one SELECT around them all.
+            let body = ["SELECT loan_id FROM sh_hf.loans"; 5].join(" UNION ALL ");
+            let uses = |n: usize| {
+                let joins: String = (1..n)
+                    .map(|i| format!(" JOIN c c{i} ON c0.loan_id = c{i}.loan_id"))
+                    .collect();
+                format!("WITH c AS ({body}) SELECT COUNT(*) FROM c c0{joins}")
+            };
+            let found = |n: usize| 1 + 11 * n;
+            let fits = (Limits::MAX_EXPANDED_RELATIONS - 1) / 11;
+            parse(&state, &uses(fits)).unwrap();
+            let e = parse(&state, &uses(fits + 1)).unwrap_err();
+            assert!(
+                matches!(&e, GatewayError::TooLarge { what, found: f, .. }
+                    if what.contains("CTE") && *f == found(fits + 1)),
+                "{e:?}"
+            );
+            // Only where it is in scope: the inner `c` of the derived table shadows
+            // the outer one, and a name that is no CTE is a table.
+            let shadowed = "WITH c AS (SELECT loan_id FROM sh_hf.loans) SELECT COUNT(*) FROM (WITH c AS (SELECT 1 AS loan_id) SELECT loan_id FROM c) t JOIN c ON t.loan_id = c.loan_id";
+            parse(&state, shadowed).unwrap();
+        });
+    }
+
+    /// A CASE on the loan's id with `branches` branches.
+    fn case_of(branches: usize) -> String {
+        let whens: String = (0..branches)
+            .map(|i| format!(" WHEN loan_id = {i} THEN {i}"))
+            .collect();
+        format!("CASE{whens} ELSE 0 END")
+    }
+
+    #[test]
+    fn wide_cases_are_refused_by_name() {
+        on_small_stack(|| {
+            let state = SessionContext::new().state();
+            let widest = Limits::MAX_CASE_BRANCHES;
+            let sql = |cases: &[usize]| {
+                let columns: Vec<String> = cases.iter().map(|&n| case_of(n)).collect();
+                format!("SELECT {} FROM sh_hf.loans", columns.join(", "))
+            };
+            parse(&state, &sql(&[widest])).unwrap();
+            let e = parse(&state, &sql(&[widest + 1])).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    GatewayError::TooLarge { what: "WHEN branches in one CASE", found, limit }
+                        if *found == widest + 1 && *limit == widest
+                ),
+                "{e:?}"
+            );
+            // Each CASE within bounds, all of them together not.
+            let each = [widest; 4];
+            parse(&state, &sql(&each)).unwrap();
+            let e = parse(&state, &sql(&[widest, widest, widest, widest, 1])).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    GatewayError::TooLarge { what: "WHEN branches in all CASEs together", found, .. }
+                        if *found == 4 * widest + 1
+                ),
+                "{e:?}"
+            );
+            // CASEs in a sub-query count toward the whole statement.
+            let inner = sql(&[widest, widest, widest]);
+            let outer = format!(
+                "SELECT {}, {} FROM ({inner}) t",
+                case_of(widest),
+                case_of(widest)
+            );
+            let e = parse(&state, &outer).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    GatewayError::TooLarge { what: "WHEN branches in all CASEs together", found, .. }
+                        if *found == 5 * widest
+                ),
+                "{e:?}"
+            );
         });
     }
 
