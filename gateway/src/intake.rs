@@ -353,40 +353,35 @@ fn check_shape(statement: &Statement) -> Result<()> {
     };
     let mut shape = Shape::default();
     let _ = Visit::visit(s.as_ref(), &mut shape);
-    if shape.deepest > Limits::MAX_DEPTH {
-        return Err(GatewayError::TooLarge {
-            what: "levels of nested expressions",
-            found: shape.deepest,
-            limit: Limits::MAX_DEPTH,
-        });
-    }
-    if shape.relations > Limits::MAX_RELATIONS {
-        return Err(GatewayError::TooLarge {
-            what: "SELECTs and table references",
-            found: shape.relations,
-            limit: Limits::MAX_RELATIONS,
-        });
-    }
-    if shape.expanded.total > Limits::MAX_EXPANDED_RELATIONS {
-        return Err(GatewayError::TooLarge {
-            what: "SELECTs and table references once each CTE is counted at every use",
-            found: shape.expanded.total,
-            limit: Limits::MAX_EXPANDED_RELATIONS,
-        });
-    }
-    if shape.widest_case > Limits::MAX_CASE_BRANCHES {
-        return Err(GatewayError::TooLarge {
-            what: "WHEN branches in one CASE",
-            found: shape.widest_case,
-            limit: Limits::MAX_CASE_BRANCHES,
-        });
-    }
-    if shape.case_branches > Limits::MAX_CASE_BRANCHES_IN_ALL {
-        return Err(GatewayError::TooLarge {
-            what: "WHEN branches in all CASEs together",
-            found: shape.case_branches,
-            limit: Limits::MAX_CASE_BRANCHES_IN_ALL,
-        });
+    let bounds = [
+        (
+            "levels of nested expressions",
+            shape.deepest,
+            Limits::MAX_DEPTH,
+        ),
+        (
+            "SELECTs and table references",
+            shape.relations,
+            Limits::MAX_RELATIONS,
+        ),
+        (
+            "SELECTs and table references once each CTE is counted at every use",
+            shape.expanded.total,
+            Limits::MAX_EXPANDED_RELATIONS,
+        ),
+        (
+            "WHEN branches in one CASE",
+            shape.widest_case,
+            Limits::MAX_CASE_BRANCHES,
+        ),
+        (
+            "WHEN branches in all CASEs together",
+            shape.case_branches,
+            Limits::MAX_CASE_BRANCHES_IN_ALL,
+        ),
+    ];
+    if let Some(&(what, found, limit)) = bounds.iter().find(|(_, found, limit)| found > limit) {
+        return Err(GatewayError::TooLarge { what, found, limit });
     }
     if let Some(e) = shape.types.refused.take() {
         return Err(e);
