@@ -107,11 +107,16 @@ impl Analyzer<'_> {
     ) -> Result<(Info, Option<Release>)> {
         let mut cols = Vec::new();
         let mut group_by = Vec::new();
+        // A key that reads an outer column gives each outer row groups of its own, as a
+        // correlated condition does: `GROUP BY b.loan_id <> a.loan_id` makes, for each
+        // outer loan, the group of all the others.
+        let mut correlated = child.correlated;
         for g in grouping_set_to_exprlist(&a.group_expr).map_err(internal)? {
             let f = self.flow(g, scope)?;
             for p in self.protected(&f) {
                 self.use_src(p, Need::Plain, "in GROUP BY");
             }
+            correlated |= f.outer;
             group_by.push(g.to_string());
             cols.push(f);
         }
@@ -326,15 +331,15 @@ impl Analyzer<'_> {
             }
         }
         // In a correlated subquery, a condition on an outer column that is not an
-        // equality with it (`b.loan_id <> a.loan_id`) gives each outer row a group of
-        // its own: all loans but this one. Each group is large, and their statistics
-        // differ by exactly one row's value.
-        if child.correlated {
+        // equality with it (`b.loan_id <> a.loan_id`), or a grouping key that reads one,
+        // gives each outer row a group of its own: all loans but this one. Each group is
+        // large, and their statistics differ by exactly one row's value.
+        if correlated {
             for &s in &released {
                 self.use_src(
                     s,
                     Need::Plain,
-                    "in an aggregate of a correlated subquery whose rows are chosen by a condition on an outer column other than an equality with it: the groups of two outer rows differ by single rows",
+                    "in an aggregate of a correlated subquery whose rows are chosen by a condition on an outer column other than an equality with it, or grouped by an outer column: the groups of two outer rows differ by single rows",
                 );
             }
         }
@@ -377,7 +382,7 @@ impl Analyzer<'_> {
             rows: carried_rows,
             scans: child.scans.clone(),
             dup,
-            correlated: child.correlated,
+            correlated,
             ..Info::default()
         };
         let Some(k) = k else {

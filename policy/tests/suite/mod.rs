@@ -25,6 +25,7 @@ mod leak_redteam5;
 mod leak_redteam6;
 mod leak_redteam7;
 mod leak_redteam8;
+mod leak_redteam9;
 mod leak_steps;
 mod leak_values;
 mod loading;
