@@ -80,6 +80,20 @@ impl Analyzer<'_> {
         if let Some(f) = &j.filter {
             let conjuncts = self.conjuncts(f, &both)?;
             correlated |= self.decide_rows(&conjuncts, &mut cond, "in a join condition");
+            // Only an inner or semi join narrows by its condition. An outer, anti or
+            // mark join keeps or pads the rows the condition fails on, so even an
+            // equality with an outer column leaves each outer row its own set: `b LEFT
+            // ANTI JOIN c ON b.loan_id = c.loan_id AND c.loan_id = a.loan_id` is all
+            // loans but a.
+            let narrows = matches!(
+                j.join_type,
+                JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi
+            );
+            correlated |= !narrows
+                && conjuncts.iter().any(|c| match c {
+                    Conjunct::Eq(a, b) => a.outer || b.outer,
+                    Conjunct::Other(x) => x.outer,
+                });
             for c in &conjuncts {
                 match c {
                     Conjunct::Eq(a, b) => {

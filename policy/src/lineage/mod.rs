@@ -709,6 +709,9 @@ impl<'p> Analyzer<'p> {
                     for p in self.protected(&f) {
                         info.order.entry(p).or_insert_with(|| "in ORDER BY".into());
                     }
+                    // Cut by a LIMIT or OFFSET, an order on an outer column keeps
+                    // different rows for each outer row: all loans but this one.
+                    info.correlated |= f.outer;
                 }
                 if s.fetch.is_some() {
                     self.limit(&info);
@@ -761,6 +764,8 @@ impl<'p> Analyzer<'p> {
                     for p in self.protected(&c) {
                         info.rows.entry(p).or_insert_with(|| "in DISTINCT".into());
                     }
+                    // Which rows it merges then differs for each outer row.
+                    info.correlated |= c.outer;
                 }
                 info
             }
@@ -768,6 +773,7 @@ impl<'p> Analyzer<'p> {
                 let mut info = first(&infos);
                 for e in &on.on_expr {
                     let f = self.flow(e, &scope)?;
+                    info.correlated |= f.outer;
                     self.distinct_key(&f, "in DISTINCT ON");
                     for p in self.protected(&f) {
                         info.rows
@@ -779,6 +785,7 @@ impl<'p> Analyzer<'p> {
                 // selects rows, as ORDER BY ... LIMIT does.
                 for s in on.sort_expr.iter().flatten() {
                     let f = self.flow(&s.expr, &scope)?;
+                    info.correlated |= f.outer;
                     for p in self.protected(&f) {
                         self.use_src(
                             p,
@@ -1432,6 +1439,7 @@ impl<'p> Analyzer<'p> {
                 self.note_subquery(&info);
                 let mut f = Flow::opaque();
                 f.srcs.extend(info.rows.keys().copied());
+                f.outer |= reads_beyond(&x.subquery, scope);
                 f
             }
             Expr::ScalarSubquery(sq) => {
@@ -1443,6 +1451,7 @@ impl<'p> Analyzer<'p> {
                 }
                 f.srcs.extend(info.rows.keys().copied());
                 f.other = true;
+                f.outer |= reads_beyond(sq, scope);
                 f
             }
             Expr::InSubquery(i) => {
@@ -1457,6 +1466,7 @@ impl<'p> Analyzer<'p> {
                 f.srcs.extend(info.rows.keys().copied());
                 f.aggregated
                     .extend(lhs.aggregated.iter().chain(&rhs.aggregated).copied());
+                f.outer |= lhs.outer || reads_beyond(&i.subquery, scope);
                 f
             }
             Expr::SetComparison(s) => {
@@ -1469,6 +1479,7 @@ impl<'p> Analyzer<'p> {
                     f.merge(c);
                 }
                 f.srcs.extend(info.rows.keys().copied());
+                f.outer |= reads_beyond(&s.subquery, scope);
                 f
             }
             e => {
@@ -1513,6 +1524,17 @@ impl<'p> Analyzer<'p> {
                 .push(format!("a subquery that computes {what}"));
         }
     }
+}
+
+/// Whether `sq` reads a column that is not among `scope`'s inputs: one of a query that
+/// encloses the one `scope` belongs to. Its answer then varies with that query's rows
+/// as an outer column does: `NOT EXISTS (SELECT 1 FROM loans c WHERE c.loan_id =
+/// b.loan_id AND c.loan_id = a.loan_id)` is `b.loan_id <> a.loan_id`.
+fn reads_beyond(sq: &Subquery, scope: &Scope<'_>) -> bool {
+    sq.outer_ref_columns.iter().any(|e| match e {
+        Expr::OuterReferenceColumn(_, c) => scope.local(c).is_none(),
+        _ => true,
+    })
 }
 
 fn first(infos: &[Info]) -> Info {

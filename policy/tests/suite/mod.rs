@@ -18,6 +18,7 @@ mod leak_names;
 mod leak_order;
 mod leak_predicates;
 mod leak_redteam;
+mod leak_redteam10;
 mod leak_redteam2;
 mod leak_redteam3;
 mod leak_redteam4;

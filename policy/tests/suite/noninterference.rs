@@ -79,6 +79,7 @@ fn queries() -> Vec<(String, String)> {
         .chain(super::leak_redteam7::all())
         .chain(super::leak_redteam8::all())
         .chain(super::leak_redteam9::all())
+        .chain(super::leak_redteam10::all())
         .chain(super::leak_growth::all())
         .chain(super::leak_growth2::all())
         .chain(super::leak_growth3::all())
