@@ -60,23 +60,23 @@ attacks! {
     // the middle subquery keeps every loan but the outer one.
     not_exists_of_an_equality_correlated_set:
         listed("loans b WHERE NOT EXISTS (SELECT 1 FROM loans c WHERE c.loan_id = b.loan_id AND c.loan_id = a.loan_id)")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     not_in_an_equality_correlated_set:
         listed("loans b WHERE b.loan_id NOT IN (SELECT c.loan_id FROM loans c WHERE c.loan_id = a.loan_id)")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     not_equal_to_all_of_an_equality_correlated_set:
         listed("loans b WHERE b.loan_id <> ALL (SELECT c.loan_id FROM loans c WHERE c.loan_id = a.loan_id)")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     in_an_except_of_an_equality_correlated_set:
         listed("loans b WHERE b.loan_id IN (SELECT loan_id FROM loans EXCEPT SELECT c.loan_id FROM loans c WHERE c.loan_id = a.loan_id)")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     // The inequality one level down, behind EXISTS and IN, whose flows drop `outer`.
     exists_of_an_inequality_one_level_down:
         listed("loans b WHERE EXISTS (SELECT 1 FROM loans c WHERE c.loan_id = b.loan_id AND c.loan_id <> a.loan_id)")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     in_an_inequality_one_level_down:
         listed("loans b WHERE b.loan_id IN (SELECT c.loan_id FROM loans c WHERE c.loan_id <> a.loan_id)")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     // The outer id laundered through a scalar subquery correlated by equality.
     outer_id_through_a_scalar_subquery:
         listed("loans b WHERE b.loan_id <> (SELECT MAX(c.loan_id) FROM loans c WHERE c.loan_id = a.loan_id)")
@@ -84,11 +84,11 @@ attacks! {
     // An anti join, inside the subquery, on the outer loan by equality.
     anti_join_on_the_outer_loan_by_equality:
         listed("loans b LEFT ANTI JOIN loans c ON b.loan_id = c.loan_id AND c.loan_id = a.loan_id")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     // An outer join on the key, padded exactly for every loan but the outer one.
     left_join_padding_on_the_outer_loan:
         listed("loans b LEFT JOIN loans c ON b.loan_id = c.loan_id AND c.loan_id = a.loan_id WHERE c.loan_id IS NULL")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     // The same differences as a column: each loan beside the total of all the others.
     all_others_summed_in_a_scalar_subquery_in_select:
         "SELECT a.loan_id, (SELECT SUM(b.amount) FROM loans b WHERE b.loan_id NOT IN (SELECT c.loan_id FROM loans c WHERE c.loan_id = a.loan_id)) AS others FROM loans a"
@@ -104,11 +104,11 @@ attacks! {
     // Salaries: every person but the outer one, by the join-level id.
     other_persons_salaries_by_a_nested_not_exists:
         "SELECT COUNT(*) FROM persons p WHERE EXISTS (SELECT 1 FROM persons q WHERE NOT EXISTS (SELECT 1 FROM persons r WHERE r.person_id = q.person_id AND r.person_id = p.person_id) HAVING SUM(q.salary) < 250000)"
-        => Refuse("persons.salary", "");
+        => Refuse("persons.salary", "correlated");
     // By the masked id number (unique after masking? the last four digits are kept).
     other_persons_salaries_by_a_masked_not_in:
         "SELECT COUNT(*) FROM persons p WHERE EXISTS (SELECT 1 FROM persons q WHERE q.id_number NOT IN (SELECT r.id_number FROM persons r WHERE r.id_number = p.id_number) HAVING SUM(q.salary) < 250000)"
-        => Refuse("persons.salary", "");
+        => Refuse("persons.salary", "correlated");
 
     // ==== DISTINCT and DISTINCT ON keys that read the outer loan =======================
 
@@ -148,10 +148,10 @@ attacks! {
 
     limit_drops_the_outer_loan_ordered_last:
         listed("(SELECT d.amount FROM loans d ORDER BY d.loan_id = a.loan_id, d.loan_id LIMIT 39) b")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     offset_drops_the_outer_loan_ordered_first:
         listed("(SELECT d.amount FROM loans d ORDER BY d.loan_id <> a.loan_id, d.loan_id OFFSET 1) b")
-        => Refuse("loans.amount", "");
+        => Refuse("loans.amount", "correlated");
     limit_over_small_loans_ordered_by_the_outer_loan:
         small_listed("(SELECT b.loan_id FROM loans b WHERE b.amount < 300000 ORDER BY b.loan_id = a.loan_id, b.loan_id LIMIT 25)")
         => Refuse("loans.amount", "");
