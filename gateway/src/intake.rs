@@ -983,15 +983,9 @@ mod tests {
 
     /// `levels` CTEs, each a UNION ALL of the one before with itself.
     fn doubling_ctes(levels: usize) -> String {
-        let mut sql = String::from("WITH t0 AS (SELECT loan_id FROM sh_hf.loans)");
-        for i in 1..=levels {
-            let p = i - 1;
-            sql.push_str(&format!(
-                ", t{i} AS (SELECT loan_id FROM t{p} UNION ALL SELECT loan_id FROM t{p})"
-            ));
-        }
-        sql.push_str(&format!(" SELECT COUNT(*) FROM t{levels}"));
-        sql
+        ctes(levels, |p| {
+            format!("SELECT s FROM {p} UNION ALL SELECT s FROM {p}")
+        })
     }
 
     #[test]
@@ -1094,14 +1088,20 @@ mod tests {
         });
     }
 
-    /// `levels` derived tables, each building `step` over the one before.
-    fn chain(levels: usize, step: &str) -> String {
+    /// `levels` CTEs after `c0` (the loans' status as `s`), each the `body` made of the
+    /// name of the one before.
+    fn ctes(levels: usize, body: impl Fn(&str) -> String) -> String {
         let mut sql = String::from("WITH c0 AS (SELECT status AS s FROM sh_hf.loans)");
         for i in 1..=levels {
-            sql.push_str(&format!(", c{i} AS (SELECT {step} AS s FROM c{})", i - 1));
+            sql.push_str(&format!(", c{i} AS ({})", body(&format!("c{}", i - 1))));
         }
         sql.push_str(&format!(" SELECT COUNT(*) FROM c{levels}"));
         sql
+    }
+
+    /// `levels` derived tables, each building `step` over the one before.
+    fn chain(levels: usize, step: &str) -> String {
+        ctes(levels, |p| format!("SELECT {step} AS s FROM {p}"))
     }
 
     #[test]
